@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: Apache-2.0
+// fluid_ssh against the real sshd fixture: host key verification (unknown, changed), key
+// auth (right and wrong key), exec channels, SFTP file round trips and errors.
+#include <criterion/criterion.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "fluid/error.h"
+#include "fluid/ssh.h"
+
+static struct sshd_env E;
+static char tmpdir[600];
+
+static void
+setup(void)
+{
+    sshd_env_load(&E);
+    snprintf(tmpdir, sizeof tmpdir, "%s/ssh-test-%d", getenv("FLUID_TEST_RUN_DIR"), getpid());
+    mkdir(tmpdir, 0700);
+}
+
+static struct fc_ssh_opts
+opts(void)
+{
+    return (struct fc_ssh_opts){.host = E.host, .port = E.port, .user = E.user,
+                                .identity = E.identity, .known_hosts = E.known_hosts};
+}
+
+TestSuite(ssh, .init = setup);
+
+Test(ssh, connect_exec_and_fingerprint)
+{
+    struct fc_ssh *s = NULL;
+    struct fc_ssh_opts o = opts();
+    cr_assert_eq(fc_ssh_connect(&o, &s), FC_OK, "%s", fc_error_msg());
+    cr_assert(strncmp(fc_ssh_fingerprint(s), "SHA256:", 7) == 0);
+    cr_assert_eq(strlen(fc_ssh_fingerprint(s)), 7 + 43);
+    struct fc_ssh_chan *c = NULL;
+    cr_assert_eq(fc_ssh_exec(s, "/bin/echo hello-from-exec", &c), FC_OK, "%s", fc_error_msg());
+    char buf[64] = {0};
+    cr_assert_eq(fc_ssh_chan_read_full(c, buf, 16, "echo output"), FC_OK, "%s", fc_error_msg());
+    cr_assert_str_eq(buf, "hello-from-exec\n");
+    int st;
+    fc_ssh_chan_close(c, &st);
+    cr_assert_eq(st, 0);
+    fc_ssh_free(s);
+}
+
+Test(ssh, unknown_host_key_is_refused_with_fingerprint)
+{
+    char kh[700];
+    snprintf(kh, sizeof kh, "%s/empty_known_hosts", tmpdir);
+    FILE *f = fopen(kh, "w");
+    fclose(f);
+    struct fc_ssh_opts o = opts();
+    o.known_hosts = kh;
+    struct fc_ssh *s = NULL;
+    cr_assert_eq(fc_ssh_connect(&o, &s), FC_E_VERIFY);
+    cr_assert_null(s);
+    cr_assert(strstr(fc_error_msg(), "unknown host key"), "%s", fc_error_msg());
+    cr_assert(strstr(fc_error_msg(), "SHA256:"), "%s", fc_error_msg());
+    /* The same fingerprint ssh-keygen prints. */
+    char cmd[1200], fp[128] = {0};
+    snprintf(cmd, sizeof cmd, "ssh-keygen -lf %s/host_ed25519.pub | cut -d' ' -f2", E.dir);
+    FILE *p = popen(cmd, "r");
+    cr_assert(fgets(fp, sizeof fp, p));
+    pclose(p);
+    fp[strcspn(fp, "\n")] = 0;
+    cr_assert(strstr(fc_error_msg(), fp), "%s lacks %s", fc_error_msg(), fp);
+}
+
+Test(ssh, changed_host_key_is_refused)
+{
+    char kh[700], cmd[2000];
+    snprintf(kh, sizeof kh, "%s/changed_known_hosts", tmpdir);
+    snprintf(cmd, sizeof cmd,
+             "printf '[%s]:%u %%s\\n' \"$(cut -d' ' -f1,2 %s.pub)\" > %s", E.host, E.port,
+             E.wrong_identity, kh);
+    cr_assert_eq(system(cmd), 0);
+    struct fc_ssh_opts o = opts();
+    o.known_hosts = kh;
+    struct fc_ssh *s = NULL;
+    cr_assert_eq(fc_ssh_connect(&o, &s), FC_E_VERIFY);
+    cr_assert(strstr(fc_error_msg(), "HOST KEY CHANGED"), "%s", fc_error_msg());
+    cr_assert(strstr(fc_error_msg(), "SHA256:"), "%s", fc_error_msg());
+}
+
+Test(ssh, missing_known_hosts_is_refused)
+{
+    struct fc_ssh_opts o = opts();
+    o.known_hosts = "/nonexistent/known_hosts";
+    struct fc_ssh *s = NULL;
+    cr_assert_eq(fc_ssh_connect(&o, &s), FC_E_VERIFY);
+    cr_assert(strstr(fc_error_msg(), "SHA256:"), "%s", fc_error_msg());
+}
+
+Test(ssh, wrong_key_is_refused)
+{
+    struct fc_ssh_opts o = opts();
+    o.identity = E.wrong_identity;
+    struct fc_ssh *s = NULL;
+    cr_assert_eq(fc_ssh_connect(&o, &s), FC_E_AUTH);
+    cr_assert(strstr(fc_error_msg(), "refused"), "%s", fc_error_msg());
+}
+
+Test(ssh, connection_refused_is_net_error)
+{
+    struct fc_ssh_opts o = opts();
+    o.port = 1;
+    struct fc_ssh *s = NULL;
+    cr_assert_eq(fc_ssh_connect(&o, &s), FC_E_NET, "%s", fc_error_msg());
+}
+
+Test(ssh, sftp_round_trip_and_errors)
+{
+    struct fc_ssh *s = NULL;
+    struct fc_ssh_opts o = opts();
+    cr_assert_eq(fc_ssh_connect(&o, &s), FC_OK, "%s", fc_error_msg());
+    char path[800];
+    snprintf(path, sizeof path, "%s/a file; $(touch pwned) 'q'.txt", tmpdir);
+    const char *text = "key = value\n";
+    cr_assert_eq(fc_sftp_write_file(s, path, text, strlen(text), 0600), FC_OK, "%s",
+                 fc_error_msg());
+    char *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(fc_sftp_read_file(s, path, 1 << 20, &buf, &len), FC_OK, "%s", fc_error_msg());
+    cr_assert_eq(len, strlen(text));
+    cr_assert_str_eq(buf, text);
+    free(buf);
+    cr_assert_eq(access("pwned", F_OK), -1);
+    struct fc_sftp_stat st;
+    cr_assert_eq(fc_sftp_stat(s, path, &st), FC_OK);
+    cr_assert_eq(st.size, strlen(text));
+    cr_assert(S_ISREG(st.mode));
+
+    char missing[800];
+    snprintf(missing, sizeof missing, "%s/no/such/dir/file", tmpdir);
+    cr_assert_eq(fc_sftp_read_file(s, missing, 100, &buf, &len), FC_E_NOTFOUND);
+    cr_assert(strstr(fc_error_msg(), "no such file"), "%s", fc_error_msg());
+    cr_assert_eq(fc_sftp_write_file(s, missing, "x", 1, 0600), FC_E_NOTFOUND, "%s",
+                 fc_error_msg());
+
+    struct fc_sftp_file *f = NULL;
+    cr_assert_eq(fc_sftp_open(s, path, FC_SFTP_WRITE, 0, &f), FC_OK);
+    fc_sftp_seek(f, 1 << 20);
+    cr_assert_eq(fc_sftp_write(f, "end", 3), FC_OK);
+    cr_assert_eq(fc_sftp_close(f), FC_OK);
+    struct stat lst;
+    cr_assert_eq(stat(path, &lst), 0);
+    cr_assert_eq(lst.st_size, (1 << 20) + 3);
+    cr_assert_lt(lst.st_blocks * 512, 1 << 20, "seek left a hole");
+    fc_ssh_free(s);
+}
+
+Test(ssh, url_parse)
+{
+    struct fc_ssh_url u;
+    cr_assert_eq(fc_ssh_url_parse("ssh://bob@example.org:2222/var/x y", &u), FC_OK);
+    cr_assert_str_eq(u.user, "bob");
+    cr_assert_str_eq(u.host, "example.org");
+    cr_assert_eq(u.port, 2222);
+    cr_assert_str_eq(u.path, "/var/x y");
+    cr_assert_eq(fc_ssh_url_parse("ssh://[::1]/p", &u), FC_OK);
+    cr_assert_str_eq(u.host, "::1");
+    cr_assert_eq(fc_ssh_url_parse("ssh://bob:secret@h/p", &u), FC_E_INVALID);
+    cr_assert(!strstr(fc_error_msg(), "secret"));
+    cr_assert_eq(fc_ssh_url_parse("ssh://h:99999/p", &u), FC_E_INVALID);
+    cr_assert_eq(fc_ssh_url_parse("ssh://h", &u), FC_E_INVALID);
+    cr_assert_eq(fc_ssh_url_parse("ssh://h;rm/p", &u), FC_E_INVALID);
+    cr_assert(fc_ssh_safe_word("/usr/libexec/fluidcloud/fluid-volume"));
+    cr_assert(!fc_ssh_safe_word("/tmp/a b"));
+    cr_assert(!fc_ssh_safe_word("/tmp/$(x)"));
+    cr_assert(!fc_ssh_safe_word("-oProxyCommand"));
+}
