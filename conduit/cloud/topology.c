@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fc_topology_inspect: servers and everything they use, from one list call per resource kind
+ * (servers, ports, networks, subnets, routers, floating IPs, security groups, volumes,
+ * images, keypairs), joined locally. */
+#include "fluid/cloud/topology.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fluid/cleanup.h"
+#include "fluid/cloud/resources.h"
+#include "fluid/error.h"
+#include "fluid/log.h"
+
+json_t *
+fc_json_find(const json_t *arr, const char *key, const char *value)
+{
+    size_t i;
+    json_t *e;
+    if (!value)
+        return NULL;
+    json_array_foreach(arr, i, e) {
+        const char *v = json_string_value(json_object_get(e, key));
+        if (v && strcmp(v, value) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/* Adds string `s` to set array `set` once. */
+static void
+set_add(json_t *set, const char *s)
+{
+    size_t i;
+    json_t *e;
+    if (!s)
+        return;
+    json_array_foreach(set, i, e) if (strcmp(json_string_value(e), s) == 0) return;
+    json_array_append_new(set, json_string(s));
+}
+
+static bool
+set_has(const json_t *set, const char *s)
+{
+    size_t i;
+    json_t *e;
+    if (!s)
+        return false;
+    json_array_foreach(set, i, e) if (strcmp(json_string_value(e), s) == 0) return true;
+    return false;
+}
+
+static void warn(json_t *warnings, const char *kind, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void
+warn(json_t *warnings, const char *kind, const char *id, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_array_append_new(warnings, json_pack("{s:s, s:s?, s:s}", "kind", kind, "id", id,
+                                              "reason", msg));
+}
+
+/* Chooses the servers. */
+static fc_rc
+select_servers(struct fc_os *os, const struct fc_selector *sel, json_t **out)
+{
+    fc_rc rc;
+    json_auto_t *all = NULL;
+    if (sel->tag) {
+        char q[600], esc[512];
+        if (!fc_url_escape(sel->tag, esc, sizeof esc))
+            return FC_ERR(FC_E_INVALID, "--tag: too long");
+        snprintf(q, sizeof q, "tags=%s", esc);
+        if ((rc = fc_res_list(os, FC_RES_SERVER, q, &all)))
+            return rc;
+        if (json_array_size(all) == 0)
+            return FC_ERR(FC_E_NOTFOUND, "cloud '%s': no server has tag '%s'",
+                          fc_os_cloud_name(os), sel->tag);
+        *out = json_incref(all);
+        return FC_OK;
+    }
+    if ((rc = fc_res_list(os, FC_RES_SERVER, NULL, &all)))
+        return rc;
+    if (sel->all) {
+        *out = json_incref(all);
+        return FC_OK;
+    }
+    if (sel->nservers == 0)
+        return FC_ERR(FC_E_INVALID, "no server selected (--server, --tag or --all)");
+    json_auto_t *chosen = json_array();
+    for (size_t k = 0; k < sel->nservers; k++) {
+        const char *want = sel->servers[k];
+        json_t *byid = fc_json_find(all, "id", want), *match = byid;
+        size_t i, n = 0;
+        json_t *e;
+        if (!byid) {
+            json_array_foreach(all, i, e) {
+                if (strcmp(json_string_value(json_object_get(e, "name")), want) == 0) {
+                    match = e;
+                    n++;
+                }
+            }
+            if (n > 1)
+                return FC_ERR(FC_E_INVALID, "cloud '%s': server name '%s' matches %zu servers; "
+                                            "use the id",
+                              fc_os_cloud_name(os), want, n);
+        }
+        if (!match)
+            return FC_ERR(FC_E_NOTFOUND, "cloud '%s': no server named or with id '%s'",
+                          fc_os_cloud_name(os), want);
+        if (!fc_json_find(chosen, "id", json_string_value(json_object_get(match, "id"))))
+            json_array_append(chosen, match);
+    }
+    *out = json_incref(chosen);
+    return FC_OK;
+}
+
+/* Glance: the images by id, in batches ("id=in:a,b,c"); missing ones are warnings. */
+static fc_rc
+read_images(struct fc_os *os, json_t *ids, json_t *images, json_t *warnings)
+{
+    size_t n = json_array_size(ids);
+    for (size_t start = 0; start < n; start += 20) {
+        char q[20 * 260 + 16] = "id=in:";
+        size_t qlen = strlen(q);
+        for (size_t i = start; i < n && i < start + 20; i++)
+            qlen += (size_t)snprintf(q + qlen, sizeof q - qlen, "%s%s", i > start ? "," : "",
+                                     json_string_value(json_array_get(ids, i)));
+        json_auto_t *got = NULL;
+        fc_rc rc = fc_res_list(os, FC_RES_IMAGE, q, &got);
+        if (rc)
+            return rc;
+        json_array_extend(images, got);
+    }
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id) {
+        if (!fc_json_find(images, "id", json_string_value(id)))
+            warn(warnings, "image", json_string_value(id),
+                 "image %s is not visible to this project (deleted or private)",
+                 json_string_value(id));
+    }
+    return FC_OK;
+}
+
+static bool
+is_boot_device(const char *dev)
+{
+    return dev && (strcmp(dev, "/dev/vda") == 0 || strcmp(dev, "/dev/sda") == 0 ||
+                   strcmp(dev, "/dev/xvda") == 0 || strcmp(dev, "/dev/hda") == 0);
+}
+
+fc_rc
+fc_topology_inspect(struct fc_os *os, const struct fc_selector *sel, json_t **out)
+{
+    fc_rc rc;
+    json_auto_t *servers = NULL, *ports_all = NULL, *nets_all = NULL, *subnets_all = NULL,
+                *routers_all = NULL, *fips_all = NULL, *sgs_all = NULL, *vols_all = NULL,
+                *keys_all = NULL;
+    json_auto_t *warnings = json_array();
+    if ((rc = select_servers(os, sel, &servers)))
+        return rc;
+    if ((rc = fc_res_list(os, FC_RES_PORT, NULL, &ports_all)) ||
+        (rc = fc_res_list(os, FC_RES_SECURITY_GROUP, NULL, &sgs_all)) ||
+        (rc = fc_res_list(os, FC_RES_FLOATING_IP, NULL, &fips_all)) ||
+        (rc = fc_res_list(os, FC_RES_NETWORK, NULL, &nets_all)) ||
+        (rc = fc_res_list(os, FC_RES_SUBNET, NULL, &subnets_all)) ||
+        (rc = fc_res_list(os, FC_RES_ROUTER, NULL, &routers_all)) ||
+        (rc = fc_res_list(os, FC_RES_KEYPAIR, NULL, &keys_all)))
+        return rc;
+    bool have_volume = fc_os_has_service(os, FC_SVC_VOLUME);
+    if (have_volume && (rc = fc_res_list(os, FC_RES_VOLUME, NULL, &vols_all)))
+        return rc;
+    if (!have_volume)
+        vols_all = json_array();
+
+    json_auto_t *t_servers = json_array(), *t_ports = json_array(), *t_fips = json_array(),
+                *t_sgs = json_array(), *t_vols = json_array(), *t_keys = json_array(),
+                *t_flavors = json_array(), *t_images = json_array(), *t_nets = json_array(),
+                *t_subnets = json_array(), *t_routers = json_array();
+    json_auto_t *image_ids = json_array(), *net_ids = json_array(), *subnet_ids = json_array(),
+                *router_ids = json_array();
+    size_t i, j;
+    json_t *s, *e;
+
+    json_array_foreach(servers, i, s) {
+        const char *sid = json_string_value(json_object_get(s, "id"));
+        json_t *srv = json_deep_copy(s);
+        json_t *pids = json_array(), *fids = json_array(), *sgids = json_array(),
+               *vols = json_array();
+        /* ports of this server, and through them floating IPs and security groups */
+        json_array_foreach(ports_all, j, e) {
+            const char *dev = json_string_value(json_object_get(e, "device_id"));
+            if (!dev || strcmp(dev, sid) != 0)
+                continue;
+            const char *pid = json_string_value(json_object_get(e, "id"));
+            set_add(pids, pid);
+            if (!fc_json_find(t_ports, "id", pid))
+                json_array_append(t_ports, e);
+            set_add(net_ids, json_string_value(json_object_get(e, "network_id")));
+            size_t k;
+            json_t *x;
+            json_array_foreach(json_object_get(e, "fixed_ips"), k, x)
+                set_add(subnet_ids, json_string_value(json_object_get(x, "subnet_id")));
+            json_array_foreach(json_object_get(e, "security_groups"), k, x)
+                set_add(sgids, json_string_value(x));
+            json_array_foreach(fips_all, k, x) {
+                const char *fp = json_string_value(json_object_get(x, "port_id"));
+                if (fp && strcmp(fp, pid) == 0) {
+                    set_add(fids, json_string_value(json_object_get(x, "id")));
+                    if (!fc_json_find(t_fips, "id", json_string_value(json_object_get(x, "id"))))
+                        json_array_append(t_fips, x);
+                    set_add(net_ids, json_string_value(json_object_get(x, "floating_network_id")));
+                    set_add(router_ids, json_string_value(json_object_get(x, "router_id")));
+                }
+            }
+        }
+        /* a server without ports: its groups by name */
+        if (json_array_size(pids) == 0) {
+            json_array_foreach(json_object_get(s, "security_group_names"), j, e) {
+                const char *nm = json_string_value(json_object_get(e, "name"));
+                json_t *g = fc_json_find(sgs_all, "name", nm);
+                if (g)
+                    set_add(sgids, json_string_value(json_object_get(g, "id")));
+            }
+        }
+        json_array_foreach(sgids, j, e) {
+            json_t *g = fc_json_find(sgs_all, "id", json_string_value(e));
+            if (g && !fc_json_find(t_sgs, "id", json_string_value(e)))
+                json_array_append(t_sgs, g);
+            else if (!g)
+                warn(warnings, "security_group", json_string_value(e),
+                     "security group %s is not visible to this project", json_string_value(e));
+        }
+        /* volumes: Cinder's attachments give the device */
+        const char *boot_vol = NULL;
+        json_array_foreach(vols_all, j, e) {
+            size_t k;
+            json_t *a;
+            json_array_foreach(json_object_get(e, "attachments"), k, a) {
+                const char *as = json_string_value(json_object_get(a, "server_id"));
+                if (!as || strcmp(as, sid) != 0)
+                    continue;
+                const char *vid = json_string_value(json_object_get(e, "id"));
+                const char *dev = json_string_value(json_object_get(a, "device"));
+                json_t *va = fc_json_find(json_object_get(s, "volumes_attached"), "id", vid);
+                json_t *dot = json_object_get(va, "delete_on_termination");
+                bool boot = json_is_null(json_object_get(s, "image_id")) && is_boot_device(dev);
+                if (boot)
+                    boot_vol = vid;
+                json_array_append_new(vols, json_pack("{s:s, s:s?, s:O?, s:b}", "id", vid,
+                                                      "device", dev, "delete_on_termination",
+                                                      dot, "boot", boot));
+                if (!fc_json_find(t_vols, "id", vid))
+                    json_array_append(t_vols, e);
+                const char *vimg = json_string_value(json_object_get(e, "image_id"));
+                if (boot && vimg)
+                    set_add(image_ids, vimg);
+            }
+        }
+        json_array_foreach(json_object_get(s, "volumes_attached"), j, e) {
+            const char *vid = json_string_value(json_object_get(e, "id"));
+            if (!fc_json_find(vols, "id", vid)) {
+                json_array_append_new(vols, json_pack("{s:s, s:n, s:O?, s:b}", "id", vid,
+                                                      "device", "delete_on_termination",
+                                                      json_object_get(e, "delete_on_termination"),
+                                                      "boot", 0));
+                warn(warnings, "volume", vid, "volume %s is attached but not visible in "
+                                              "the block-storage service", vid);
+            }
+        }
+        const char *img = json_string_value(json_object_get(s, "image_id"));
+        set_add(image_ids, img);
+        /* keypair */
+        const char *kn = json_string_value(json_object_get(s, "key_name"));
+        if (kn && !fc_json_find(t_keys, "name", kn)) {
+            json_t *kp = fc_json_find(keys_all, "name", kn);
+            if (kp) {
+                json_array_append(t_keys, kp);
+            } else {
+                json_array_append_new(t_keys, json_pack("{s:s, s:n, s:n, s:n}", "name", kn,
+                                                        "type", "public_key", "fingerprint"));
+                warn(warnings, "keypair", kn,
+                     "keypair '%s' belongs to another user: its public key cannot be read", kn);
+            }
+        }
+        /* flavor (embedded in the server) */
+        json_t *fl = json_object_get(s, "flavor");
+        const char *fname = json_string_value(json_object_get(fl, "name"));
+        if (fname && !fc_json_find(t_flavors, "name", fname))
+            json_array_append(t_flavors, fl);
+
+        json_object_del(srv, "volumes_attached");
+        json_object_del(srv, "security_group_names");
+        json_object_set_new(srv, "boot_volume_id", boot_vol ? json_string(boot_vol) : json_null());
+        json_object_set_new(srv, "volumes", vols);
+        json_object_set_new(srv, "ports", pids);
+        json_object_set_new(srv, "floating_ips", fids);
+        json_object_set_new(srv, "security_groups", sgids);
+        json_array_append_new(t_servers, srv);
+    }
+    /* networks and their subnets (all subnets of a used tenant network) */
+    json_array_foreach(nets_all, i, e) {
+        const char *nid = json_string_value(json_object_get(e, "id"));
+        if (!set_has(net_ids, nid))
+            continue;
+        json_array_append(t_nets, e);
+        if (!json_is_true(json_object_get(e, "external"))) {
+            json_array_foreach(json_object_get(e, "subnets"), j, s)
+                set_add(subnet_ids, json_string_value(s));
+        }
+    }
+    json_array_foreach(net_ids, i, e) {
+        if (!fc_json_find(t_nets, "id", json_string_value(e)))
+            warn(warnings, "network", json_string_value(e),
+                 "network %s is not visible to this project", json_string_value(e));
+    }
+    json_array_foreach(subnets_all, i, e) {
+        if (set_has(subnet_ids, json_string_value(json_object_get(e, "id"))))
+            json_array_append(t_subnets, e);
+    }
+    /* routers: those with an interface on a used subnet, or behind a floating IP */
+    json_auto_t *ifaces = json_object();
+    json_array_foreach(ports_all, i, e) {
+        const char *owner = json_string_value(json_object_get(e, "device_owner"));
+        const char *rid = json_string_value(json_object_get(e, "device_id"));
+        if (!owner || !rid || strncmp(owner, "network:router_interface", 24) != 0)
+            continue;
+        json_t *x;
+        json_array_foreach(json_object_get(e, "fixed_ips"), j, x) {
+            const char *sn = json_string_value(json_object_get(x, "subnet_id"));
+            if (!set_has(subnet_ids, sn))
+                continue;
+            set_add(router_ids, rid);
+            json_t *l = json_object_get(ifaces, rid);
+            if (!l)
+                json_object_set_new(ifaces, rid, l = json_array());
+            json_array_append_new(l, json_pack("{s:s, s:O, s:O}", "port_id",
+                                               json_string_value(json_object_get(e, "id")),
+                                               "subnet_id", json_object_get(x, "subnet_id"),
+                                               "ip_address", json_object_get(x, "ip_address")));
+        }
+    }
+    json_array_foreach(routers_all, i, e) {
+        const char *rid = json_string_value(json_object_get(e, "id"));
+        if (!set_has(router_ids, rid))
+            continue;
+        json_t *r = json_deep_copy(e);
+        json_t *l = json_object_get(ifaces, rid);
+        json_object_set_new(r, "interfaces", l ? json_incref(l) : json_array());
+        json_array_append_new(t_routers, r);
+    }
+    if ((rc = read_images(os, image_ids, t_images, warnings)))
+        return rc;
+
+    json_t *topo = json_pack(
+        "{s:s, s:s, s:s, s:s?, s:s?, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}",
+        "schema", FC_TOPOLOGY_SCHEMA, "relocation_id", "", "cloud", fc_os_cloud_name(os),
+        "project_id", fc_os_project_id(os), "tag", sel->tag, "servers", t_servers, "flavors",
+        t_flavors, "images", t_images, "volumes", t_vols, "networks", t_nets, "subnets",
+        t_subnets, "routers", t_routers, "ports", t_ports, "floating_ips", t_fips,
+        "security_groups", t_sgs, "keypairs", t_keys, "warnings", warnings);
+    if (!topo)
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    fc_log(FC_INFO, FC_MSG("inspected"), FC_STR("cloud", fc_os_cloud_name(os)),
+           FC_U64("servers", json_array_size(t_servers)),
+           FC_U64("requests", fc_os_stats(os)->requests));
+    *out = topo;
+    return FC_OK;
+}
