@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fluid-config's local target: reads regular files only (no devices, FIFOs or oversized
+ * files), and replaces a file atomically: a temporary file in the same folder with the
+ * original's mode, owner and extended attributes (SELinux label, ACLs), fsync, rename,
+ * fsync of the folder. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "fluid/cleanup.h"
+#include "fluid/error.h"
+#include "fluid/log.h"
+#include "fluid/stream.h"
+
+static fc_rc
+local_resolve(struct cfg_target *t, const char *path, char **real)
+{
+    char *r = realpath(path, NULL);
+    if (!r)
+        return FC_ERRNO(errno == ENOENT ? FC_E_NOTFOUND : FC_E_IO, "%s", path);
+    *real = r;
+    return FC_OK;
+}
+
+static fc_rc
+local_kind(struct cfg_target *t, const char *path, char *kind)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return FC_ERRNO(errno == ENOENT ? FC_E_NOTFOUND : FC_E_IO, "%s", path);
+    *kind = S_ISREG(st.st_mode) ? 'f' : S_ISDIR(st.st_mode) ? 'd' : S_ISLNK(st.st_mode) ? 'l'
+                                                                                       : 'o';
+    return FC_OK;
+}
+
+static fc_rc
+local_list(struct cfg_target *t, const char *dir, fc_rc (*fn)(void *ctx, const char *name),
+           void *ctx)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return FC_ERRNO(FC_E_IO, "%s", dir);
+    fc_rc rc = FC_OK;
+    struct dirent *e;
+    errno = 0;
+    while (rc == FC_OK && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            rc = fn(ctx, e->d_name);
+        errno = 0;
+    }
+    if (rc == FC_OK && errno)
+        rc = FC_ERRNO(FC_E_IO, "%s: readdir", dir);
+    closedir(d);
+    return rc;
+}
+
+static const char *
+kind_name(mode_t m)
+{
+    return S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+           : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" : S_ISDIR(m) ? "a folder"
+                                                                             : "not a regular file";
+}
+
+static fc_rc
+local_read(struct cfg_target *t, struct cfg_file *f, uint64_t max)
+{
+    FC_AUTOCLOSE int fd = open(f->real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return FC_ERRNO(FC_E_IO, "%s: open", f->display);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return FC_ERRNO(FC_E_IO, "%s: stat", f->display);
+    if (!S_ISREG(st.st_mode))
+        return FC_ERR(FC_E_INVALID, "%s: refused: %s, not a regular file", f->display,
+                      kind_name(st.st_mode));
+    if ((uint64_t)st.st_size > max)
+        return FC_ERR(FC_E_INVALID, "%s: refused: %lld bytes, above the limit of %llu bytes "
+                      "(limits.max_file_bytes)", f->display, (long long)st.st_size,
+                      (unsigned long long)max);
+    f->mode = st.st_mode;
+    f->uid = st.st_uid;
+    f->gid = st.st_gid;
+    f->ino = st.st_ino;
+    f->dev = st.st_dev;
+    f->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return FC_ERRNO(FC_E_IO, "%s: read", f->display);
+        if (n == 0)
+            break;
+        if (f->old.len + (size_t)n > max)
+            return FC_ERR(FC_E_INVALID, "%s: refused: grew above the limit of %llu bytes",
+                          f->display, (unsigned long long)max);
+        fc_rc rc = cfg_buf_add(&f->old, buf, (size_t)n);
+        if (rc != FC_OK)
+            return rc;
+    }
+    return FC_OK;
+}
+
+/* Copies the extended attributes (security.selinux, system.posix_acl_access, user.*)
+ * of src onto fd; what cannot be copied is logged, not fatal. */
+static void
+copy_xattrs(const char *src, int fd, const char *display)
+{
+    char names[4096];
+    ssize_t n = llistxattr(src, names, sizeof names);
+    for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1) {
+        char val[4096];
+        ssize_t vn = lgetxattr(src, names + i, val, sizeof val);
+        if (vn < 0 || fsetxattr(fd, names + i, val, (size_t)vn, 0) < 0)
+            fc_log(FC_WARN, FC_MSG("extended attribute not kept"), FC_STR("path", display),
+                   FC_STR("attr", names + i), FC_STR("error", strerror(errno)));
+    }
+}
+
+static fc_rc
+local_stage(struct cfg_target *t, const struct cfg_file *f, const char *dst, const char *data,
+            size_t len, char **tmp_out)
+{
+    FC_AUTOFREE char *d1 = strdup(dst), *d2 = strdup(dst), *tmp = NULL;
+    if (!d1 || !d2 || asprintf(&tmp, "%s/.%s.fluid-XXXXXX", dirname(d1), basename(d2)) < 0)
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    FC_AUTOCLOSE int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return FC_ERRNO(FC_E_IO, "%s: cannot create a temporary file beside it", f->display);
+    fc_rc rc = FC_OK;
+    if (fchmod(fd, f->mode & 07777) < 0)
+        rc = FC_ERRNO(FC_E_IO, "%s: chmod of the temporary file", f->display);
+    if (rc == FC_OK && fchown(fd, f->uid, f->gid) < 0 && (getuid() == 0 || f->uid != getuid()))
+        fc_log(FC_WARN, FC_MSG("owner not kept"), FC_STR("path", f->display),
+               FC_STR("error", strerror(errno)));
+    if (rc == FC_OK)
+        copy_xattrs(f->real, fd, f->display);
+    if (rc == FC_OK && (rc = fc_write_all(fd, data, len)) != FC_OK)
+        fc_error_prefix("%s: writing the temporary file", f->display);
+    if (rc == FC_OK && fsync(fd) < 0)
+        rc = FC_ERRNO(FC_E_IO, "%s: fsync of the temporary file", f->display);
+    if (rc == FC_OK && fchmod(fd, f->mode & 07777) < 0) /* fchown may clear setuid bits */
+        rc = FC_ERRNO(FC_E_IO, "%s: chmod of the temporary file", f->display);
+    if (rc != FC_OK) {
+        unlink(tmp);
+        return rc;
+    }
+    *tmp_out = FC_STEAL(&tmp);
+    return FC_OK;
+}
+
+static fc_rc
+local_check(struct cfg_target *t, const struct cfg_file *f)
+{
+    struct stat st;
+    if (lstat(f->real, &st) < 0)
+        return FC_ERRNO(FC_E_CONFLICT, "%s: changed while the rules ran", f->display);
+    uint64_t mt = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+    if (st.st_ino != f->ino || st.st_dev != f->dev || mt != f->mtime_ns ||
+        (size_t)st.st_size != f->old.len)
+        return FC_ERR(FC_E_CONFLICT, "%s: changed while the rules ran: nothing was written",
+                      f->display);
+    return FC_OK;
+}
+
+static fc_rc
+local_commit(struct cfg_target *t, const char *tmp, const char *dst)
+{
+    if (rename(tmp, dst) < 0)
+        return FC_ERRNO(FC_E_IO, "%s: rename", dst);
+    FC_AUTOFREE char *d = strdup(dst);
+    FC_AUTOCLOSE int dfd = d ? open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (dfd >= 0)
+        fsync(dfd);
+    return FC_OK;
+}
+
+static void
+local_discard(struct cfg_target *t, const char *tmp)
+{
+    unlink(tmp);
+}
+
+static void
+local_close(struct cfg_target *t)
+{
+    free(t->prefix);
+    free(t);
+}
+
+static const struct cfg_target_ops local_ops = {
+    .name = "local",
+    .resolve = local_resolve,
+    .kind = local_kind,
+    .list = local_list,
+    .read = local_read,
+    .stage = local_stage,
+    .check = local_check,
+    .commit = local_commit,
+    .discard = local_discard,
+    .close = local_close,
+};
+
+fc_rc
+cfg_target_local(struct cfg_target **out)
+{
+    struct cfg_target *t = calloc(1, sizeof *t);
+    if (!t || !(t->prefix = strdup(""))) {
+        free(t);
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    }
+    t->ops = &local_ops;
+    *out = t;
+    return FC_OK;
+}
