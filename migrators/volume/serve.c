@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `fluid-volume serve`: the receiving helper, started over an SSH exec channel. It speaks
+ * the helper protocol (volume.h, docs/volume.md) on stdin/stdout: OPEN a destination (the
+ * path travels in the JSON, never on a command line), chunk hashes of what is already there,
+ * DATA / ZDATA (zstd) / ZERO writes, FINISH = size, fsync, SHA-256 of the whole file,
+ * compare, rename <path>.fluid-part over <path>. Any failure is answered with ERR. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "fluid/cleanup.h"
+#include "fluid/error.h"
+#include "fluid/log.h"
+#include "volume.h"
+
+#define RBUF (4u << 20)
+#define MAX_OFF (1ull << 60)
+
+struct srv {
+    uint8_t *rbuf;
+    size_t rpos, rlen;
+    int fd;
+    char *path, *part;
+    bool device, fresh, sparse;
+    uint8_t *data, *zbuf;
+    ZSTD_DCtx *dx;
+};
+
+static fc_rc
+rd(struct srv *s, void *out, size_t len)
+{
+    uint8_t *o = out;
+    while (len) {
+        if (s->rpos == s->rlen) {
+            ssize_t n = read(0, s->rbuf, RBUF);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                return FC_ERRNO(FC_E_NET, "serve: reading the client");
+            if (n == 0)
+                return FC_ERR(FC_E_NET, "serve: the client went away");
+            s->rpos = 0;
+            s->rlen = (size_t)n;
+        }
+        size_t k = s->rlen - s->rpos < len ? s->rlen - s->rpos : len;
+        memcpy(o, s->rbuf + s->rpos, k);
+        s->rpos += k;
+        o += k;
+        len -= k;
+    }
+    return FC_OK;
+}
+
+static fc_rc
+reply(uint32_t type, uint32_t aux, uint64_t off, const void *buf, size_t len)
+{
+    uint8_t h[24];
+    put_hdr(h, type, aux, off, len);
+    fc_rc rc = fc_write_all(1, h, sizeof h);
+    if (rc == FC_OK && len)
+        rc = fc_write_all(1, buf, len);
+    return rc;
+}
+
+static fc_rc
+reply_json(json_t *o)
+{
+    char *txt = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!txt)
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    fc_rc rc = reply(VM_OK, 0, 0, txt, strlen(txt));
+    free(txt);
+    return rc;
+}
+
+static fc_rc
+wr(struct srv *s, const void *buf, size_t len, uint64_t off)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = pwrite(s->fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return FC_ERRNO(errno == ENOSPC || errno == EDQUOT ? FC_E_NOSPACE : FC_E_IO,
+                            "write %s at offset %" PRIu64, s->part ? s->part : s->path, off);
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return FC_OK;
+}
+
+static fc_rc
+zero_range(struct srv *s, uint64_t off, uint64_t len)
+{
+    if (!s->device && s->sparse &&
+        fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
+        return FC_OK;
+    static const uint8_t zeros[VOL_BLOCK];
+    while (len) {
+        size_t n = len < sizeof zeros ? (size_t)len : sizeof zeros;
+        fc_rc rc = wr(s, zeros, n, off);
+        if (rc != FC_OK)
+            return rc;
+        off += n;
+        len -= n;
+    }
+    return FC_OK;
+}
+
+/* Writes a chunk's bytes; on a fresh sparse file, zero blocks stay holes. */
+static fc_rc
+put_data(struct srv *s, const uint8_t *buf, size_t len, uint64_t off)
+{
+    if (!(s->fresh && s->sparse))
+        return wr(s, buf, len, off);
+    for (size_t b = 0; b < len;) {
+        size_t bl = len - b < VOL_BLOCK ? len - b : VOL_BLOCK;
+        bool z = fc_is_zero(buf + b, bl);
+        size_t e = b + bl;
+        while (e < len) {
+            size_t el = len - e < VOL_BLOCK ? len - e : VOL_BLOCK;
+            if (fc_is_zero(buf + e, el) != z)
+                break;
+            e += el;
+        }
+        if (!z) {
+            fc_rc rc = wr(s, buf + b, e - b, off + b);
+            if (rc != FC_OK)
+                return rc;
+        }
+        b = e;
+    }
+    return FC_OK;
+}
+
+static fc_rc
+do_open(struct srv *s, uint64_t len)
+{
+    if (len == 0 || len > 65536)
+        return FC_ERR(FC_E_INVALID, "serve: OPEN of %" PRIu64 " bytes", len);
+    FC_AUTOFREE char *txt = malloc(len + 1);
+    if (!txt)
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    fc_rc rc = rd(s, txt, len);
+    if (rc != FC_OK)
+        return rc;
+    json_error_t je;
+    json_auto_t *o = json_loadb(txt, len, JSON_REJECT_DUPLICATES, &je);
+    const char *path = NULL, *mode = NULL;
+    int hashes = 0, sparse = 1;
+    if (!o || json_unpack_ex(o, &je, JSON_STRICT, "{s:s,s:s,s?b,s?b}", "path", &path, "mode",
+                             &mode, "hashes", &hashes, "sparse", &sparse) != 0)
+        return FC_ERR(FC_E_INVALID, "serve: bad OPEN: %s", je.text);
+    json_t *pv = json_object_get(o, "path");
+    if (path[0] != '/' || strlen(path) != json_string_length(pv) || strlen(path) > 4000)
+        return FC_ERR(FC_E_INVALID, "serve: OPEN path must be absolute, without NUL bytes");
+    s->path = strdup(path);
+    s->sparse = sparse;
+    struct stat st;
+    bool base = false;
+    if (stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
+        s->device = true;
+        s->fd = open(path, O_RDWR | O_CLOEXEC);
+        if (s->fd < 0)
+            return FC_ERRNO(FC_E_IO, "destination device %s", path);
+        base = true;
+    } else {
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            return FC_ERR(FC_E_INVALID, "destination %s is a directory", path);
+        FC_AUTOFREE char *dcopy = strdup(path);
+        const char *dir = dirname(dcopy);
+        struct stat ds;
+        if (stat(dir, &ds) != 0 || !S_ISDIR(ds.st_mode))
+            return FC_ERR(FC_E_NOTFOUND, "destination directory %s does not exist", dir);
+        s->part = part_name(path);
+        if (!strcmp(mode, "attach")) {
+            s->fd = open(s->part, O_WRONLY | O_CLOEXEC);
+            if (s->fd < 0)
+                return FC_ERRNO(FC_E_IO, "destination %s", s->part);
+            return reply_json(json_pack("{s:b}", "base", 0));
+        }
+        bool delta = !strcmp(mode, "delta"), resume = !strcmp(mode, "resume");
+        if (!delta && !resume && strcmp(mode, "copy") != 0)
+            return FC_ERR(FC_E_INVALID, "serve: OPEN mode \"%.20s\" unknown", mode);
+        if ((delta || resume) && access(s->part, F_OK) == 0) {
+            base = true;
+        } else if (delta && access(path, F_OK) == 0) {
+            if (rename(path, s->part) != 0)
+                return FC_ERRNO(FC_E_IO, "rename %s to %s", path, s->part);
+            base = true;
+        }
+        s->fd = base ? open(s->part, O_RDWR | O_CLOEXEC)
+                     : open(s->part, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (s->fd < 0)
+            return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO, "destination %s",
+                            s->part);
+    }
+    s->fresh = !base;
+    uint64_t size = (uint64_t)lseek(s->fd, 0, SEEK_END);
+    rc = reply_json(json_pack("{s:b,s:b,s:I}", "base", base, "device", s->device, "size",
+                              (json_int_t)(base ? size : 0)));
+    if (rc != FC_OK || !hashes || !base)
+        return rc;
+    FC_AUTOFREE uint8_t *h = NULL;
+    uint64_t n = 0;
+    if ((rc = hash_chunks_fd(s->fd, size, &h, &n, NULL)) != FC_OK)
+        return rc;
+    return reply(VM_HASHES, 0, 0, h, n * 32);
+}
+
+static fc_rc
+do_finish(struct srv *s, uint32_t flags, uint64_t size, uint64_t len)
+{
+    uint8_t want[32], got[32];
+    if (len != 32)
+        return FC_ERR(FC_E_INVALID, "serve: FINISH length %" PRIu64, len);
+    fc_rc rc = rd(s, want, 32);
+    if (rc != FC_OK)
+        return rc;
+    const char *name = s->part ? s->part : s->path;
+    if (!s->device && ftruncate(s->fd, (off_t)size) != 0)
+        return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO, "set size of %s", name);
+    if (fsync(s->fd) != 0)
+        return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO, "fsync %s", name);
+    memset(got, 0, sizeof got);
+    if (flags & VF_VERIFY) {
+        if ((rc = hash_file_fd(s->fd, size, got)) != FC_OK)
+            return rc;
+        if (memcmp(got, want, 32) != 0)
+            return FC_ERR(FC_E_CHECKSUM, "destination %s: SHA-256 differs from the source's",
+                          name);
+    }
+    if ((flags & VF_COMMIT) && s->part) {
+        if (rename(s->part, s->path) != 0)
+            return FC_ERRNO(FC_E_IO, "rename %s to %s", s->part, s->path);
+        FC_AUTOFREE char *dcopy = strdup(s->path);
+        int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    return reply(VM_DONE, 0, size, got, 32);
+}
+
+static fc_rc
+loop(struct srv *s)
+{
+    fc_rc rc = reply(VM_OK, 0, 0, NULL, 0);
+    if (rc != FC_OK)
+        return rc;
+    char magic[8];
+    if ((rc = rd(s, magic, 8)) != FC_OK)
+        return rc;
+    if (memcmp(magic, VOL_PROTO_MAGIC, 8) != 0)
+        return FC_ERR(FC_E_UNSUPPORTED, "serve: the client speaks another protocol version");
+    bool opened = false;
+    for (;;) {
+        uint8_t h[24];
+        struct fc_frame f;
+        if ((rc = rd(s, h, sizeof h)) != FC_OK)
+            return rc;
+        fc_frame_decode(h, &f);
+        if (f.type != VM_OPEN && !opened)
+            return FC_ERR(FC_E_INVALID, "serve: message %u before OPEN", f.type);
+        if ((f.type == VM_DATA || f.type == VM_ZDATA || f.type == VM_ZERO) &&
+            (f.offset > MAX_OFF || f.length > MAX_OFF))
+            return FC_ERR(FC_E_INVALID, "serve: offset out of range");
+        switch (f.type) {
+        case VM_OPEN:
+            if (opened)
+                return FC_ERR(FC_E_INVALID, "serve: second OPEN");
+            if ((rc = do_open(s, f.length)) != FC_OK)
+                return rc;
+            opened = true;
+            break;
+        case VM_DATA:
+            if (f.length == 0 || f.length > VOL_CHUNK)
+                return FC_ERR(FC_E_INVALID, "serve: DATA of %" PRIu64 " bytes", f.length);
+            if ((rc = rd(s, s->data, f.length)) != FC_OK ||
+                (rc = put_data(s, s->data, f.length, f.offset)) != FC_OK)
+                return rc;
+            break;
+        case VM_ZDATA: {
+            if (f.aux == 0 || f.aux > VOL_CHUNK || f.length == 0 ||
+                f.length > ZSTD_compressBound(VOL_CHUNK))
+                return FC_ERR(FC_E_INVALID, "serve: ZDATA sizes %u/%" PRIu64, f.aux, f.length);
+            if ((rc = rd(s, s->zbuf, f.length)) != FC_OK)
+                return rc;
+            size_t n = ZSTD_decompressDCtx(s->dx, s->data, VOL_CHUNK, s->zbuf, f.length);
+            if (ZSTD_isError(n) || n != f.aux)
+                return FC_ERR(FC_E_INVALID, "serve: ZDATA at %" PRIu64 " does not decompress",
+                              f.offset);
+            if ((rc = put_data(s, s->data, n, f.offset)) != FC_OK)
+                return rc;
+            break;
+        }
+        case VM_ZERO:
+            if ((rc = zero_range(s, f.offset, f.length)) != FC_OK)
+                return rc;
+            break;
+        case VM_SYNC:
+            if (fsync(s->fd) != 0)
+                return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO, "fsync %s", s->part);
+            if ((rc = reply(VM_OK, 0, 0, NULL, 0)) != FC_OK)
+                return rc;
+            break;
+        case VM_FINISH:
+            return do_finish(s, f.aux, f.offset, f.length);
+        default:
+            return FC_ERR(FC_E_INVALID, "serve: unknown message type %u", f.type);
+        }
+    }
+}
+
+fc_rc
+vol_serve(void)
+{
+    struct srv s = {.fd = -1};
+    s.rbuf = malloc(RBUF);
+    s.data = malloc(VOL_CHUNK);
+    s.zbuf = malloc(ZSTD_compressBound(VOL_CHUNK));
+    s.dx = ZSTD_createDCtx();
+    fc_rc rc;
+    if (!s.rbuf || !s.data || !s.zbuf || !s.dx) {
+        rc = FC_ERR(FC_E_NOMEM, "out of memory");
+    } else {
+        if (write(1, VOL_PROTO_MAGIC, 8) != 8)
+            rc = FC_ERRNO(FC_E_NET, "serve: writing to the client");
+        else
+            rc = loop(&s);
+    }
+    if (rc != FC_OK) {
+        const char *msg = fc_error_msg();
+        reply(VM_ERR, (uint32_t)rc, 0, msg, strlen(msg));
+    }
+    if (s.fd >= 0)
+        close(s.fd);
+    free(s.path);
+    free(s.part);
+    free(s.rbuf);
+    free(s.data);
+    free(s.zbuf);
+    ZSTD_freeDCtx(s.dx);
+    return rc;
+}
