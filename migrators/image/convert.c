@@ -1,0 +1,787 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The conversion core of fluid-image: picks the reader and writer, spools pipes that a
+ * format cannot stream, joins reader and writer through a counting sink (progress and
+ * event statistics), writes to a temporary name and renames it on success, and hands
+ * formats it does not know to qemu-img. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "convert.h"
+#include "fluid/cleanup.h"
+#include "fluid/error.h"
+#include "fluid/log.h"
+#include "fluid/spawn.h"
+
+struct conv {
+    const struct img_convert_opts *o;
+    struct img_in in;
+    struct img_out out;
+    struct fc_sink sink;     /* counting sink: first-level wrapper of the writer */
+    struct fc_sink *next;
+    uint64_t vsize, done, zero_bytes, data_bytes;
+    uint64_t last_tty_ns;
+    const char *tmpdir;
+};
+
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+note(struct conv *c, const char *what, const char *detail)
+{
+    fc_log(FC_INFO, FC_MSG(what), FC_STR("detail", detail));
+    if (c->o->m)
+        fc_event_info(c->o->m, json_pack("{s:s,s:s}", "note", what, "detail", detail));
+}
+
+static void
+report(struct conv *c, bool force)
+{
+    if (c->o->m)
+        fc_event_progress(c->o->m, c->done, c->vsize,
+                          json_pack("{s:I,s:I,s:I}", "bytes_in", (json_int_t)c->in.bytes_read,
+                                    "bytes_out", (json_int_t)c->out.bytes_written,
+                                    "zero_bytes", (json_int_t)c->zero_bytes),
+                          force);
+    if (c->o->progress) {
+        uint64_t t = now_ns();
+        if (force || t - c->last_tty_ns > 100000000u) {
+            c->last_tty_ns = t;
+            double pct = c->vsize && c->vsize != FC_SIZE_UNKNOWN
+                             ? 100.0 * (double)c->done / (double)c->vsize
+                             : 0.0;
+            fprintf(stderr, "    (%.2f/100%%)\r", pct);
+            if (force)
+                fputc('\n', stderr);
+            fflush(stderr);
+        }
+    }
+}
+
+static fc_rc
+c_begin(struct fc_sink *s, const struct fc_stream_info *info)
+{
+    struct conv *c = (struct conv *)((char *)s - offsetof(struct conv, sink));
+    c->vsize = info->size;
+    report(c, true);
+    return c->next->begin(c->next, info);
+}
+
+static fc_rc
+c_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
+{
+    struct conv *c = (struct conv *)((char *)s - offsetof(struct conv, sink));
+    if (off != c->done)
+        return FC_ERR(FC_E_INTERNAL, "reader wrote at %llu, expected %llu",
+                      (unsigned long long)off, (unsigned long long)c->done);
+    if (fc_cancel_requested)
+        return FC_ERR(FC_E_CANCELLED, "cancelled at offset %llu", (unsigned long long)off);
+    c->done += len;
+    c->data_bytes += len;
+    fc_rc rc = c->next->write(c->next, off, buf, len);
+    report(c, false);
+    return rc;
+}
+
+static fc_rc
+c_zero(struct fc_sink *s, uint64_t off, uint64_t len)
+{
+    struct conv *c = (struct conv *)((char *)s - offsetof(struct conv, sink));
+    if (off != c->done)
+        return FC_ERR(FC_E_INTERNAL, "reader skipped to %llu, expected %llu",
+                      (unsigned long long)off, (unsigned long long)c->done);
+    c->done += len;
+    c->zero_bytes += len;
+    return c->next->zero(c->next, off, len);
+}
+
+static fc_rc
+c_end(struct fc_sink *s, uint64_t size, const uint8_t *sha256)
+{
+    struct conv *c = (struct conv *)((char *)s - offsetof(struct conv, sink));
+    if (c->vsize == FC_SIZE_UNKNOWN)
+        c->vsize = size;
+    fc_rc rc = c->next->end(c->next, size, sha256);
+    if (rc == FC_OK)
+        report(c, true);
+    return rc;
+}
+
+/* ---- framed output: split data into zero runs, and label the format ---- */
+struct split {
+    struct fc_sink sink; /* first */
+    struct fc_sink *next;
+    const char *format;
+};
+
+static fc_rc
+sp_begin(struct fc_sink *s, const struct fc_stream_info *info)
+{
+    struct split *p = (struct split *)s;
+    struct fc_stream_info i = *info;
+    if (p->format)
+        snprintf(i.format, sizeof i.format, "%s", p->format);
+    return p->next->begin(p->next, &i);
+}
+
+static fc_rc
+sp_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
+{
+    struct split *p = (struct split *)s;
+    const uint8_t *b = buf;
+    const size_t zb = 65536;
+    size_t i = 0;
+    fc_rc rc = FC_OK;
+    while (i < len && rc == FC_OK) {
+        size_t k = len - i < zb ? len - i : zb;
+        bool z = fc_is_zero(b + i, k);
+        size_t j = i + k;
+        while (j < len) {
+            size_t kk = len - j < zb ? len - j : zb;
+            if (fc_is_zero(b + j, kk) != z)
+                break;
+            j += kk;
+        }
+        rc = z ? p->next->zero(p->next, off + i, j - i)
+               : p->next->write(p->next, off + i, b + i, j - i);
+        i = j;
+    }
+    return rc;
+}
+
+static fc_rc
+sp_zero(struct fc_sink *s, uint64_t off, uint64_t len)
+{
+    struct split *p = (struct split *)s;
+    return p->next->zero(p->next, off, len);
+}
+
+static fc_rc
+sp_end(struct fc_sink *s, uint64_t size, const uint8_t *sha)
+{
+    struct split *p = (struct split *)s;
+    return p->next->end(p->next, size, sha);
+}
+
+/* Copies a finished spool file to stdout, framed (with the format's name) or plain. */
+static fc_rc
+copy_spool(int fd, int outfd, bool framed, const char *format)
+{
+    if (lseek(fd, 0, SEEK_SET) < 0)
+        return FC_ERRNO(FC_E_IO, "rewind the output spool");
+    struct fc_stream_writer w;
+    fc_stream_writer_init(&w, outfd, framed);
+    struct split sp = {{sp_begin, sp_write, sp_zero, sp_end}, &w.sink, format};
+    struct fc_stream_reader_opts ro = {.verify = false, .hash_plain = framed,
+                                       .cancel = &fc_cancel_requested};
+    fc_rc rc = fc_stream_read(fd, &sp.sink, &ro, NULL);
+    fc_stream_writer_fini(&w);
+    return rc;
+}
+
+/* ---- framed input: frames carry the content; frames carrying a file get spooled ---- */
+struct reinject {
+    int in, out;
+    uint8_t head[IMG_HEAD_MAX];
+    size_t head_len;
+};
+
+static void *
+reinject_main(void *arg)
+{
+    struct reinject *r = arg;
+    fc_rc rc = fc_write_all(r->out, r->head, r->head_len);
+    char buf[1 << 16];
+    while (rc == FC_OK) {
+        ssize_t n = splice(r->in, NULL, r->out, NULL, 1 << 20, SPLICE_F_MOVE);
+        if (n < 0 && errno == EINVAL) {
+            n = read(r->in, buf, sizeof buf);
+            if (n > 0)
+                rc = fc_write_all(r->out, buf, (size_t)n);
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+    }
+    close(r->out);
+    close(r->in);
+    free(r);
+    return NULL;
+}
+
+/* fc_stream_read on the input, whose first bytes were already read into in->head. */
+static fc_rc
+read_framed(struct conv *c, struct fc_sink *sink)
+{
+    struct fc_stream_reader_opts ro = {.verify = true, .cancel = &fc_cancel_requested};
+    if (c->in.seekable) {
+        if (lseek(c->in.fd, 0, SEEK_SET) < 0)
+            return FC_ERRNO(FC_E_IO, "%s: seek", c->in.name);
+        return fc_stream_read(c->in.fd, sink, &ro, NULL);
+    }
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return FC_ERRNO(FC_E_IO, "pipe");
+    struct reinject *r = malloc(sizeof *r);
+    int in = dup(c->in.fd);
+    if (!r || in < 0) {
+        free(r);
+        close(p[0]);
+        close(p[1]);
+        return FC_ERRNO(FC_E_IO, "framed input");
+    }
+    r->in = in;
+    r->out = p[1];
+    memcpy(r->head, c->in.head, c->in.head_len);
+    r->head_len = c->in.head_len;
+    pthread_t t;
+    if (pthread_create(&t, NULL, reinject_main, r) != 0) {
+        close(p[0]);
+        close(p[1]);
+        close(in);
+        free(r);
+        return FC_ERR(FC_E_NOMEM, "cannot start a thread");
+    }
+    fc_rc rc = fc_stream_read(p[0], sink, &ro, NULL);
+    close(p[0]); /* a thread still copying gets EPIPE */
+    if (rc == FC_OK)
+        pthread_join(t, NULL); /* END was followed by EOF: the thread is done */
+    else
+        pthread_detach(t);
+    return rc;
+}
+
+/* The framed BEGIN says what the frames carry: a disk's content ("raw") goes on to the
+ * writer; a file in another format is spooled, then read by its reader. */
+struct fdisp {
+    struct fc_sink sink; /* first */
+    struct conv *c;
+    struct fc_sink *target;
+    struct fc_stream_writer spool;
+    int spool_fd;
+    char format[32];
+};
+
+static fc_rc
+fd_begin(struct fc_sink *s, const struct fc_stream_info *info)
+{
+    struct fdisp *d = (struct fdisp *)s;
+    const char *f = d->c->o->src_fmt ? d->c->o->src_fmt : info->format[0] ? info->format : "raw";
+    snprintf(d->format, sizeof d->format, "%s", f);
+    if (strcmp(d->format, "raw") == 0) {
+        d->target = &d->c->sink;
+    } else {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/fluid-image-spool-XXXXXX", d->c->tmpdir);
+        d->spool_fd = mkostemp(path, O_CLOEXEC);
+        if (d->spool_fd < 0)
+            return FC_ERRNO(FC_E_IO, "create a spool file in %s", d->c->tmpdir);
+        unlink(path);
+        note(d->c, "spooling framed input to a temporary file", d->format);
+        fc_stream_writer_init(&d->spool, d->spool_fd, false);
+        d->target = &d->spool.sink;
+    }
+    return d->target->begin(d->target, info);
+}
+
+static fc_rc
+fd_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
+{
+    struct fdisp *d = (struct fdisp *)s;
+    return d->target->write(d->target, off, buf, len);
+}
+
+static fc_rc
+fd_zero(struct fc_sink *s, uint64_t off, uint64_t len)
+{
+    struct fdisp *d = (struct fdisp *)s;
+    return d->target->zero(d->target, off, len);
+}
+
+static fc_rc
+fd_end(struct fc_sink *s, uint64_t size, const uint8_t *sha)
+{
+    struct fdisp *d = (struct fdisp *)s;
+    return d->target->end(d->target, size, sha);
+}
+
+/* ---- qemu-img fallback ---- */
+static fc_rc
+run_qemu_img(const char *const *argv_tail, size_t n, const char *why)
+{
+    FC_AUTOFREE char *qi = fc_find_program("qemu-img", getenv("PATH") ? getenv("PATH")
+                                                                     : "/usr/bin:/bin");
+    if (!qi)
+        return FC_ERR(FC_E_UNSUPPORTED,
+                      "%s; fluid-image supports %s, and qemu-img (the fallback) is not "
+                      "installed", why, img_supported_list());
+    fc_log(FC_WARN, FC_MSG("handing the image to qemu-img"), FC_STR("reason", why),
+           FC_STR("program", qi));
+    const char *argv[40];
+    size_t k = 0;
+    argv[k++] = qi;
+    for (size_t i = 0; i < n && k < 39; i++)
+        argv[k++] = argv_tail[i];
+    argv[k] = NULL;
+    struct fc_spawn sp = {.argv = argv, .fd = {0, 1, 2}};
+    pid_t pid;
+    fc_rc rc = fc_spawn(&sp, &pid);
+    if (rc != FC_OK)
+        return rc;
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return FC_ERRNO(FC_E_CHILD, "wait for qemu-img");
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return FC_ERR(FC_E_CHILD, "qemu-img failed (%s %d)",
+                      WIFEXITED(st) ? "exit status" : "signal",
+                      WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    return FC_OK;
+}
+
+static char *
+tmp_name(const char *dst)
+{
+    size_t n = strlen(dst) + 16;
+    char *t = malloc(n);
+    if (t)
+        snprintf(t, n, "%s.tmp-XXXXXX", dst);
+    return t;
+}
+
+static fc_rc
+fallback_convert(const struct img_convert_opts *o, const char *why)
+{
+    if (strcmp(o->src, "-") == 0 || strcmp(o->dst, "-") == 0)
+        return FC_ERR(FC_E_UNSUPPORTED,
+                      "%s; fluid-image supports %s, and the qemu-img fallback needs files, "
+                      "not pipes", why, img_supported_list());
+    FC_AUTOFREE char *tmp = tmp_name(o->dst);
+    if (!tmp)
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return FC_ERRNO(FC_E_IO, "create a temporary file beside %s", o->dst);
+    close(fd);
+    const char *a[16];
+    size_t k = 0;
+    a[k++] = "convert";
+    if (o->src_fmt)
+        a[k++] = "-f", a[k++] = o->src_fmt;
+    a[k++] = "-O", a[k++] = o->dst_fmt;
+    if (o->options)
+        a[k++] = "-o", a[k++] = o->options;
+    if (o->compress)
+        a[k++] = "-c";
+    if (o->progress)
+        a[k++] = "-p";
+    a[k++] = o->src;
+    a[k++] = tmp;
+    if (o->m)
+        fc_event_info(o->m, json_pack("{s:s,s:s}", "note", "converting with qemu-img",
+                                      "detail", why));
+    fc_rc rc = run_qemu_img(a, k, why);
+    if (rc == FC_OK && rename(tmp, o->dst) != 0)
+        rc = FC_ERRNO(FC_E_IO, "rename %s to %s", tmp, o->dst);
+    if (rc != FC_OK)
+        unlink(tmp);
+    return rc;
+}
+
+/* ---- options ---- */
+static fc_rc
+apply_options(const struct img_writer *w, void *st, const char *opts)
+{
+    if (!opts || !*opts)
+        return FC_OK;
+    FC_AUTOFREE char *copy = strdup(opts);
+    if (!copy)
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    char *save = NULL;
+    for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            return FC_ERR(FC_E_INVALID, "-o %s: expected key=value", kv);
+        *eq = '\0';
+        fc_rc rc = w->option(st, kv, eq + 1);
+        if (rc != FC_OK)
+            return rc;
+    }
+    return FC_OK;
+}
+
+static const struct img_reader *
+probe(const struct img_in *in)
+{
+    for (size_t i = 0; img_readers[i]; i++)
+        if (img_readers[i]->probe(in->head, in->head_len))
+            return img_readers[i];
+    return &img_raw_reader;
+}
+
+/* VHD fixed has its footer at the end: a file whose last 512 bytes start "conectix". */
+static bool
+vpc_fixed_tail(struct img_in *in)
+{
+    uint8_t t[8];
+    if (!in->seekable || in->size < 1024 || (in->size & 511))
+        return false;
+    return pread(in->fd, t, 8, (off_t)(in->size - 512)) == 8 && memcmp(t, "conectix", 8) == 0;
+}
+
+static fc_rc
+reopen_spool(struct img_in *in, int fd)
+{
+    close(in->fd);
+    in->fd = fd;
+    in->seekable = true;
+    in->pos = 0;
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end < 0)
+        return FC_ERRNO(FC_E_IO, "spool size");
+    in->size = (uint64_t)end;
+    in->head_len = in->size < IMG_HEAD_MAX ? (size_t)in->size : IMG_HEAD_MAX;
+    if (pread(fd, in->head, in->head_len, 0) != (ssize_t)in->head_len)
+        return FC_ERRNO(FC_E_IO, "read the spool file");
+    return FC_OK;
+}
+
+static fc_rc
+run_reader(struct conv *c, const struct img_reader *rd)
+{
+    const struct img_convert_opts *o = c->o;
+    fc_rc rc;
+    if (rd->random_access && !c->in.seekable) {
+        note(c, "spooling input to a temporary file", "the input format needs random access");
+        if ((rc = img_in_spool(&c->in, c->tmpdir)) != FC_OK)
+            return rc;
+    }
+    void *rst = calloc(1, rd->state_size);
+    if (!rst)
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    rc = rd->open(rst, &c->in);
+    if (rc == FC_OK) {
+        struct img_info info = {0};
+        rd->info(rst, &info);
+        const struct img_writer *wd = img_find_writer(o->dst_fmt);
+        if (info.vsize == FC_SIZE_UNKNOWN && wd && wd->needs_size && !o->framed_out) {
+            rd->close(rst);
+            memset(rst, 0, rd->state_size);
+            note(c, "spooling input to a temporary file",
+                 "plain bytes on a pipe carry no size, and the output format needs it first");
+            if ((rc = img_in_spool(&c->in, c->tmpdir)) == FC_OK)
+                rc = rd->open(rst, &c->in);
+        }
+    }
+    if (rc == FC_OK)
+        rc = rd->pump(rst, &c->sink, &fc_cancel_requested);
+    rd->close(rst);
+    free(rst);
+    return rc;
+}
+
+static json_t *
+result(struct conv *c, const char *src_fmt, const char *dst_fmt, int final_fd)
+{
+    struct stat st;
+    json_int_t osize = final_fd >= 0 && fstat(final_fd, &st) == 0 && S_ISREG(st.st_mode)
+                           ? (json_int_t)st.st_size
+                           : (json_int_t)c->out.bytes_written;
+    return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "source_format", src_fmt, "format",
+                     dst_fmt, "virtual_size", (json_int_t)c->vsize, "bytes_read",
+                     (json_int_t)c->in.bytes_read, "bytes_written",
+                     (json_int_t)c->out.bytes_written, "data_bytes", (json_int_t)c->data_bytes,
+                     "zero_bytes", (json_int_t)c->zero_bytes, "output_size", osize);
+}
+
+fc_rc
+img_convert(const struct img_convert_opts *o)
+{
+    char why[256];
+    const struct img_writer *wd = img_find_writer(o->dst_fmt);
+    if (!wd) {
+        snprintf(why, sizeof why, "output format \"%s\" is not handled by fluid-image",
+                 o->dst_fmt);
+        return fallback_convert(o, why);
+    }
+    if (o->src_fmt && !img_find_reader(o->src_fmt)) {
+        snprintf(why, sizeof why, "input format \"%s\" is not handled by fluid-image",
+                 o->src_fmt);
+        return fallback_convert(o, why);
+    }
+    if (o->compress && !wd->can_compress)
+        return FC_ERR(FC_E_UNSUPPORTED, "-c: %s output cannot be compressed (qcow2 and vmdk can)",
+                      wd->name);
+    if (o->framed_out && strcmp(o->dst, "-") != 0)
+        return FC_ERR(FC_E_INVALID, "--framed writes the stream to stdout: give - as DST");
+
+    struct conv *c = calloc(1, sizeof *c);
+    if (!c)
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    c->o = o;
+    c->tmpdir = o->tmpdir ? o->tmpdir : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    c->out.fd = -1;
+    c->sink = (struct fc_sink){c_begin, c_write, c_zero, c_end};
+    c->vsize = FC_SIZE_UNKNOWN;
+    const struct img_reader *rd = NULL;
+    void *wst = NULL;
+    char *tmp = NULL;
+    int final_fd = -1, wfd = -1;
+    bool spool_out = false, framed_raw = false, out_ready = false;
+    struct fc_stream_writer fw;
+    struct split fsplit;
+
+    fc_rc rc = img_in_open(&c->in, o->src);
+    if (rc != FC_OK)
+        goto out;
+    bool framed_in = c->in.head_len >= FC_STREAM_MAGIC_LEN &&
+                     memcmp(c->in.head, FC_STREAM_MAGIC, FC_STREAM_MAGIC_LEN) == 0;
+    if (!framed_in) {
+        const char *foreign = o->src_fmt ? NULL : img_foreign_probe(c->in.head, c->in.head_len);
+        if (foreign) {
+            snprintf(why, sizeof why, "%s is a %s image, which fluid-image does not read",
+                     c->in.name, foreign);
+            img_in_close(&c->in);
+            free(c);
+            return fallback_convert(o, why);
+        }
+        rd = o->src_fmt ? img_find_reader(o->src_fmt) : probe(&c->in);
+        if (!o->src_fmt && rd == &img_raw_reader && vpc_fixed_tail(&c->in))
+            rd = &img_vpc_reader;
+    }
+
+    /* the output: a temporary name beside DST, stdout, a device, or a spool file */
+    wst = calloc(1, wd->state_size);
+    if (!wst) {
+        rc = FC_ERR(FC_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = apply_options(wd, wst, o->options)) != FC_OK)
+        goto out;
+    struct stat st;
+    bool seeks = wd->needs_seek && wd->needs_seek(wst);
+    if (strcmp(o->dst, "-") == 0) {
+        final_fd = 1;
+        if (o->framed_out && wd == &img_raw_writer)
+            framed_raw = true;
+        else if (o->framed_out || (seeks && !(fstat(1, &st) == 0 && S_ISREG(st.st_mode))))
+            spool_out = true;
+    } else if (stat(o->dst, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) {
+            rc = FC_ERR(FC_E_INVALID, "%s is a directory", o->dst);
+            goto out;
+        }
+        final_fd = open(o->dst, O_WRONLY | O_CLOEXEC);
+        if (final_fd < 0) {
+            rc = FC_ERRNO(FC_E_IO, "open %s", o->dst);
+            goto out;
+        }
+        spool_out = seeks;
+    } else {
+        if (!(tmp = tmp_name(o->dst))) {
+            rc = FC_ERR(FC_E_NOMEM, "out of memory");
+            goto out;
+        }
+        final_fd = mkostemp(tmp, O_CLOEXEC);
+        if (final_fd < 0) {
+            rc = FC_ERRNO(FC_E_IO, "create a temporary file beside %s", o->dst);
+            free(tmp);
+            tmp = NULL;
+            goto out;
+        }
+        mode_t um = umask(0);
+        umask(um);
+        fchmod(final_fd, 0666 & ~um);
+    }
+    wfd = final_fd;
+    if (framed_raw) {
+        fc_stream_writer_init(&fw, 1, true);
+        fsplit = (struct split){{sp_begin, sp_write, sp_zero, sp_end}, &fw.sink, "raw"};
+        c->next = &fsplit.sink;
+    } else {
+        if (spool_out) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/fluid-image-out-XXXXXX", c->tmpdir);
+            wfd = mkostemp(path, O_CLOEXEC);
+            if (wfd < 0) {
+                rc = FC_ERRNO(FC_E_IO, "create a spool file in %s", c->tmpdir);
+                goto out;
+            }
+            unlink(path);
+            note(c, "spooling output to a temporary file",
+                 o->framed_out ? "a framed stream needs the output's size first"
+                               : "the output format writes its metadata last");
+        }
+        if ((rc = img_out_init(&c->out, wfd)) != FC_OK)
+            goto out;
+        struct img_wopts wo = {.compress = o->compress, .threads = o->threads};
+        if ((rc = wd->open(wst, &c->out, &wo, &c->next)) != FC_OK)
+            goto out;
+    }
+    out_ready = true;
+
+    if (framed_in) {
+        struct fdisp d = {.sink = {fd_begin, fd_write, fd_zero, fd_end}, .c = c, .spool_fd = -1};
+        rc = read_framed(c, &d.sink);
+        if (d.spool_fd >= 0) {
+            fc_stream_writer_fini(&d.spool);
+            if (rc == FC_OK)
+                rc = reopen_spool(&c->in, d.spool_fd);
+            else
+                close(d.spool_fd);
+            if (rc == FC_OK && !(rd = img_find_reader(d.format)))
+                rc = FC_ERR(FC_E_UNSUPPORTED, "the framed input carries a %s image; "
+                            "fluid-image reads %s", d.format, img_supported_list());
+            if (rc == FC_OK)
+                rc = run_reader(c, rd);
+        } else {
+            rd = &img_raw_reader;
+        }
+    } else {
+        rc = run_reader(c, rd);
+    }
+    if (rc == FC_OK && spool_out)
+        rc = copy_spool(wfd, final_fd, o->framed_out, wd->name);
+    if (rc == FC_OK && tmp && rename(tmp, o->dst) != 0)
+        rc = FC_ERRNO(FC_E_IO, "rename %s to %s", tmp, o->dst);
+    if (rc == FC_OK && o->m)
+        fc_event_done(o->m, result(c, rd->name, wd->name, final_fd));
+out:
+    if (rc != FC_OK && framed_raw && out_ready)
+        fc_stream_writer_abort(&fw, rc, fc_error_msg());
+    if (framed_raw)
+        fc_stream_writer_fini(&fw);
+    if (wst && wd->close)
+        wd->close(wst);
+    free(wst);
+    img_out_fini(&c->out);
+    if (wfd >= 0 && wfd != final_fd)
+        close(wfd);
+    if (final_fd > 1)
+        close(final_fd);
+    if (tmp && rc != FC_OK)
+        unlink(tmp);
+    free(tmp);
+    img_in_close(&c->in);
+    free(c);
+    return rc;
+}
+
+static void
+human(uint64_t v, char *buf, size_t n)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double d = (double)v;
+    int i = 0;
+    while (d >= 1024 && i < 6)
+        d /= 1024, i++;
+    if (i == 0)
+        snprintf(buf, n, "%llu B", (unsigned long long)v);
+    else
+        snprintf(buf, n, "%.3g %s", d, u[i]);
+}
+
+fc_rc
+img_info(const char *path, const char *fmt, bool json, struct fc_migrator *m)
+{
+    struct img_in *in = calloc(1, sizeof *in);
+    if (!in)
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    fc_rc rc = img_in_open(in, path);
+    const struct img_reader *rd = NULL;
+    const char *foreign = NULL;
+    if (rc == FC_OK && fmt && !(rd = img_find_reader(fmt)))
+        foreign = fmt;
+    if (rc == FC_OK && !fmt && !(foreign = img_foreign_probe(in->head, in->head_len))) {
+        rd = probe(in);
+        if (rd == &img_raw_reader && vpc_fixed_tail(in))
+            rd = &img_vpc_reader;
+    }
+    if (rc == FC_OK && foreign) {
+        img_in_close(in);
+        free(in);
+        char why[256];
+        snprintf(why, sizeof why, "%s is a %s image, which fluid-image does not read", path,
+                 foreign);
+        const char *a[] = {"info", json ? "--output=json" : "--output=human", "-f", foreign,
+                           path};
+        if (strcmp(path, "-") == 0)
+            return FC_ERR(FC_E_UNSUPPORTED, "%s (qemu-img needs a file)", why);
+        return run_qemu_img(a, 5, why);
+    }
+    if (rc == FC_OK && in->head_len >= 8 && memcmp(in->head, FC_STREAM_MAGIC, 8) == 0)
+        rc = FC_ERR(FC_E_UNSUPPORTED, "%s is a framed stream, not an image file", in->name);
+    if (rc == FC_OK && rd->random_access && !in->seekable)
+        rc = img_in_spool(in, getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    void *rst = NULL;
+    if (rc == FC_OK && !(rst = calloc(1, rd->state_size)))
+        rc = FC_ERR(FC_E_NOMEM, "out of memory");
+    struct img_info info = {0};
+    if (rc == FC_OK && (rc = rd->open(rst, in)) == FC_OK)
+        rd->info(rst, &info);
+    if (rst) {
+        rd->close(rst);
+        free(rst);
+    }
+    struct stat st;
+    uint64_t actual = in->fd >= 0 && fstat(in->fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+    img_in_close(in);
+    free(in);
+    if (rc != FC_OK)
+        return rc;
+    json_t *o = json_pack("{s:s,s:s}", "filename", path, "format", info.format);
+    if (info.vsize != FC_SIZE_UNKNOWN)
+        json_object_set_new(o, "virtual-size", json_integer((json_int_t)info.vsize));
+    json_object_set_new(o, "actual-size", json_integer((json_int_t)actual));
+    if (info.cluster)
+        json_object_set_new(o, "cluster-size", json_integer((json_int_t)info.cluster));
+    if (info.subformat)
+        json_object_set_new(o, "subformat", json_string(info.subformat));
+    if (info.compression)
+        json_object_set_new(o, "compression", json_string(info.compression));
+    if (info.backing[0])
+        json_object_set_new(o, "backing-filename", json_string(info.backing));
+    if (json) {
+        char *s = json_dumps(o, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+        if (s)
+            printf("%s\n", s);
+        free(s);
+    } else {
+        char v[32], a[32];
+        human(info.vsize, v, sizeof v);
+        human(actual, a, sizeof a);
+        printf("image: %s\nfile format: %s\n", path, info.format);
+        if (info.vsize != FC_SIZE_UNKNOWN)
+            printf("virtual size: %s (%llu bytes)\n", v, (unsigned long long)info.vsize);
+        printf("disk size: %s\n", a);
+        if (info.cluster)
+            printf("cluster_size: %llu\n", (unsigned long long)info.cluster);
+        if (info.subformat)
+            printf("subformat: %s\n", info.subformat);
+        if (info.compression)
+            printf("compression: %s\n", info.compression);
+        if (info.backing[0])
+            printf("backing file: %s\n", info.backing);
+    }
+    fflush(stdout);
+    if (m)
+        fc_event_done(m, o);
+    else
+        json_decref(o);
+    return FC_OK;
+}

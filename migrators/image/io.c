@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fluid-image input and output files: checked positional reads of untrusted images,
+ * sequential reads of pipes (with spooling to a sparse temporary file when a format needs
+ * random access), and a large append buffer for output written mostly in order. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fluid/error.h"
+#include "image.h"
+
+#define OUT_BUF (4u << 20)
+
+fc_rc
+img_in_open(struct img_in *in, const char *path)
+{
+    memset(in, 0, sizeof *in);
+    in->name = strcmp(path, "-") == 0 ? "stdin" : path;
+    if (strcmp(path, "-") == 0) {
+        in->fd = dup(0);
+        if (in->fd < 0)
+            return FC_ERRNO(FC_E_IO, "stdin");
+    } else {
+        in->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (in->fd < 0)
+            return FC_ERRNO(errno == ENOENT ? FC_E_NOTFOUND : FC_E_IO, "open %s", path);
+    }
+    struct stat st;
+    if (fstat(in->fd, &st) != 0)
+        return FC_ERRNO(FC_E_IO, "stat %s", in->name);
+    if (S_ISREG(st.st_mode)) {
+        in->seekable = true;
+        in->size = (uint64_t)st.st_size;
+    } else if (S_ISBLK(st.st_mode)) {
+        uint64_t sz;
+        if (ioctl(in->fd, BLKGETSIZE64, &sz) != 0)
+            return FC_ERRNO(FC_E_IO, "size of %s", in->name);
+        in->seekable = true;
+        in->size = sz;
+    } else if (S_ISDIR(st.st_mode)) {
+        return FC_ERR(FC_E_INVALID, "%s is a directory", in->name);
+    }
+    if (in->seekable) {
+        size_t n = in->size < IMG_HEAD_MAX ? (size_t)in->size : IMG_HEAD_MAX;
+        ssize_t r = pread(in->fd, in->head, n, 0);
+        if (r < 0 || (size_t)r != n)
+            return FC_ERRNO(FC_E_IO, "read %s", in->name);
+        in->head_len = n;
+    } else {
+        size_t got;
+        fc_rc rc = fc_read_full(in->fd, in->head, IMG_HEAD_MAX, &got);
+        if (rc != FC_OK) {
+            fc_error_prefix("%s", in->name);
+            return rc;
+        }
+        in->head_len = got;
+        in->bytes_read = got;
+    }
+    return FC_OK;
+}
+
+void
+img_in_close(struct img_in *in)
+{
+    if (in->fd >= 0)
+        close(in->fd);
+    in->fd = -1;
+}
+
+fc_rc
+img_in_pread_upto(struct img_in *in, void *buf, size_t len, uint64_t off, const char *what,
+                  size_t *got)
+{
+    if (!in->seekable)
+        return FC_ERR(FC_E_INTERNAL, "%s: random access on a pipe", in->name);
+    if (off >= in->size || len == 0)
+        return FC_ERR(FC_E_INVALID, "%s: %s at offset %llu is past the end of the file (%llu bytes)",
+                      in->name, what, (unsigned long long)off, (unsigned long long)in->size);
+    size_t want = in->size - off < len ? (size_t)(in->size - off) : len;
+    size_t n = 0;
+    while (n < want) {
+        ssize_t r = pread(in->fd, (char *)buf + n, want - n, (off_t)(off + n));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return FC_ERRNO(FC_E_IO, "%s: read %s at offset %llu", in->name, what,
+                            (unsigned long long)(off + n));
+        }
+        if (r == 0)
+            return FC_ERR(FC_E_IO, "%s: file shrank while reading %s at offset %llu", in->name,
+                          what, (unsigned long long)(off + n));
+        n += (size_t)r;
+    }
+    in->bytes_read += n;
+    if (n < len)
+        memset((char *)buf + n, 0, len - n);
+    *got = n;
+    return FC_OK;
+}
+
+fc_rc
+img_in_pread(struct img_in *in, void *buf, size_t len, uint64_t off, const char *what)
+{
+    if (in->seekable && (off > in->size || len > in->size - off))
+        return FC_ERR(FC_E_INVALID,
+                      "%s: truncated: %s at offset %llu needs %zu bytes, the file has %llu",
+                      in->name, what, (unsigned long long)off, len,
+                      (unsigned long long)in->size);
+    size_t got;
+    return img_in_pread_upto(in, buf, len, off, what, &got);
+}
+
+fc_rc
+img_in_read_some(struct img_in *in, void *buf, size_t len, size_t *got)
+{
+    size_t n = 0;
+    if (in->pos < in->head_len) {
+        size_t k = in->head_len - (size_t)in->pos;
+        if (k > len)
+            k = len;
+        memcpy(buf, in->head + in->pos, k);
+        n = k;
+    }
+    if (n < len) {
+        size_t r = 0;
+        fc_rc rc;
+        if (in->seekable) {
+            rc = FC_OK;
+            uint64_t off = in->pos + n;
+            if (off < in->size) {
+                size_t want = in->size - off < len - n ? (size_t)(in->size - off) : len - n;
+                rc = img_in_pread(in, (char *)buf + n, want, off, "data");
+                r = want;
+            }
+        } else {
+            rc = fc_read_full(in->fd, (char *)buf + n, len - n, &r);
+            in->bytes_read += r;
+        }
+        if (rc != FC_OK)
+            return rc;
+        n += r;
+    }
+    in->pos += n;
+    *got = n;
+    return FC_OK;
+}
+
+fc_rc
+img_in_read(struct img_in *in, void *buf, size_t len, const char *what)
+{
+    uint64_t at = in->pos;
+    size_t got;
+    fc_rc rc = img_in_read_some(in, buf, len, &got);
+    if (rc != FC_OK)
+        return rc;
+    if (got != len)
+        return FC_ERR(FC_E_INVALID, "%s: truncated: %s at offset %llu needs %zu bytes, got %zu",
+                      in->name, what, (unsigned long long)at, len, got);
+    return FC_OK;
+}
+
+fc_rc
+img_in_spool(struct img_in *in, const char *tmpdir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/fluid-image-spool-XXXXXX", tmpdir ? tmpdir : "/tmp");
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0)
+        return FC_ERRNO(FC_E_IO, "create a spool file in %s", tmpdir ? tmpdir : "/tmp");
+    unlink(path);
+    const size_t bs = 1u << 20, zb = 65536;
+    uint8_t *buf = malloc(bs);
+    if (!buf) {
+        close(fd);
+        return FC_ERR(FC_E_NOMEM, "spool: out of memory");
+    }
+    uint64_t off = 0;
+    fc_rc rc = FC_OK;
+    for (;;) {
+        size_t got;
+        if ((rc = img_in_read_some(in, buf, bs, &got)) != FC_OK)
+            break;
+        for (size_t i = 0; i < got; i += zb) {
+            size_t k = got - i < zb ? got - i : zb;
+            if (fc_is_zero(buf + i, k))
+                continue;
+            if (pwrite(fd, buf + i, k, (off_t)(off + i)) != (ssize_t)k) {
+                rc = FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO,
+                              "spool %s to %s", in->name, tmpdir ? tmpdir : "/tmp");
+                break;
+            }
+        }
+        off += got;
+        if (rc != FC_OK || got < bs)
+            break;
+    }
+    free(buf);
+    if (rc == FC_OK && ftruncate(fd, (off_t)off) != 0)
+        rc = FC_ERRNO(FC_E_IO, "spool: set size");
+    if (rc != FC_OK) {
+        close(fd);
+        return rc;
+    }
+    close(in->fd);
+    in->fd = fd;
+    in->seekable = true;
+    in->size = off;
+    in->pos = 0;
+    return FC_OK;
+}
+
+/* ---------- output ---------- */
+
+fc_rc
+img_out_init(struct img_out *o, int fd)
+{
+    memset(o, 0, sizeof *o);
+    o->fd = fd;
+    struct stat st;
+    o->seekable = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    o->buf_cap = OUT_BUF;
+    o->buf = malloc(o->buf_cap);
+    if (!o->buf)
+        return FC_ERR(FC_E_NOMEM, "output: out of memory");
+    return FC_OK;
+}
+
+void
+img_out_fini(struct img_out *o)
+{
+    free(o->buf);
+    o->buf = NULL;
+}
+
+static fc_rc
+out_raw(struct img_out *o, uint64_t off, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t w = o->seekable ? pwrite(o->fd, p, len, (off_t)off) : write(o->fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO,
+                            "write output at offset %llu", (unsigned long long)off);
+        }
+        p += w;
+        off += (uint64_t)w;
+        len -= (size_t)w;
+        o->bytes_written += (uint64_t)w;
+    }
+    return FC_OK;
+}
+
+fc_rc
+img_out_flush(struct img_out *o)
+{
+    if (o->buf_len == 0)
+        return FC_OK;
+    fc_rc rc = out_raw(o, o->buf_off, o->buf, o->buf_len);
+    o->buf_off += o->buf_len;
+    o->buf_len = 0;
+    return rc;
+}
+
+fc_rc
+img_out_append(struct img_out *o, uint64_t off, const void *buf, size_t len)
+{
+    fc_rc rc;
+    if (off < o->pos)
+        return FC_ERR(FC_E_INTERNAL, "output: append at %llu behind %llu",
+                      (unsigned long long)off, (unsigned long long)o->pos);
+    if (off > o->pos) {
+        if (o->seekable) {
+            if ((rc = img_out_flush(o)) != FC_OK)
+                return rc;
+            o->buf_off = off;
+        } else {
+            /* a pipe: the gap becomes zeros */
+            uint64_t gap = off - o->pos;
+            while (gap > 0) {
+                if (o->buf_len == o->buf_cap && (rc = img_out_flush(o)) != FC_OK)
+                    return rc;
+                size_t k = o->buf_cap - o->buf_len;
+                if (k > gap)
+                    k = (size_t)gap;
+                memset(o->buf + o->buf_len, 0, k);
+                o->buf_len += k;
+                gap -= k;
+            }
+        }
+        o->pos = off;
+    }
+    if (o->buf_len == 0)
+        o->buf_off = off;
+    const char *p = buf;
+    while (len > 0) {
+        if (o->buf_len == 0 && len >= o->buf_cap) {
+            /* large writes go straight through */
+            if ((rc = out_raw(o, off, p, len)) != FC_OK)
+                return rc;
+            o->buf_off = off + len;
+            o->pos = off + len;
+            return FC_OK;
+        }
+        size_t k = o->buf_cap - o->buf_len;
+        if (k > len)
+            k = len;
+        memcpy(o->buf + o->buf_len, p, k);
+        o->buf_len += k;
+        p += k;
+        off += k;
+        len -= k;
+        o->pos = off;
+        if (o->buf_len == o->buf_cap && (rc = img_out_flush(o)) != FC_OK)
+            return rc;
+    }
+    return FC_OK;
+}
+
+fc_rc
+img_out_pwrite(struct img_out *o, uint64_t off, const void *buf, size_t len)
+{
+    if (!o->seekable)
+        return FC_ERR(FC_E_INTERNAL, "output: positioned write on a pipe");
+    fc_rc rc = img_out_flush(o);
+    if (rc != FC_OK)
+        return rc;
+    return out_raw(o, off, buf, len);
+}
+
+fc_rc
+img_out_finish(struct img_out *o, uint64_t size)
+{
+    fc_rc rc;
+    if (!o->seekable && size > o->pos) {
+        static const uint8_t z[1];
+        if ((rc = img_out_append(o, size - 1, z, 1)) != FC_OK)
+            return rc;
+    }
+    if ((rc = img_out_flush(o)) != FC_OK)
+        return rc;
+    if (o->seekable && ftruncate(o->fd, (off_t)size) != 0)
+        return FC_ERRNO(FC_E_IO, "set the output's size to %llu", (unsigned long long)size);
+    return FC_OK;
+}

@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* qcow2 writer: every host cluster is allocated at the end of the file in guest order, so
+ * the output is written sequentially (data, each L2 table once its range is done, each
+ * refcount block once the allocation passes it), then the L1 table, the last refcount
+ * blocks, the refcount table, and finally the header at offset 0. Zero clusters stay
+ * unallocated. With -c, clusters are compressed on the worker pool and packed byte-wise. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fluid/cleanup.h"
+#include "fluid/error.h"
+#include "image.h"
+#include "qcow2.h"
+
+struct q2w {
+    struct fc_sink sink; /* first */
+    struct img_out *out;
+    struct img_wopts wo;
+    unsigned version, cluster_bits;
+    uint64_t cs, size, l1_size, l2_entries, rb_entries;
+    uint64_t next;            /* end of the allocated bytes in the file */
+    uint64_t vpos;            /* next guest offset expected */
+    uint8_t *cbuf;            /* the guest cluster being assembled */
+    size_t cfill;
+    uint64_t *l1;             /* host offsets of L2 tables (with COPIED) */
+    uint8_t *l2;              /* current L2 table */
+    uint64_t l2_idx;          /* L1 index of l2, UINT64_MAX = none */
+    bool l2_used;
+    uint8_t *rb;              /* current refcount block */
+    uint64_t rb_idx;
+    uint64_t *rt;             /* offsets of written refcount blocks */
+    size_t rt_len, rt_cap;
+    struct img_pool *pool;
+};
+
+/* Adds one reference to host cluster c (c never below the current block). */
+static fc_rc
+ref_add(struct q2w *w, uint64_t c)
+{
+    uint64_t q[16];
+    size_t qn = 0, qi = 0;
+    q[qn++] = c;
+    while (qi < qn) {
+        uint64_t y = q[qi];
+        if (y >= (w->rb_idx + 1) * w->rb_entries) {
+            /* the current block is complete: write it in a new cluster, counted later */
+            uint64_t x = (w->next + w->cs - 1) / w->cs;
+            w->next = (x + 1) * w->cs;
+            /* beyond everything appended so far: written in place */
+            fc_rc rc = img_out_pwrite(w->out, x * w->cs, w->rb, w->cs);
+            if (rc != FC_OK)
+                return rc;
+            if (w->rt_len == w->rt_cap) {
+                size_t nc = w->rt_cap ? w->rt_cap * 2 : 64;
+                uint64_t *n = realloc(w->rt, nc * sizeof *n);
+                if (!n)
+                    return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
+                w->rt = n;
+                w->rt_cap = nc;
+            }
+            w->rt[w->rt_len++] = x * w->cs;
+            w->rb_idx++;
+            memset(w->rb, 0, w->cs);
+            if (qn == sizeof q / sizeof q[0])
+                return FC_ERR(FC_E_INTERNAL, "qcow2: refcount allocation does not converge");
+            q[qn++] = x;
+            continue;
+        }
+        uint8_t *e = w->rb + (y - w->rb_idx * w->rb_entries) * 2;
+        uint16_t v = img_be16(e);
+        if (v == 0xffff)
+            return FC_ERR(FC_E_INTERNAL, "qcow2: refcount overflow at cluster %llu",
+                          (unsigned long long)y);
+        img_put_be16(e, (uint16_t)(v + 1));
+        qi++;
+    }
+    return FC_OK;
+}
+
+/* Allocates n contiguous clusters at the end; returns their offset. */
+static fc_rc
+alloc_clusters(struct q2w *w, uint64_t n, uint64_t *off)
+{
+    uint64_t c = (w->next + w->cs - 1) / w->cs;
+    w->next = (c + n) * w->cs;
+    *off = c * w->cs;
+    for (uint64_t i = 0; i < n; i++) {
+        fc_rc rc = ref_add(w, c + i);
+        if (rc != FC_OK)
+            return rc;
+    }
+    return FC_OK;
+}
+
+static fc_rc
+flush_l2(struct q2w *w)
+{
+    if (w->l2_idx == UINT64_MAX || !w->l2_used)
+        return FC_OK;
+    uint64_t off;
+    fc_rc rc = alloc_clusters(w, 1, &off);
+    if (rc == FC_OK)
+        rc = img_out_append(w->out, off, w->l2, w->cs);
+    w->l1[w->l2_idx] = off | QCOW2_OFLAG_COPIED;
+    w->l2_used = false;
+    return rc;
+}
+
+/* Points the current L2 table at guest cluster ci's range. */
+static fc_rc
+l2_for(struct q2w *w, uint64_t ci)
+{
+    uint64_t idx = ci / w->l2_entries;
+    if (idx == w->l2_idx)
+        return FC_OK;
+    fc_rc rc = flush_l2(w);
+    memset(w->l2, 0, w->cs);
+    w->l2_idx = idx;
+    return rc;
+}
+
+static fc_rc
+store_plain(struct q2w *w, uint64_t ci, const void *data)
+{
+    fc_rc rc = l2_for(w, ci);
+    uint64_t off;
+    if (rc == FC_OK)
+        rc = alloc_clusters(w, 1, &off);
+    if (rc == FC_OK)
+        rc = img_out_append(w->out, off, data, w->cs);
+    if (rc == FC_OK) {
+        img_put_be64(w->l2 + (ci % w->l2_entries) * 8, off | QCOW2_OFLAG_COPIED);
+        w->l2_used = true;
+    }
+    return rc;
+}
+
+static fc_rc
+store_job(struct q2w *w, struct img_job *j)
+{
+    uint64_t ci = j->tag;
+    if (j->out_len == 0)
+        return store_plain(w, ci, j->in);
+    fc_rc rc = l2_for(w, ci);
+    if (rc != FC_OK)
+        return rc;
+    uint64_t off = w->next, len = j->out_len;
+    uint64_t first = off / w->cs, last = (off + len - 1) / w->cs;
+    w->next = off + len;
+    if ((rc = img_out_append(w->out, off, j->out, (size_t)len)) != FC_OK)
+        return rc;
+    /* each blob adds a reference to every cluster it touches, shared ones included */
+    for (uint64_t c = first; c <= last; c++)
+        if ((rc = ref_add(w, c)) != FC_OK)
+            return rc;
+    unsigned x = 62 - (w->cluster_bits - 8);
+    uint64_t nsec = ((off + len - 1) >> 9) - (off >> 9);
+    img_put_be64(w->l2 + (ci % w->l2_entries) * 8,
+                 QCOW2_OFLAG_COMPRESSED | nsec << x | off);
+    w->l2_used = true;
+    return FC_OK;
+}
+
+static fc_rc
+drain(struct q2w *w, bool all)
+{
+    struct img_job *j;
+    while ((all || img_pool_full(w->pool)) && (j = img_pool_next(w->pool)) != NULL) {
+        fc_rc rc = store_job(w, j);
+        if (rc != FC_OK)
+            return rc;
+    }
+    return FC_OK;
+}
+
+/* One complete guest cluster. */
+static fc_rc
+cluster(struct q2w *w, uint64_t ci, const uint8_t *data)
+{
+    if (fc_is_zero(data, w->cs))
+        return FC_OK;
+    if (!w->pool)
+        return store_plain(w, ci, data);
+    fc_rc rc = drain(w, false);
+    if (rc != FC_OK)
+        return rc;
+    struct img_job *j = img_pool_get(w->pool);
+    memcpy(j->in, data, w->cs);
+    j->in_len = w->cs;
+    j->tag = ci;
+    img_pool_submit(w->pool, j);
+    return FC_OK;
+}
+
+static fc_rc
+q2w_begin(struct fc_sink *s, const struct fc_stream_info *info)
+{
+    struct q2w *w = (struct q2w *)s;
+    if (info->size == FC_SIZE_UNKNOWN || info->size > IMG_MAX_VSIZE)
+        return FC_ERR(FC_E_INVALID, "qcow2: the virtual size must be known and below 1 EiB");
+    w->size = (info->size + 511) & ~511ull;
+    w->l2_entries = w->cs / 8;
+    w->rb_entries = w->cs / 2;
+    uint64_t cover = w->cs * w->l2_entries;
+    w->l1_size = (w->size + cover - 1) / cover;
+    if (w->l1_size == 0)
+        w->l1_size = 1;
+    if (w->l1_size > QCOW2_MAX_L1)
+        return FC_ERR(FC_E_INVALID, "qcow2: virtual size too large for cluster size %llu",
+                      (unsigned long long)w->cs);
+    w->l1 = calloc(w->l1_size, 8);
+    w->l2 = calloc(1, w->cs);
+    w->rb = calloc(1, w->cs);
+    w->cbuf = malloc(w->cs);
+    if (!w->l1 || !w->l2 || !w->rb || !w->cbuf)
+        return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
+    w->l2_idx = UINT64_MAX;
+    w->next = 0;
+    uint64_t hdr;
+    fc_rc rc = alloc_clusters(w, 1, &hdr); /* the header's cluster */
+    if (rc == FC_OK && w->wo.compress) {
+        rc = img_pool_new(&w->pool, 0, w->wo.level, w->wo.threads, w->cs, w->cs - 512);
+    }
+    return rc;
+}
+
+static fc_rc
+q2w_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
+{
+    struct q2w *w = (struct q2w *)s;
+    const uint8_t *p = buf;
+    fc_rc rc = FC_OK;
+    while (len > 0 && rc == FC_OK) {
+        uint64_t ci = w->vpos / w->cs;
+        if (w->cfill == 0 && len >= w->cs) {
+            rc = cluster(w, ci, p);
+            p += w->cs;
+            len -= w->cs;
+            w->vpos += w->cs;
+            continue;
+        }
+        size_t k = w->cs - w->cfill < len ? w->cs - w->cfill : len;
+        memcpy(w->cbuf + w->cfill, p, k);
+        w->cfill += k;
+        p += k;
+        len -= k;
+        w->vpos += k;
+        if (w->cfill == w->cs) {
+            rc = cluster(w, ci, w->cbuf);
+            w->cfill = 0;
+        }
+    }
+    return rc;
+}
+
+static fc_rc
+q2w_zero(struct fc_sink *s, uint64_t off, uint64_t len)
+{
+    struct q2w *w = (struct q2w *)s;
+    fc_rc rc = FC_OK;
+    if (w->cfill) {
+        size_t k = w->cs - w->cfill < len ? w->cs - w->cfill : (size_t)len;
+        memset(w->cbuf + w->cfill, 0, k);
+        w->cfill += k;
+        w->vpos += k;
+        len -= k;
+        if (w->cfill == w->cs) {
+            rc = cluster(w, (w->vpos - 1) / w->cs, w->cbuf);
+            w->cfill = 0;
+        }
+    }
+    uint64_t whole = len / w->cs * w->cs;
+    w->vpos += whole;
+    len -= whole;
+    if (len) {
+        memset(w->cbuf, 0, (size_t)len);
+        w->cfill = (size_t)len;
+        w->vpos += len;
+    }
+    return rc;
+}
+
+static void
+put_header(struct q2w *w, uint8_t *h, uint64_t l1_off, uint64_t rt_off, uint64_t rt_clusters)
+{
+    memcpy(h, QCOW2_MAGIC, 4);
+    img_put_be32(h + 4, w->version);
+    img_put_be32(h + 20, w->cluster_bits);
+    img_put_be64(h + 24, w->size);
+    img_put_be32(h + 36, (uint32_t)w->l1_size);
+    img_put_be64(h + 40, l1_off);
+    img_put_be64(h + 48, rt_off);
+    img_put_be32(h + 56, (uint32_t)rt_clusters);
+    if (w->version == 3) {
+        img_put_be32(h + 96, 4); /* refcount_order: 16-bit refcounts */
+        img_put_be32(h + 100, QCOW2_HDR3_LEN);
+        /* byte 104: compression type 0 = zlib; then the end-of-extensions marker (zeros) */
+    }
+}
+
+static fc_rc
+q2w_end(struct fc_sink *s, uint64_t size, const uint8_t *sha256)
+{
+    struct q2w *w = (struct q2w *)s;
+    fc_rc rc = FC_OK;
+    if (w->cfill) {
+        memset(w->cbuf + w->cfill, 0, w->cs - w->cfill);
+        rc = cluster(w, w->vpos / w->cs, w->cbuf);
+        w->cfill = 0;
+    }
+    if (rc == FC_OK && w->pool)
+        rc = drain(w, true);
+    if (rc == FC_OK)
+        rc = flush_l2(w);
+    /* L1 table */
+    uint64_t l1c = (w->l1_size * 8 + w->cs - 1) / w->cs, l1_off = 0;
+    if (rc == FC_OK)
+        rc = alloc_clusters(w, l1c, &l1_off);
+    if (rc != FC_OK)
+        return rc;
+    FC_AUTOFREE uint8_t *tab = calloc(l1c, w->cs);
+    if (!tab)
+        return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
+    for (uint64_t i = 0; i < w->l1_size; i++)
+        img_put_be64(tab + i * 8, w->l1[i]);
+    if ((rc = img_out_append(w->out, l1_off, tab, l1c * w->cs)) != FC_OK)
+        return rc;
+    /* refcount table and the last blocks: find sizes that cover themselves */
+    uint64_t e = (w->next + w->cs - 1) / w->cs, r = 1, k = 1;
+    for (int it = 0; it < 64; it++) {
+        uint64_t t = e + r + k, b = (t + w->rb_entries - 1) / w->rb_entries;
+        uint64_t k2 = b - w->rb_idx, r2 = (b * 8 + w->cs - 1) / w->cs;
+        if (k2 == k && r2 == r)
+            break;
+        k = k2 > k ? k2 : k;
+        r = r2 > r ? r2 : r;
+    }
+    uint64_t t = e + r + k;
+    uint64_t nblocks = w->rb_idx + k;
+    FC_AUTOFREE uint8_t *rt = calloc(r, w->cs);
+    if (!rt)
+        return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
+    for (size_t i = 0; i < w->rt_len; i++)
+        img_put_be64(rt + i * 8, w->rt[i]);
+    for (uint64_t b = w->rb_idx; b < nblocks; b++)
+        img_put_be64(rt + b * 8, (e + r + (b - w->rb_idx)) * w->cs);
+    if ((rc = img_out_append(w->out, e * w->cs, rt, r * w->cs)) != FC_OK)
+        return rc;
+    for (uint64_t b = w->rb_idx; b < nblocks; b++) {
+        uint64_t base = b * w->rb_entries;
+        for (uint64_t c = e > base ? e : base; c < t && c < base + w->rb_entries; c++)
+            img_put_be16(w->rb + (c - base) * 2, 1);
+        if ((rc = img_out_append(w->out, (e + r + (b - w->rb_idx)) * w->cs, w->rb, w->cs)) !=
+            FC_OK)
+            return rc;
+        memset(w->rb, 0, w->cs);
+    }
+    uint8_t h[QCOW2_HDR3_LEN + 8] = {0};
+    put_header(w, h, l1_off, e * w->cs, r);
+    size_t hl = w->version == 3 ? QCOW2_HDR3_LEN + 8 : QCOW2_HDR2_LEN + 8;
+    if ((rc = img_out_pwrite(w->out, 0, h, hl)) != FC_OK)
+        return rc;
+    return img_out_finish(w->out, t * w->cs);
+}
+
+static const char *const q2_keys[] = {"compat", "cluster_size", "compression_type", NULL};
+
+static fc_rc
+q2w_option(void *st, const char *key, const char *value)
+{
+    struct q2w *w = st;
+    if (strcmp(key, "compat") == 0) {
+        if (strcmp(value, "0.10") == 0 || strcmp(value, "v2") == 0)
+            w->version = 2;
+        else if (strcmp(value, "1.1") == 0 || strcmp(value, "v3") == 0)
+            w->version = 3;
+        else
+            return FC_ERR(FC_E_INVALID, "qcow2: compat=%s (0.10 or 1.1)", value);
+        return FC_OK;
+    }
+    if (strcmp(key, "cluster_size") == 0) {
+        char *end;
+        unsigned long long v = strtoull(value, &end, 10);
+        if (*end == 'k' || *end == 'K')
+            v <<= 10, end++;
+        else if (*end == 'M')
+            v <<= 20, end++;
+        unsigned b = 0;
+        while (b < 63 && (1ull << b) < v)
+            b++;
+        if (*end || v != (1ull << b) || b < 9 || b > 21)
+            return FC_ERR(FC_E_INVALID,
+                          "qcow2: cluster_size=%s (a power of two from 512 to 2M)", value);
+        w->cluster_bits = b;
+        return FC_OK;
+    }
+    if (strcmp(key, "compression_type") == 0) {
+        if (strcmp(value, "zlib") != 0)
+            return FC_ERR(FC_E_UNSUPPORTED, "qcow2: compression_type=%s (only zlib)", value);
+        return FC_OK;
+    }
+    return FC_ERR(FC_E_INVALID, "qcow2: unknown option \"%s\" (compat, cluster_size, "
+                  "compression_type)", key);
+}
+
+static fc_rc
+q2w_open(void *st, struct img_out *out, const struct img_wopts *wo, struct fc_sink **sink)
+{
+    struct q2w *w = st;
+    w->out = out;
+    w->wo = *wo;
+    if (!w->version)
+        w->version = 3;
+    if (!w->cluster_bits)
+        w->cluster_bits = 16;
+    w->cs = 1ull << w->cluster_bits;
+    w->sink = (struct fc_sink){q2w_begin, q2w_write, q2w_zero, q2w_end};
+    *sink = &w->sink;
+    return FC_OK;
+}
+
+static void
+q2w_close(void *st)
+{
+    struct q2w *w = st;
+    img_pool_free(w->pool);
+    free(w->l1);
+    free(w->l2);
+    free(w->rb);
+    free(w->rt);
+    free(w->cbuf);
+}
+
+const struct img_writer img_qcow2_writer = {
+    .name = "qcow2",
+    .state_size = sizeof(struct q2w),
+    .needs_seek = img_needs_seek_always,
+    .needs_size = true,
+    .can_compress = true,
+    .keys = q2_keys,
+    .option = q2w_option,
+    .open = q2w_open,
+    .close = q2w_close,
+};
