@@ -386,7 +386,7 @@ static const struct field f_network[] = {
     {"shared", "shared", T_BOOL, 0, NULL, 0},
     {"admin_state_up", "admin_state_up", T_BOOL, 0, NULL, 0},
     {"port_security_enabled", "port_security_enabled", T_BOOL, 0, NULL, 0},
-    {"subnets", "subnets", T_IDLIST, 0, NULL, 0},
+    {"subnets", "subnet_ids", T_IDLIST, 0, NULL, 0},
     {"description", "description", T_STR, 0, NULL, 0},
     {"tenant_id", "project_id", T_STR, 0, NULL, 255},
 };
@@ -420,13 +420,24 @@ static const struct field f_router[] = {
     {"routes", "routes", T_OBJLIST, 0, &s_route, 0},
     {"description", "description", T_STR, 0, NULL, 0},
 };
+static fc_rc
+router_extra(const json_t *raw, json_t *out, const char *where)
+{
+    (void)raw;
+    (void)where;
+    json_t *gw = json_object_get(out, "external_gateway");
+    json_object_set(out, "external_network_id",
+                    json_is_object(gw) ? json_object_get(gw, "network_id") : json_null());
+    return FC_OK;
+}
+
 static const struct field f_port[] = {
     {"id", "id", T_ID, REQ, NULL, 0},
     {"name", "name", T_STR, 0, NULL, 255},
     {"network_id", "network_id", T_ID, REQ, NULL, 0},
     {"mac_address", "mac_address", T_STR, REQ, NULL, 32},
     {"fixed_ips", "fixed_ips", T_OBJLIST, 0, &s_ipref, 0},
-    {"security_groups", "security_groups", T_IDLIST, 0, NULL, 0},
+    {"security_groups", "security_group_ids", T_IDLIST, 0, NULL, 0},
     {"device_id", "device_id", T_STR, 0, NULL, 255},
     {"device_owner", "device_owner", T_STR, 0, NULL, 255},
     {"port_security_enabled", "port_security_enabled", T_BOOL, 0, NULL, 0},
@@ -472,7 +483,7 @@ static const struct spec specs[FC_RES__COUNT] = {
     [FC_RES_VOLUME] = SPEC(f_volume, volume_extra),
     [FC_RES_NETWORK] = SPEC(f_network, NULL),
     [FC_RES_SUBNET] = SPEC(f_subnet, NULL),
-    [FC_RES_ROUTER] = SPEC(f_router, NULL),
+    [FC_RES_ROUTER] = SPEC(f_router, router_extra),
     [FC_RES_PORT] = SPEC(f_port, NULL),
     [FC_RES_FLOATING_IP] = SPEC(f_fip, NULL),
     [FC_RES_SECURITY_GROUP] = SPEC(f_sg, NULL),

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fluid/cleanup.h"
 #include "fluid/cloud/resources.h"
@@ -156,23 +157,105 @@ is_boot_device(const char *dev)
                    strcmp(dev, "/dev/xvda") == 0 || strcmp(dev, "/dev/hda") == 0);
 }
 
+/* A copy of `o` holding only `keys` (absent ones as null). */
+static json_t *
+project(const json_t *o, const char *const *keys)
+{
+    json_t *r = json_object();
+    for (; *keys; keys++) {
+        json_t *v = json_object_get(o, *keys);
+        json_object_set_new(r, *keys, v ? json_deep_copy(v) : json_null());
+    }
+    return r;
+}
+
+static json_t *
+project_all(const json_t *arr, const char *const *keys)
+{
+    json_t *r = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e) json_array_append_new(r, project(e, keys));
+    return r;
+}
+
+static const char *const k_flavor[] = {"id", "name", "vcpus", "ram_mb", "disk_gb", "ephemeral_gb",
+                                       "swap_mb", "is_public", "extra_specs", NULL};
+static const char *const k_image[] = {"id", "name", "status", "disk_format", "container_format",
+                                      "size", "checksum", "min_disk_gb", "min_ram_mb",
+                                      "visibility", "properties", NULL};
+static const char *const k_vatt[] = {"server_id", "device", NULL};
+static const char *const k_network[] = {"id", "name", "external", "shared", "mtu",
+                                        "subnet_ids", NULL};
+static const char *const k_subnet[] = {"id", "name", "network_id", "cidr", "ip_version",
+                                       "gateway_ip", "enable_dhcp", "dns_nameservers",
+                                       "allocation_pools", NULL};
+static const char *const k_router[] = {"id", "name", "external_network_id", "interfaces", NULL};
+static const char *const k_port[] = {"id", "name", "network_id", "mac_address", "fixed_ips",
+                                     "device_id", "device_owner", "security_group_ids", NULL};
+static const char *const k_fip[] = {"id", "floating_ip_address", "floating_network_id",
+                                    "port_id", "fixed_ip_address", NULL};
+static const char *const k_rule[] = {"id", "direction", "ethertype", "protocol",
+                                     "port_range_min", "port_range_max", "remote_ip_prefix",
+                                     "remote_group_id", "description", NULL};
+static const char *const k_keypair[] = {"name", "public_key", "type", "fingerprint", NULL};
+
+static json_t *
+volume_out(const json_t *v)
+{
+    static const char *const k[] = {"id", "name", "size_gb", "volume_type", "bootable",
+                                    "status", "image_id", "metadata", NULL};
+    json_t *o = project(v, k);
+    json_object_set_new(o, "attachments", project_all(json_object_get(v, "attachments"), k_vatt));
+    return o;
+}
+
+static json_t *
+sg_out(const json_t *g)
+{
+    static const char *const k[] = {"id", "name", "description", NULL};
+    json_t *o = project(g, k);
+    json_object_set_new(o, "rules", project_all(json_object_get(g, "rules"), k_rule));
+    return o;
+}
+
+/* The flavor id for a server's embedded flavor: by name in the flavor list. */
+static const char *
+flavor_id(json_t *flavors_all, json_t *fl, json_t *warnings)
+{
+    const char *id = json_string_value(json_object_get(fl, "id"));
+    if (id)
+        return id; /* microversion < 2.47 */
+    const char *name = json_string_value(json_object_get(fl, "name"));
+    json_t *f = fc_json_find(flavors_all, "name", name);
+    if (f)
+        return json_string_value(json_object_get(f, "id"));
+    if (name && !fc_json_find(warnings, "id", name))
+        warn(warnings, "flavor", name,
+             "flavor '%s' is no longer listed (deleted or private): its name stands for its id",
+             name);
+    return name;
+}
+
 fc_rc
-fc_topology_inspect(struct fc_os *os, const struct fc_selector *sel, json_t **out)
+fc_topology_inspect(struct fc_os *os, const struct fc_selector *sel, json_t **out,
+                    json_t **warnings_out)
 {
     fc_rc rc;
     json_auto_t *servers = NULL, *ports_all = NULL, *nets_all = NULL, *subnets_all = NULL,
                 *routers_all = NULL, *fips_all = NULL, *sgs_all = NULL, *vols_all = NULL,
-                *keys_all = NULL;
+                *keys_all = NULL, *flavors_all = NULL;
     json_auto_t *warnings = json_array();
     if ((rc = select_servers(os, sel, &servers)))
         return rc;
-    if ((rc = fc_res_list(os, FC_RES_PORT, NULL, &ports_all)) ||
+    if ((rc = fc_res_list(os, FC_RES_FLAVOR, NULL, &flavors_all)) ||
+        (rc = fc_res_list(os, FC_RES_KEYPAIR, NULL, &keys_all)) ||
+        (rc = fc_res_list(os, FC_RES_PORT, NULL, &ports_all)) ||
         (rc = fc_res_list(os, FC_RES_SECURITY_GROUP, NULL, &sgs_all)) ||
         (rc = fc_res_list(os, FC_RES_FLOATING_IP, NULL, &fips_all)) ||
         (rc = fc_res_list(os, FC_RES_NETWORK, NULL, &nets_all)) ||
         (rc = fc_res_list(os, FC_RES_SUBNET, NULL, &subnets_all)) ||
-        (rc = fc_res_list(os, FC_RES_ROUTER, NULL, &routers_all)) ||
-        (rc = fc_res_list(os, FC_RES_KEYPAIR, NULL, &keys_all)))
+        (rc = fc_res_list(os, FC_RES_ROUTER, NULL, &routers_all)))
         return rc;
     bool have_volume = fc_os_has_service(os, FC_SVC_VOLUME);
     if (have_volume && (rc = fc_res_list(os, FC_RES_VOLUME, NULL, &vols_all)))
@@ -191,9 +274,7 @@ fc_topology_inspect(struct fc_os *os, const struct fc_selector *sel, json_t **ou
 
     json_array_foreach(servers, i, s) {
         const char *sid = json_string_value(json_object_get(s, "id"));
-        json_t *srv = json_deep_copy(s);
-        json_t *pids = json_array(), *fids = json_array(), *sgids = json_array(),
-               *vols = json_array();
+        json_t *pids = json_array(), *sgids = json_array(), *vatts = json_array();
         /* ports of this server, and through them floating IPs and security groups */
         json_array_foreach(ports_all, j, e) {
             const char *dev = json_string_value(json_object_get(e, "device_id"));
@@ -202,30 +283,29 @@ fc_topology_inspect(struct fc_os *os, const struct fc_selector *sel, json_t **ou
             const char *pid = json_string_value(json_object_get(e, "id"));
             set_add(pids, pid);
             if (!fc_json_find(t_ports, "id", pid))
-                json_array_append(t_ports, e);
+                json_array_append_new(t_ports, project(e, k_port));
             set_add(net_ids, json_string_value(json_object_get(e, "network_id")));
             size_t k;
             json_t *x;
             json_array_foreach(json_object_get(e, "fixed_ips"), k, x)
                 set_add(subnet_ids, json_string_value(json_object_get(x, "subnet_id")));
-            json_array_foreach(json_object_get(e, "security_groups"), k, x)
+            json_array_foreach(json_object_get(e, "security_group_ids"), k, x)
                 set_add(sgids, json_string_value(x));
             json_array_foreach(fips_all, k, x) {
                 const char *fp = json_string_value(json_object_get(x, "port_id"));
-                if (fp && strcmp(fp, pid) == 0) {
-                    set_add(fids, json_string_value(json_object_get(x, "id")));
-                    if (!fc_json_find(t_fips, "id", json_string_value(json_object_get(x, "id"))))
-                        json_array_append(t_fips, x);
-                    set_add(net_ids, json_string_value(json_object_get(x, "floating_network_id")));
-                    set_add(router_ids, json_string_value(json_object_get(x, "router_id")));
-                }
+                if (!fp || strcmp(fp, pid) != 0)
+                    continue;
+                if (!fc_json_find(t_fips, "id", json_string_value(json_object_get(x, "id"))))
+                    json_array_append_new(t_fips, project(x, k_fip));
+                set_add(net_ids, json_string_value(json_object_get(x, "floating_network_id")));
+                set_add(router_ids, json_string_value(json_object_get(x, "router_id")));
             }
         }
         /* a server without ports: its groups by name */
         if (json_array_size(pids) == 0) {
             json_array_foreach(json_object_get(s, "security_group_names"), j, e) {
-                const char *nm = json_string_value(json_object_get(e, "name"));
-                json_t *g = fc_json_find(sgs_all, "name", nm);
+                json_t *g = fc_json_find(sgs_all, "name",
+                                         json_string_value(json_object_get(e, "name")));
                 if (g)
                     set_add(sgids, json_string_value(json_object_get(g, "id")));
             }
@@ -233,13 +313,14 @@ fc_topology_inspect(struct fc_os *os, const struct fc_selector *sel, json_t **ou
         json_array_foreach(sgids, j, e) {
             json_t *g = fc_json_find(sgs_all, "id", json_string_value(e));
             if (g && !fc_json_find(t_sgs, "id", json_string_value(e)))
-                json_array_append(t_sgs, g);
+                json_array_append_new(t_sgs, sg_out(g));
             else if (!g)
                 warn(warnings, "security_group", json_string_value(e),
                      "security group %s is not visible to this project", json_string_value(e));
         }
         /* volumes: Cinder's attachments give the device */
         const char *boot_vol = NULL;
+        bool no_image = json_is_null(json_object_get(s, "image_id"));
         json_array_foreach(vols_all, j, e) {
             size_t k;
             json_t *a;
@@ -249,72 +330,74 @@ fc_topology_inspect(struct fc_os *os, const struct fc_selector *sel, json_t **ou
                     continue;
                 const char *vid = json_string_value(json_object_get(e, "id"));
                 const char *dev = json_string_value(json_object_get(a, "device"));
-                json_t *va = fc_json_find(json_object_get(s, "volumes_attached"), "id", vid);
-                json_t *dot = json_object_get(va, "delete_on_termination");
-                bool boot = json_is_null(json_object_get(s, "image_id")) && is_boot_device(dev);
-                if (boot)
+                if (no_image && is_boot_device(dev)) {
                     boot_vol = vid;
-                json_array_append_new(vols, json_pack("{s:s, s:s?, s:O?, s:b}", "id", vid,
-                                                      "device", dev, "delete_on_termination",
-                                                      dot, "boot", boot));
+                    set_add(image_ids, json_string_value(json_object_get(e, "image_id")));
+                }
+                json_array_append_new(vatts, json_pack("{s:s, s:s, s:s?}", "volume_id", vid,
+                                                       "server_id", sid, "device", dev));
                 if (!fc_json_find(t_vols, "id", vid))
-                    json_array_append(t_vols, e);
-                const char *vimg = json_string_value(json_object_get(e, "image_id"));
-                if (boot && vimg)
-                    set_add(image_ids, vimg);
+                    json_array_append_new(t_vols, volume_out(e));
             }
         }
         json_array_foreach(json_object_get(s, "volumes_attached"), j, e) {
             const char *vid = json_string_value(json_object_get(e, "id"));
-            if (!fc_json_find(vols, "id", vid)) {
-                json_array_append_new(vols, json_pack("{s:s, s:n, s:O?, s:b}", "id", vid,
-                                                      "device", "delete_on_termination",
-                                                      json_object_get(e, "delete_on_termination"),
-                                                      "boot", 0));
-                warn(warnings, "volume", vid, "volume %s is attached but not visible in "
-                                              "the block-storage service", vid);
+            if (!fc_json_find(vatts, "volume_id", vid)) {
+                json_array_append_new(vatts, json_pack("{s:s, s:s, s:n}", "volume_id", vid,
+                                                       "server_id", sid, "device"));
+                warn(warnings, "volume", vid,
+                     "volume %s is attached but not visible in the block-storage service", vid);
             }
         }
-        const char *img = json_string_value(json_object_get(s, "image_id"));
-        set_add(image_ids, img);
+        set_add(image_ids, json_string_value(json_object_get(s, "image_id")));
         /* keypair */
         const char *kn = json_string_value(json_object_get(s, "key_name"));
         if (kn && !fc_json_find(t_keys, "name", kn)) {
             json_t *kp = fc_json_find(keys_all, "name", kn);
             if (kp) {
-                json_array_append(t_keys, kp);
+                json_array_append_new(t_keys, project(kp, k_keypair));
             } else {
                 json_array_append_new(t_keys, json_pack("{s:s, s:n, s:n, s:n}", "name", kn,
-                                                        "type", "public_key", "fingerprint"));
+                                                        "public_key", "type", "fingerprint"));
                 warn(warnings, "keypair", kn,
                      "keypair '%s' belongs to another user: its public key cannot be read", kn);
             }
         }
-        /* flavor (embedded in the server) */
+        /* flavor: embedded in the server (microversion >= 2.47), id from the flavor list */
         json_t *fl = json_object_get(s, "flavor");
-        const char *fname = json_string_value(json_object_get(fl, "name"));
-        if (fname && !fc_json_find(t_flavors, "name", fname))
-            json_array_append(t_flavors, fl);
-
-        json_object_del(srv, "volumes_attached");
-        json_object_del(srv, "security_group_names");
-        json_object_set_new(srv, "boot_volume_id", boot_vol ? json_string(boot_vol) : json_null());
-        json_object_set_new(srv, "volumes", vols);
-        json_object_set_new(srv, "ports", pids);
-        json_object_set_new(srv, "floating_ips", fids);
-        json_object_set_new(srv, "security_groups", sgids);
+        const char *fid = flavor_id(flavors_all, fl, warnings);
+        if (fid && !fc_json_find(t_flavors, "id", fid)) {
+            json_t *f = json_object_get(fl, "vcpus") ? fl : fc_json_find(flavors_all, "id", fid);
+            if (f) {
+                json_t *fo = project(f, k_flavor);
+                json_object_set_new(fo, "id", json_string(fid));
+                json_t *lf = fc_json_find(flavors_all, "id", fid);
+                if (lf)
+                    json_object_set(fo, "is_public", json_object_get(lf, "is_public"));
+                json_array_append_new(t_flavors, fo);
+            }
+        }
+        json_t *srv = json_pack(
+            "{s:O, s:O, s:O, s:s?, s:O, s:s?, s:O, s:O, s:o, s:o, s:o, s:O, s:O, s:O}", "id",
+            json_object_get(s, "id"), "name", json_object_get(s, "name"), "status",
+            json_object_get(s, "status"), "flavor_id", fid, "image_id",
+            json_object_get(s, "image_id"), "boot_volume_id", boot_vol, "key_name",
+            json_object_get(s, "key_name"), "availability_zone",
+            json_object_get(s, "availability_zone"), "volume_attachments", vatts, "port_ids",
+            pids, "security_groups", sgids, "metadata", json_object_get(s, "metadata"), "tags",
+            json_object_get(s, "tags"), "created", json_object_get(s, "created"));
+        if (!srv)
+            return FC_ERR(FC_E_INTERNAL, "server %s: building the topology entry", sid);
         json_array_append_new(t_servers, srv);
     }
     /* networks and their subnets (all subnets of a used tenant network) */
     json_array_foreach(nets_all, i, e) {
-        const char *nid = json_string_value(json_object_get(e, "id"));
-        if (!set_has(net_ids, nid))
+        if (!set_has(net_ids, json_string_value(json_object_get(e, "id"))))
             continue;
-        json_array_append(t_nets, e);
-        if (!json_is_true(json_object_get(e, "external"))) {
-            json_array_foreach(json_object_get(e, "subnets"), j, s)
+        json_array_append_new(t_nets, project(e, k_network));
+        if (!json_is_true(json_object_get(e, "external")))
+            json_array_foreach(json_object_get(e, "subnet_ids"), j, s)
                 set_add(subnet_ids, json_string_value(s));
-        }
     }
     json_array_foreach(net_ids, i, e) {
         if (!fc_json_find(t_nets, "id", json_string_value(e)))
@@ -323,7 +406,7 @@ fc_topology_inspect(struct fc_os *os, const struct fc_selector *sel, json_t **ou
     }
     json_array_foreach(subnets_all, i, e) {
         if (set_has(subnet_ids, json_string_value(json_object_get(e, "id"))))
-            json_array_append(t_subnets, e);
+            json_array_append_new(t_subnets, project(e, k_subnet));
     }
     /* routers: those with an interface on a used subnet, or behind a floating IP */
     json_auto_t *ifaces = json_object();
@@ -341,9 +424,8 @@ fc_topology_inspect(struct fc_os *os, const struct fc_selector *sel, json_t **ou
             json_t *l = json_object_get(ifaces, rid);
             if (!l)
                 json_object_set_new(ifaces, rid, l = json_array());
-            json_array_append_new(l, json_pack("{s:s, s:O, s:O}", "port_id",
-                                               json_string_value(json_object_get(e, "id")),
-                                               "subnet_id", json_object_get(x, "subnet_id"),
+            json_array_append_new(l, json_pack("{s:O, s:s, s:O}", "port_id",
+                                               json_object_get(e, "id"), "subnet_id", sn,
                                                "ip_address", json_object_get(x, "ip_address")));
         }
     }
@@ -351,26 +433,40 @@ fc_topology_inspect(struct fc_os *os, const struct fc_selector *sel, json_t **ou
         const char *rid = json_string_value(json_object_get(e, "id"));
         if (!set_has(router_ids, rid))
             continue;
-        json_t *r = json_deep_copy(e);
+        json_t *r = project(e, k_router);
         json_t *l = json_object_get(ifaces, rid);
         json_object_set_new(r, "interfaces", l ? json_incref(l) : json_array());
         json_array_append_new(t_routers, r);
     }
-    if ((rc = read_images(os, image_ids, t_images, warnings)))
+    json_auto_t *imgs = json_array();
+    if ((rc = read_images(os, image_ids, imgs, warnings)))
         return rc;
+    json_array_foreach(imgs, i, e) json_array_append_new(t_images, project(e, k_image));
 
+    char now[40];
+    time_t tnow = time(NULL);
+    struct tm tm;
+    gmtime_r(&tnow, &tm);
+    strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
     json_t *topo = json_pack(
-        "{s:s, s:s, s:s, s:s?, s:s?, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}",
+        "{s:s, s:s, s:s, s:s?, s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}",
         "schema", FC_TOPOLOGY_SCHEMA, "relocation_id", "", "cloud", fc_os_cloud_name(os),
-        "project_id", fc_os_project_id(os), "tag", sel->tag, "servers", t_servers, "flavors",
-        t_flavors, "images", t_images, "volumes", t_vols, "networks", t_nets, "subnets",
-        t_subnets, "routers", t_routers, "ports", t_ports, "floating_ips", t_fips,
-        "security_groups", t_sgs, "keypairs", t_keys, "warnings", warnings);
+        "project_id", fc_os_project_id(os), "inspected_at", now, "servers", t_servers,
+        "flavors", t_flavors, "images", t_images, "volumes", t_vols, "networks", t_nets,
+        "subnets", t_subnets, "routers", t_routers, "ports", t_ports, "floating_ips", t_fips,
+        "security_groups", t_sgs, "keypairs", t_keys);
     if (!topo)
         return FC_ERR(FC_E_NOMEM, "out of memory");
+    size_t wi;
+    json_t *w;
+    json_array_foreach(warnings, wi, w)
+        fc_log(FC_WARN, FC_MSG("inspect"), FC_STR("cloud", fc_os_cloud_name(os)),
+               FC_STR("reason", json_string_value(json_object_get(w, "reason"))));
     fc_log(FC_INFO, FC_MSG("inspected"), FC_STR("cloud", fc_os_cloud_name(os)),
            FC_U64("servers", json_array_size(t_servers)),
            FC_U64("requests", fc_os_stats(os)->requests));
+    if (warnings_out)
+        *warnings_out = json_incref(warnings);
     *out = topo;
     return FC_OK;
 }

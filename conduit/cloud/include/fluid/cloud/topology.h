@@ -24,9 +24,11 @@ struct fc_selector {
 /* Reads the servers chosen by `sel` and everything they use: flavors, images or boot
  * volumes, attached volumes, ports, floating IPs, security groups (all rules), keypairs,
  * networks, subnets and routers. A name matching several servers, or nothing selected, is an
- * error. Things that exist but cannot be read (another user's keypair, a deleted image) are
- * listed in "warnings". *out is a new Topology object. */
-fc_rc fc_topology_inspect(struct fc_os *os, const struct fc_selector *sel, json_t **out);
+ * error. *out is a new Topology object holding exactly the fields of docs/protocol.md.
+ * Things that exist but cannot be read (another user's keypair, a deleted image) are logged
+ * and, when `warnings` is not NULL, returned there as [{"kind","id","reason"}]. */
+fc_rc fc_topology_inspect(struct fc_os *os, const struct fc_selector *sel, json_t **out,
+                          json_t **warnings);
 
 /* Finds an element of array `arr` whose string field `key` equals `value` (NULL if none). */
 json_t *fc_json_find(const json_t *arr, const char *key, const char *value);
