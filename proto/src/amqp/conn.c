@@ -62,6 +62,16 @@ parse_url(const char *url, char **buf, struct amqp_connection_info *ci)
         return FC_ERR(FC_E_INVALID, "AMQP URL: scheme must be amqp:// or amqps://");
     if (strlen(url) > 4096)
         return FC_ERR(FC_E_INVALID, "AMQP URL: longer than 4096 bytes");
+    /* the host: after "://" and any "user:password@", before ":port" or "/vhost" */
+    const char *auth = strstr(url, "://") + 3;
+    size_t alen = strcspn(auth, "/?#");
+    const char *host = auth;
+    for (const char *p = auth; p < auth + alen; p++) {
+        if (*p == '@')
+            host = p + 1;
+    }
+    if (host >= auth + alen || *host == ':')
+        return FC_ERR(FC_E_INVALID, "AMQP URL: no host");
     *buf = strdup(url);
     if (!*buf)
         return FC_ERR(FC_E_NOMEM, "AMQP URL: out of memory");
