@@ -159,7 +159,15 @@ json_edit(const struct cfg_rule *r, const char *in, size_t len, struct cfg_buf *
             for (size_t i = 0; i < n && idx == n; i++)
                 if (key_equals(in, m[i].ks, m[i].ke, tok))
                     idx = i;
-        } else if (strcmp(tok, "-") != 0) {
+        } else if (strcmp(tok, "-") == 0) {
+            /* append, unless an equal element is there already (so a rerun changes nothing) */
+            for (size_t i = 0; i < n && idx == n && last && r->jvalue; i++) {
+                json_t *cur = json_loadb(in + m[i].vs, m[i].ve - m[i].vs, JSON_DECODE_ANY, NULL);
+                if (cur && json_equal(cur, r->jvalue))
+                    idx = i;
+                json_decref(cur);
+            }
+        } else {
             char *end;
             unsigned long v = strtoul(tok, &end, 10);
             if (!*tok || *end || !isdigit((unsigned char)*tok) || (tok[0] == '0' && tok[1]) ||
