@@ -122,6 +122,8 @@ fc_msg_error_path(void)
     return err_path;
 }
 
+static size_t jp_append(struct fc_jp *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static size_t
 jp_append(struct fc_jp *p, const char *fmt, ...)
 {
@@ -153,6 +155,9 @@ jp_pop(struct fc_jp *p, size_t old)
     p->len = old;
     p->path[old] = '\0';
 }
+
+static fc_rc jp_verr(struct fc_jp *p, fc_rc rc, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 static fc_rc
 jp_verr(struct fc_jp *p, fc_rc rc, const char *fmt, va_list ap)
@@ -597,6 +602,24 @@ VALIDATOR(v_hb, struct fc_heartbeat, fc_heartbeat_from_json, fc_heartbeat_free)
 VALIDATOR(v_plan, struct fc_plan, fc_plan_from_json, fc_plan_free)
 VALIDATOR(v_req, struct fc_request, fc_request_from_json, fc_request_free)
 VALIDATOR(v_topo, struct fc_topology, fc_topology_from_json, fc_topology_free)
+VALIDATOR(v_reloc, struct fc_reloc_event, fc_reloc_event_from_json, fc_reloc_event_free)
+VALIDATOR(v_rej, struct fc_rejected, fc_rejected_from_json, fc_rejected_free)
+
+/* The status RPC messages are parsed from text only (they never arrive as JSON objects). */
+#define VALIDATOR_TEXT(name, type, parse, freefn)                                              \
+    static fc_rc name(const json_t *j)                                                         \
+    {                                                                                          \
+        char *text = fc_msg_dump(j);                                                           \
+        if (!text)                                                                             \
+            return FC_ERR(FC_E_NOMEM, "out of memory");                                        \
+        type *x = NULL;                                                                        \
+        fc_rc rc = parse(text, strlen(text), &x);                                              \
+        freefn(x);                                                                             \
+        free(text);                                                                            \
+        return rc;                                                                             \
+    }
+VALIDATOR_TEXT(v_sreq, struct fc_status_req, fc_status_req_parse, fc_status_req_free)
+VALIDATOR_TEXT(v_status, struct fc_status, fc_status_parse, fc_status_free)
 
 static const struct {
     const char *schema;
@@ -604,7 +627,8 @@ static const struct {
 } validators[] = {
     {FC_SCHEMA_TASK, v_task},     {FC_SCHEMA_EVENT, v_event},   {FC_SCHEMA_CANCEL, v_cancel},
     {FC_SCHEMA_BROKER, v_hb},     {FC_SCHEMA_PLAN, v_plan},     {FC_SCHEMA_REQUEST, v_req},
-    {FC_SCHEMA_TOPOLOGY, v_topo},
+    {FC_SCHEMA_TOPOLOGY, v_topo}, {FC_SCHEMA_RELOCATION, v_reloc}, {FC_SCHEMA_REJECTED, v_rej},
+    {FC_SCHEMA_STATUS_REQ, v_sreq}, {FC_SCHEMA_STATUS, v_status},
 };
 
 fc_rc

@@ -223,4 +223,76 @@ json_t *fc_topology_to_json(const struct fc_topology *t);
 void fc_topology_free(struct fc_topology *t);
 FC_DEFINE_AUTO(topology, struct fc_topology, fc_topology_free)
 
+/* ---- conduit messages: relocation state, rejection, status RPC ---- */
+enum fc_reloc_state {
+    FC_RS_ACCEPTED,
+    FC_RS_RUNNING,
+    FC_RS_DONE,
+    FC_RS_FAILED,
+    FC_RS_CANCELLED,
+    FC_RS__COUNT
+};
+const char *fc_reloc_state_name(enum fc_reloc_state s); /* "accepted" ... */
+bool fc_reloc_state_from_name(const char *name, enum fc_reloc_state *out);
+bool fc_reloc_state_final(enum fc_reloc_state s);      /* done, failed, cancelled */
+
+struct fc_task_counts {
+    uint32_t total, pending, running, done, failed, cancelled;
+};
+
+/* fluid.relocation/1 on fluid.events, routing key relocation.<id>.state.<state>. */
+struct fc_reloc_event {
+    char *relocation_id;
+    enum fc_reloc_state state;
+    char *ts;
+    struct fc_task_counts tasks;
+    char *error; /* NULL unless failed/cancelled */
+};
+fc_rc fc_reloc_event_parse(const char *buf, size_t len, struct fc_reloc_event **out);
+fc_rc fc_reloc_event_from_json(const json_t *j, struct fc_reloc_event **out);
+json_t *fc_reloc_event_to_json(const struct fc_reloc_event *e);
+void fc_reloc_event_free(struct fc_reloc_event *e);
+FC_DEFINE_AUTO(reloc_event, struct fc_reloc_event, fc_reloc_event_free)
+
+/* fluid.rejected/1 on fluid.events, routing key request.rejected. relocation_id is "" when
+ * the request had none that could be read; path names the bad field ("" = the whole body). */
+struct fc_rejected {
+    char *relocation_id, *path, *reason, *ts;
+};
+fc_rc fc_rejected_parse(const char *buf, size_t len, struct fc_rejected **out);
+fc_rc fc_rejected_from_json(const json_t *j, struct fc_rejected **out);
+json_t *fc_rejected_to_json(const struct fc_rejected *r);
+void fc_rejected_free(struct fc_rejected *r);
+FC_DEFINE_AUTO(rejected, struct fc_rejected, fc_rejected_free)
+
+/* fluid.status-request/1: sent to queue fluid.conduit.rpc; the conduit answers with a
+ * fluid.status/1 published to the default exchange with routing key reply_to. */
+struct fc_status_req {
+    char *relocation_id, *correlation_id, *reply_to;
+};
+fc_rc fc_status_req_parse(const char *buf, size_t len, struct fc_status_req **out);
+json_t *fc_status_req_to_json(const struct fc_status_req *r);
+void fc_status_req_free(struct fc_status_req *r);
+FC_DEFINE_AUTO(status_req, struct fc_status_req, fc_status_req_free)
+
+/* A task as the conduit records it. state: "pending" (not published yet), "queued"
+ * (published), or a TaskEvent state. */
+struct fc_status_task {
+    char *task_id, *kind, *site, *state, *error;
+    uint32_t attempt;
+};
+struct fc_status {
+    char *relocation_id, *correlation_id;
+    bool found;
+    enum fc_reloc_state state;   /* when found */
+    char *created, *updated;     /* when found */
+    char *error;                 /* may be NULL */
+    struct fc_status_task *tasks;
+    size_t ntasks;
+};
+fc_rc fc_status_parse(const char *buf, size_t len, struct fc_status **out);
+json_t *fc_status_to_json(const struct fc_status *s);
+void fc_status_free(struct fc_status *s);
+FC_DEFINE_AUTO(status, struct fc_status, fc_status_free)
+
 #endif

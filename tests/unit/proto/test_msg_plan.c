@@ -184,3 +184,38 @@ Test(topology, valid_and_rejections)
     reject(TOPO("\"volumes\":{}"), FC_E_INVALID, "volumes", "expected an array");
     reject(TOPO("\"clouds\":[]"), FC_E_INVALID, "clouds", "unknown field");
 }
+
+Test(conduit_msgs, round_trips_and_rejections)
+{
+    struct fc_reloc_event ev = {.relocation_id = "r-1", .state = FC_RS_FAILED,
+                                .ts = "2026-11-23T15:20:01Z",
+                                .tasks = {.total = 2, .done = 1, .failed = 1},
+                                .error = "t-b: FC_E_CHILD"};
+    json_auto_t *j = fc_reloc_event_to_json(&ev);
+    char *text = fc_msg_dump(j);
+    FC_AUTO(reloc_event) struct fc_reloc_event *e2 = NULL;
+    cr_assert_eq(fc_reloc_event_parse(text, strlen(text), &e2), FC_OK, "%s", fc_error_msg());
+    cr_assert_eq(e2->state, FC_RS_FAILED);
+    cr_assert_eq(e2->tasks.failed, 1);
+    free(text);
+
+    struct fc_rejected rj = {.relocation_id = "", .path = "plan.tasks[0].kind",
+                             .reason = "plan.tasks[0].kind: unknown migrator kind \"x\""};
+    json_auto_t *jr = fc_rejected_to_json(&rj);
+    cr_assert_eq(fc_msg_validate_json(jr, FC_SCHEMA_REJECTED), FC_OK, "%s", fc_error_msg());
+
+    struct fc_status_task tasks[] = {{"t-a", "checksum", "default", "queued", NULL, 0}};
+    struct fc_status st = {.relocation_id = "r-1", .correlation_id = "c-1", .found = true,
+                           .state = FC_RS_RUNNING, .tasks = tasks, .ntasks = 1};
+    json_auto_t *js = fc_status_to_json(&st);
+    cr_assert_eq(fc_msg_validate_json(js, NULL), FC_OK, "%s", fc_error_msg());
+    json_object_set_new(js, "tasks", json_pack("[{s:s,s:s,s:s,s:s,s:i}]", "task_id", "t",
+                                               "kind", "checksum", "site", "default", "state",
+                                               "sleeping", "attempt", 0));
+    cr_assert_eq(fc_msg_validate_json(js, NULL), FC_E_INVALID);
+    cr_assert_str_eq(fc_msg_error_path(), "tasks[0].state");
+
+    reject("{\"schema\":\"fluid.relocation/1\",\"relocation_id\":\"r\",\"state\":\"paused\","
+           "\"ts\":\"2026-11-23T15:20:01Z\",\"tasks\":{}}",
+           FC_E_INVALID, "state", "unknown state \"paused\"");
+}
