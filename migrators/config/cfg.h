@@ -211,6 +211,11 @@ struct cfg_target {
 
 /* The local file system. */
 fc_rc cfg_target_local(struct cfg_target **out);
+/* SSH settings of SFTP targets (fluid-config --identity, --known-hosts); NULL: defaults. */
+struct cfg_ssh_opts {
+    const char *identity, *known_hosts;
+};
+extern struct cfg_ssh_opts cfg_ssh_opts;
 /* An SFTP server named by url (sftp://[user@]host[:port]/path), through fluid_ssh: the host
  * key must be known; *path points into url. Built only when fluid_ssh exists. */
 fc_rc cfg_target_sftp(const char *url, struct cfg_target **out, const char **path);

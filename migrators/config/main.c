@@ -19,7 +19,8 @@ usage(FILE *f)
 {
     fputs("usage: fluid-config rewrite --rules RULES.json [--vars VARS.json]... "
           "[--var NAME=VALUE]...\n"
-          "                            [--dry-run] [--backup SUFFIX] [TARGET...]\n"
+          "                            [--dry-run] [--backup SUFFIX] [--identity KEY]\n"
+          "                            [--known-hosts FILE] [TARGET...]\n"
           "       fluid-config check --rules RULES.json [--vars VARS.json]... "
           "[--var NAME=VALUE]...\n"
           "TARGET: a file or folder under the rules' roots, or sftp://[user@]host[:port]/path;\n"
@@ -150,16 +151,24 @@ main(int argc, char **argv)
         {"rules", required_argument, NULL, 'r'}, {"vars", required_argument, NULL, 'V'},
         {"var", required_argument, NULL, 'v'},   {"dry-run", no_argument, NULL, 'n'},
         {"backup", required_argument, NULL, 'b'}, {"help", no_argument, NULL, 'h'},
+        {"identity", required_argument, NULL, 'i'}, {"known-hosts", required_argument, NULL, 'k'},
         {NULL, 0, NULL, 0},
     };
     optind = 2;
     int c;
-    while (rc == FC_OK && (c = getopt_long(argc, argv, "+r:V:v:nb:h", lo, NULL)) != -1) {
+    while (rc == FC_OK && (c = getopt_long(argc, argv, "+r:V:v:nb:hi:k:", lo, NULL)) != -1) {
         switch (c) {
         case 'r': o.rules = optarg; break;
         case 'V': rc = cfg_vars_load_file(&o.vars, optarg); break;
         case 'v': rc = cfg_vars_set_arg(&o.vars, optarg); break;
         case 'n': o.dry_run = true; break;
+#ifdef FLUID_CONFIG_SFTP
+        case 'i': cfg_ssh_opts.identity = optarg; break;
+        case 'k': cfg_ssh_opts.known_hosts = optarg; break;
+#else
+        case 'i':
+        case 'k': break; /* only used by SFTP targets, which this build refuses */
+#endif
         case 'b':
             if (!*optarg || strchr(optarg, '/'))
                 rc = FC_ERR(FC_E_INVALID, "--backup: the suffix must be non-empty, without '/'");
