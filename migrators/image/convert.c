@@ -466,7 +466,7 @@ run_reader(struct conv *c, const struct img_reader *rd)
 {
     const struct img_convert_opts *o = c->o;
     fc_rc rc;
-    if (rd->random_access && !c->in.seekable) {
+    if (rd->random_access && rd->random_access(&c->in) && !c->in.seekable) {
         note(c, "spooling input to a temporary file", "the input format needs random access");
         if ((rc = img_in_spool(&c->in, c->tmpdir)) != FC_OK)
             return rc;
@@ -629,7 +629,11 @@ img_convert(const struct img_convert_opts *o)
         }
         if ((rc = img_out_init(&c->out, wfd)) != FC_OK)
             goto out;
-        struct img_wopts wo = {.compress = o->compress, .threads = o->threads};
+        const char *slash = strrchr(o->dst, '/');
+        struct img_wopts wo = {.compress = o->compress, .threads = o->threads,
+                               .dst_name = strcmp(o->dst, "-") == 0 ? "disk.vmdk"
+                                           : slash                  ? slash + 1
+                                                                    : o->dst};
         if ((rc = wd->open(wst, &c->out, &wo, &c->next)) != FC_OK)
             goto out;
     }
@@ -726,7 +730,7 @@ img_info(const char *path, const char *fmt, bool json, struct fc_migrator *m)
     }
     if (rc == FC_OK && in->head_len >= 8 && memcmp(in->head, FC_STREAM_MAGIC, 8) == 0)
         rc = FC_ERR(FC_E_UNSUPPORTED, "%s is a framed stream, not an image file", in->name);
-    if (rc == FC_OK && rd->random_access && !in->seekable)
+    if (rc == FC_OK && rd->random_access && rd->random_access(in) && !in->seekable)
         rc = img_in_spool(in, getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     void *rst = NULL;
     if (rc == FC_OK && !(rst = calloc(1, rd->state_size)))
@@ -750,7 +754,7 @@ img_info(const char *path, const char *fmt, bool json, struct fc_migrator *m)
     json_object_set_new(o, "actual-size", json_integer((json_int_t)actual));
     if (info.cluster)
         json_object_set_new(o, "cluster-size", json_integer((json_int_t)info.cluster));
-    if (info.subformat)
+    if (info.subformat[0])
         json_object_set_new(o, "subformat", json_string(info.subformat));
     if (info.compression)
         json_object_set_new(o, "compression", json_string(info.compression));
@@ -771,7 +775,7 @@ img_info(const char *path, const char *fmt, bool json, struct fc_migrator *m)
         printf("disk size: %s\n", a);
         if (info.cluster)
             printf("cluster_size: %llu\n", (unsigned long long)info.cluster);
-        if (info.subformat)
+        if (info.subformat[0])
             printf("subformat: %s\n", info.subformat);
         if (info.compression)
             printf("compression: %s\n", info.compression);

@@ -55,7 +55,9 @@ img_foreign_probe(const uint8_t *h, size_t len)
     if (len >= 4 && memcmp(h, "LUKS", 4) == 0)
         return "luks";
     if (len >= 4 && memcmp(h, "COWD", 4) == 0)
-        return "vmdk3";
+        return "vmdk"; /* VMware 3 */
+    if (len >= 21 && memcmp(h, "# Disk DescriptorFile", 21) == 0)
+        return "vmdk"; /* a descriptor naming other files */
     return NULL;
 }
 

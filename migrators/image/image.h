@@ -118,7 +118,7 @@ fc_rc img_out_finish(struct img_out *o, uint64_t size);
 /* ---- drivers ---- */
 struct img_info {
     const char *format;     /* driver name */
-    const char *subformat;  /* "v3", "monolithicSparse", "dynamic", ... or NULL */
+    char subformat[32];     /* "1.1", "monolithicSparse", "dynamic", ... or "" */
     uint64_t vsize;         /* virtual size in bytes */
     uint64_t cluster;       /* cluster/grain/block size, 0 if none */
     const char *compression; /* "zlib", "deflate" or NULL */
@@ -128,7 +128,9 @@ struct img_info {
 struct img_reader {
     const char *name;
     size_t state_size;
-    bool random_access;     /* needs pread: a pipe is spooled to a temporary file */
+    /* true when this input needs pread (a pipe is then spooled to a temporary file);
+     * decided from the head. NULL = reads in order. */
+    bool (*random_access)(const struct img_in *in);
     /* true when head (the first len bytes of the image) is this format */
     bool (*probe)(const uint8_t *head, size_t len);
     /* Parses and checks the headers; may keep in (it outlives the state). */
@@ -140,6 +142,7 @@ struct img_reader {
 };
 
 struct img_wopts {
+    const char *dst_name;   /* the destination's file name (VMDK descriptors name it) */
     bool compress;          /* -c */
     int level;              /* deflate level (1..12), 0 = default */
     int threads;            /* compression threads, 0 = number of CPUs */
@@ -177,8 +180,9 @@ const char *img_foreign_probe(const uint8_t *head, size_t len);
 
 /* Appends buf at off to a raw output, leaving 64 KiB zero blocks out (holes or zeros). */
 fc_rc img_raw_put(struct img_out *o, uint64_t off, const void *buf, size_t len);
-/* needs_seek for writers that always seek back. */
+/* needs_seek for writers that always seek back; random_access for random readers. */
 bool img_needs_seek_always(void *st);
+bool img_random_always(const struct img_in *in);
 
 /* ---- helpers for readers ---- */
 /* Coalesces a reader's output into runs and checks the order: one per pump. */

@@ -137,7 +137,7 @@ q2_info(void *st, struct img_info *info)
 {
     struct q2r *q = st;
     info->format = "qcow2";
-    info->subformat = q->version == 2 ? "0.10" : "1.1";
+    snprintf(info->subformat, sizeof info->subformat, "%s", q->version == 2 ? "0.10" : "1.1");
     info->vsize = q->size;
     info->cluster = q->cs;
     info->compression = "zlib";
@@ -313,7 +313,7 @@ q2_close(void *st)
 const struct img_reader img_qcow2_reader = {
     .name = "qcow2",
     .state_size = sizeof(struct q2r),
-    .random_access = true,
+    .random_access = img_random_always,
     .probe = q2_probe,
     .open = q2_open,
     .info = q2_info,

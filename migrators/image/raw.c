@@ -170,6 +170,12 @@ img_needs_seek_always(void *st)
     return true;
 }
 
+bool
+img_random_always(const struct img_in *in)
+{
+    return true;
+}
+
 static fc_rc
 rw_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
 {

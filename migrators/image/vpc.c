@@ -5,6 +5,7 @@
  * Virtual PC or old QEMU, the footer's current size otherwise); the writer records the
  * exact size (creator "qem2", which QEMU and Hyper-V read by current size). */
 #include <libdeflate.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -142,7 +143,8 @@ vpc_info(void *st, struct img_info *info)
 {
     struct vpcr *v = st;
     info->format = "vpc";
-    info->subformat = v->type == VPC_FIXED ? "fixed" : "dynamic";
+    snprintf(info->subformat, sizeof info->subformat, "%s",
+             v->type == VPC_FIXED ? "fixed" : "dynamic");
     info->vsize = v->size;
     info->cluster = v->type == VPC_FIXED ? 0 : v->block;
 }
@@ -254,7 +256,7 @@ vpc_close(void *st)
 const struct img_reader img_vpc_reader = {
     .name = "vpc",
     .state_size = sizeof(struct vpcr),
-    .random_access = true,
+    .random_access = img_random_always,
     .probe = vpc_probe,
     .open = vpc_open,
     .info = vpc_info,
