@@ -1,0 +1,325 @@
+# SPDX-License-Identifier: Apache-2.0
+# devcloud: `up` (configure, sync databases, start, bootstrap), `stop` and `status`.
+# Sourced by deploy/devcloud/devcloud after lib/install.sh, lib/config.sh, lib/daemons.sh.
+
+# Every daemon, in start order: NAME USER CONFIG-FILES-THAT-RESTART-IT
+SERVICES_TABLE="
+keystone keystone keystone/keystone.conf
+glance-api glance glance/glance-api.conf
+placement-api placement placement/placement.conf
+nova-api nova nova/nova.conf,nova/nova-api.conf
+nova-conductor nova nova/nova.conf
+nova-scheduler nova nova/nova.conf
+nova-compute nova nova/nova.conf
+neutron-server neutron neutron/neutron.conf,neutron/ml2_conf.ini
+fake-ovs-agent neutron neutron/neutron.conf
+cinder-api cinder cinder/cinder.conf,cinder/cinder-api.conf
+cinder-scheduler cinder cinder/cinder.conf
+cinder-volume cinder cinder/cinder.conf,cinder/nfs_shares
+"
+ALL_NAMES=$(awk 'NF { print $1 }' <<<"$SERVICES_TABLE")
+
+UWSGI=(/usr/bin/uwsgi --plugin python3 --master --die-on-term --lazy-apps --enable-threads
+       --thunder-lock --processes 2 --threads 2 --buffer-size 65535 --need-app --no-orphans)
+
+load_secrets() {
+    local f=$STATE_DIR/secrets
+    if [ ! -s "$f" ]; then
+        ( umask 077
+          { echo "DB_PW=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+            echo "SVC_PW=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+            echo "AMQP_PW=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+            echo "GEN_USER_PW=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+          } >"$f.tmp" && mv -f "$f.tmp" "$f" )
+    fi
+    chmod 600 "$f"
+    DB_PW=$(sed -n 's/^DB_PW=//p' "$f")
+    SVC_PW=$(sed -n 's/^SVC_PW=//p' "$f")
+    AMQP_PW=$(sed -n 's/^AMQP_PW=//p' "$f")
+    USER_PW=${DEVCLOUD_PASSWORD:-$(sed -n 's/^GEN_USER_PW=//p' "$f")}
+    [ -n "$DB_PW" ] && [ -n "$SVC_PW" ] && [ -n "$AMQP_PW" ] && [ -n "$USER_PW" ] \
+        || die "$f is damaged: remove it and run up again"
+}
+
+# Runs lib/bootstrap.py STEP with the passwords in its environment.
+bootstrap() {
+    "${CLEAN_ENV[@]}" DEVCLOUD_USER_PW="$USER_PW" DEVCLOUD_SVC_PW="$SVC_PW" \
+        DEVCLOUD_STATE_DIR="$STATE_DIR" "$PY" "$STATE_DIR/lib/bootstrap.py" "$@" \
+        2>&1 | tee -a "$LOG_DIR/bootstrap.log" >&2
+}
+
+# as_user USER CMD...: a management command (db sync ...) as the service's user.
+as_user() {
+    local user=$1
+    shift
+    "${CLEAN_ENV[@]}" HOME="$(getent passwd "$user" | cut -d: -f6)" \
+        setpriv --reuid="$user" --regid="$user" --init-groups -- "$@"
+}
+
+# dbsync NAME VERSION-PACKAGE CMD...: runs once per package version (marker in STATE_DIR).
+dbsync() {
+    local name=$1 pkg=$2 ver
+    shift 2
+    ver=$(dpkg-query -W -f='${Version}' "$pkg")
+    if [ "$(cat "$STATE_DIR/done/$name" 2>/dev/null)" = "$ver" ]; then
+        return 0
+    fi
+    log "db sync: $name"
+    if ! "$@" >>"$LOG_DIR/dbsync-$name.log" 2>&1; then
+        log "ERROR: db sync $name failed: see $LOG_DIR/dbsync-$name.log"
+        return 1
+    fi
+    echo "$ver" >"$STATE_DIR/done/$name"
+}
+
+nova_cells() {
+    local E=$STATE_DIR/etc/nova/nova.conf nm
+    nm=(as_user nova /usr/bin/nova-manage --config-file "$E")
+    "${nm[@]}" api_db sync
+    "${nm[@]}" cell_v2 map_cell0 --database_connection "$(db_url nova nova_cell0)"
+    if ! "${nm[@]}" cell_v2 list_cells 2>/dev/null | grep -q ' cell1 '; then
+        "${nm[@]}" cell_v2 create_cell --name cell1 --verbose
+    fi
+    "${nm[@]}" db sync
+}
+
+# The transport URL (with its password) is stored in nova's cell mapping: refresh it.
+nova_cell_update() {
+    local E=$STATE_DIR/etc/nova/nova.conf uuid
+    uuid=$(as_user nova /usr/bin/nova-manage --config-file "$E" cell_v2 list_cells 2>/dev/null \
+        | awk -F'|' '$2 ~ / cell1 / { gsub(/ /, "", $3); print $3 }')
+    [ -n "$uuid" ] || return 0
+    as_user nova /usr/bin/nova-manage --config-file "$E" cell_v2 update_cell --cell_uuid "$uuid" \
+        >>"$LOG_DIR/dbsync-nova.log" 2>&1
+}
+
+keystone_setup() {
+    local E=$STATE_DIR/etc/keystone/keystone.conf km
+    km=(/usr/bin/keystone-manage --config-file "$E")
+    install -d -m 750 -o keystone -g keystone "$STATE_DIR/keystone"
+    install -d -m 700 -o keystone -g keystone "$STATE_DIR/keystone/fernet-keys" \
+        "$STATE_DIR/keystone/credential-keys"
+    dbsync keystone python3-keystone as_user keystone "${km[@]}" db_sync || return 1
+    if [ ! -e "$STATE_DIR/keystone/fernet-keys/0" ]; then
+        "${CLEAN_ENV[@]}" "${km[@]}" fernet_setup --keystone-user keystone \
+            --keystone-group keystone >>"$LOG_DIR/dbsync-keystone.log" 2>&1
+    fi
+    if [ ! -e "$STATE_DIR/keystone/credential-keys/0" ]; then
+        "${CLEAN_ENV[@]}" "${km[@]}" credential_setup --keystone-user keystone \
+            --keystone-group keystone >>"$LOG_DIR/dbsync-keystone.log" 2>&1
+    fi
+    keystone_bootstrap
+}
+
+keystone_bootstrap() {
+    local E=$STATE_DIR/etc/keystone/keystone.conf
+    log "keystone-manage bootstrap"
+    # The password goes in the environment (OS_BOOTSTRAP_PASSWORD), not on the command line.
+    "${CLEAN_ENV[@]}" OS_BOOTSTRAP_PASSWORD="$USER_PW" HOME=/var/lib/keystone \
+        setpriv --reuid=keystone --regid=keystone --init-groups -- \
+        /usr/bin/keystone-manage --config-file "$E" bootstrap \
+        --bootstrap-username admin --bootstrap-project-name admin \
+        --bootstrap-role-name admin --bootstrap-service-name keystone \
+        --bootstrap-region-id RegionOne --bootstrap-admin-url "$KS/v3/" \
+        --bootstrap-internal-url "$KS/v3/" --bootstrap-public-url "$KS/v3/" \
+        >>"$LOG_DIR/dbsync-keystone.log" 2>&1
+}
+
+# The Cinder NFS "share" is a local folder bind-mounted where os-brick would mount it.
+cinder_share() {
+    local exp=$STATE_DIR/cinder/nfs-export mnt
+    install -d -m 755 -o cinder -g cinder "$STATE_DIR/cinder" "$exp"
+    install -d -m 755 -o cinder -g cinder /var/lib/cinder/mnt
+    mnt=/var/lib/cinder/mnt/$(printf '%s' "$NFS_SHARE" | md5sum | cut -d' ' -f1)
+    install -d -m 755 -o cinder -g cinder "$mnt"
+    if ! mountpoint -q "$mnt"; then
+        mount --bind "$exp" "$mnt" \
+            || die "mount --bind $exp $mnt failed (devcloud needs root with CAP_SYS_ADMIN for Cinder)"
+    fi
+    echo "$mnt" >"$RUN_DIR/cinder-mount"
+}
+
+start_service() {
+    local name=$1 E=$STATE_DIR/etc L=$STATE_DIR/lib
+    case $name in
+    keystone) start_daemon keystone keystone OS_KEYSTONE_CONFIG_DIR="$E/keystone" -- \
+        "${UWSGI[@]}" --http11-socket 127.0.0.1:5000 --chdir /var/lib/keystone \
+        --wsgi-file /usr/bin/keystone-wsgi-public --procname-prefix devcloud-keystone- ;;
+    glance-api) start_daemon glance-api glance OS_GLANCE_CONFIG_DIR="$E/glance" -- \
+        "${UWSGI[@]}" --http11-socket 127.0.0.1:9292 --chdir /var/lib/glance \
+        --wsgi-file /usr/bin/glance-wsgi-api --procname-prefix devcloud-glance- ;;
+    placement-api) start_daemon placement-api placement OS_PLACEMENT_CONFIG_DIR="$E/placement" -- \
+        "${UWSGI[@]}" --http11-socket 127.0.0.1:8778 --chdir /var/lib/placement \
+        --wsgi-file /usr/bin/placement-api --procname-prefix devcloud-placement- ;;
+    nova-api) start_daemon nova-api nova OS_NOVA_CONFIG_DIR="$E/nova" \
+        OS_NOVA_CONFIG_FILES="api-paste.ini;nova.conf;nova-api.conf" -- \
+        "${UWSGI[@]}" --http11-socket 127.0.0.1:8774 --chdir /var/lib/nova \
+        --wsgi-file /usr/bin/nova-api-wsgi --procname-prefix devcloud-nova-api- ;;
+    nova-conductor|nova-scheduler) start_daemon "$name" nova -- \
+        "$PY" "/usr/bin/$name" --config-file "$E/nova/nova.conf" ;;
+    nova-compute) start_daemon nova-compute nova -- \
+        "$PY" "$L/nova-compute.py" --config-file "$E/nova/nova.conf" ;;
+    neutron-server) start_daemon neutron-server neutron -- "$PY" /usr/bin/neutron-server \
+        --config-file "$E/neutron/neutron.conf" --config-file "$E/neutron/ml2_conf.ini" ;;
+    fake-ovs-agent) start_daemon fake-ovs-agent neutron -- \
+        "$PY" "$L/fake-ovs-agent.py" --config-file "$E/neutron/neutron.conf" ;;
+    cinder-api) start_daemon cinder-api cinder -- \
+        "${UWSGI[@]}" --http11-socket 127.0.0.1:8776 --chdir /var/lib/cinder \
+        --wsgi-file /usr/bin/cinder-wsgi --procname-prefix devcloud-cinder-api- \
+        --pyargv "--config-file $E/cinder/cinder.conf --config-file $E/cinder/cinder-api.conf" ;;
+    cinder-scheduler|cinder-volume) start_daemon "$name" cinder -- \
+        "$PY" "/usr/bin/$name" --config-file "$E/cinder/cinder.conf" ;;
+    *) die "unknown service $name" ;;
+    esac
+}
+
+# Stops the services whose configuration this run rewrote (they are started again below).
+restart_changed() {
+    local name user files f
+    while read -r name user files; do
+        [ -n "$name" ] || continue
+        for f in ${files//,/ }; do
+            if changed "$STATE_DIR/etc/$f" && daemon_pid "$name" >/dev/null; then
+                log "$f changed: restarting $name"
+                stop_daemon "$name"
+                break
+            fi
+        done
+    done <<<"$SERVICES_TABLE"
+}
+
+all_running() {
+    local n
+    for n in $ALL_NAMES; do
+        daemon_pid "$n" >/dev/null || return 1
+    done
+    [ -n "$AMQP_URL" ] || daemon_pid rabbitmq >/dev/null || return 1
+    daemon_pid mariadb >/dev/null
+}
+
+devcloud_up() {
+    local t0=$SECONDS
+    if [ "$NO_INSTALL" = 1 ]; then
+        devcloud_pkgs_present "${DEVCLOUD_PKGS[@]}" || die "packages missing and --no-install given"
+    else
+        devcloud_install
+    fi
+    install -d -m 700 "$STATE_DIR/done"
+    install -d -m 755 "$STATE_DIR/lib"
+    install -m 644 "$HERE/lib/bootstrap.py" "$HERE/lib/fake-ovs-agent.py" \
+        "$HERE/lib/nova-compute.py" "$STATE_DIR/lib/"
+    load_secrets
+    amqp_setup
+    NFS_SHARE=127.0.0.1:$STATE_DIR/cinder/nfs-export
+    db_start
+    db_users
+    write_configs
+    if all_running && [ "$CHANGED" = " " ]; then
+        log "every service already runs with this configuration: checking resources"
+        devcloud_bootstrap_all quick
+        log "up: ready in $((SECONDS - t0)) s"
+        return 0
+    fi
+    restart_changed
+    install -d -m 755 -o glance -g glance "$STATE_DIR/glance" "$STATE_DIR/glance/images" \
+        "$STATE_DIR/glance/staging" "$STATE_DIR/glance/tasks"
+    install -d -m 755 -o nova -g nova "$STATE_DIR/nova" "$STATE_DIR/nova/instances"
+    keystone_setup || die "keystone setup failed: see $LOG_DIR/dbsync-keystone.log"
+    start_service keystone
+    # The other databases sync while keystone starts and the catalog is registered.
+    local E=$STATE_DIR/etc pids=() p
+    dbsync glance python3-glance as_user glance /usr/bin/glance-manage \
+        --config-file "$E/glance/glance-api.conf" db_sync & pids+=($!)
+    dbsync placement python3-placement as_user placement /usr/bin/placement-manage \
+        --config-file "$E/placement/placement.conf" db sync & pids+=($!)
+    dbsync nova python3-nova nova_cells & pids+=($!)
+    dbsync neutron python3-neutron as_user neutron /usr/bin/neutron-db-manage \
+        --config-file "$E/neutron/neutron.conf" --config-file "$E/neutron/ml2_conf.ini" \
+        upgrade heads & pids+=($!)
+    dbsync cinder python3-cinder as_user cinder /usr/bin/cinder-manage \
+        --config-file "$E/cinder/cinder.conf" db sync & pids+=($!)
+    bootstrap identity || die "registering users and the catalog failed: see $LOG_DIR/bootstrap.log"
+    bootstrap clouds
+    local failed=0
+    for p in "${pids[@]}"; do wait "$p" || failed=1; done
+    [ $failed = 0 ] || die "a database sync failed (logs: $LOG_DIR/dbsync-*.log)"
+    if changed "$E/nova/nova.conf"; then nova_cell_update || true; fi
+    [ -n "$AMQP_URL" ] || rabbit_wait
+    cinder_share
+    local n
+    for n in $ALL_NAMES; do
+        [ "$n" = keystone ] || start_service "$n"
+    done
+    devcloud_bootstrap_all
+    log "up: ready in $((SECONDS - t0)) s; $(devcloud_env | grep OS_CLIENT_CONFIG_FILE)"
+}
+
+# Resources through the APIs; QUICK when every service was already running.
+devcloud_bootstrap_all() {
+    if ! bootstrap identity; then
+        [ "${1:-}" = quick ] || die "identity bootstrap failed: see $LOG_DIR/bootstrap.log"
+        keystone_bootstrap
+        bootstrap identity || die "identity bootstrap failed: see $LOG_DIR/bootstrap.log"
+    fi
+    bootstrap clouds
+    bootstrap resources || die "creating flavors, image or network failed: see $LOG_DIR/bootstrap.log"
+    if [ "${1:-}" != quick ]; then
+        as_user nova /usr/bin/nova-manage --config-file "$STATE_DIR/etc/nova/nova.conf" \
+            cell_v2 discover_hosts >>"$LOG_DIR/dbsync-nova.log" 2>&1 || true
+    fi
+    bootstrap ready || die "a service did not come up: see $LOG_DIR/bootstrap.log"
+}
+
+devcloud_stop() {
+    local n names
+    names=$(tac <<<"$ALL_NAMES")
+    for n in $names; do stop_daemon "$n" & done
+    wait
+    stop_daemon mariadb
+    if daemon_pid rabbitmq >/dev/null; then
+        rabbitmqctl_own stop >>"$LOG_DIR/rabbitmq.log" 2>&1 || true
+        stop_daemon rabbitmq
+    fi
+    if [ -s "$RUN_DIR/cinder-mount" ] && mountpoint -q "$(<"$RUN_DIR/cinder-mount")"; then
+        umount "$(<"$RUN_DIR/cinder-mount")" || log "could not unmount $(<"$RUN_DIR/cinder-mount")"
+    fi
+    rm -f "$RUN_DIR/cinder-mount"
+    log "stopped"
+}
+
+devcloud_status() {
+    local n pid rc=0 total=0 rss
+    printf '%-18s %8s %9s\n' SERVICE PID RSS_MiB
+    for n in rabbitmq mariadb $ALL_NAMES; do
+        if pid=$(daemon_pid "$n"); then
+            rss=$(daemon_rss_mib "$pid")
+            total=$((total + rss))
+            printf '%-18s %8s %9s\n' "$n" "$pid" "$rss"
+        elif [ "$n" = rabbitmq ] && [ -n "$AMQP_URL" ]; then
+            printf '%-18s %8s %9s\n' "$n" external -
+        else
+            printf '%-18s %8s %9s\n' "$n" stopped -
+            rc=1
+        fi
+    done
+    printf '%-18s %8s %9s\n' total "" "$total"
+    return $rc
+}
+
+devcloud_env() {
+    cat <<EOF
+OS_CLIENT_CONFIG_FILE=$STATE_DIR/clouds.yaml
+DEVCLOUD_STATE_DIR=$STATE_DIR
+DEVCLOUD_LOG_DIR=$LOG_DIR
+DEVCLOUD_ADMIN_OPENRC=$STATE_DIR/admin-openrc
+DEVCLOUD_CLOUD_SOURCE=source
+DEVCLOUD_CLOUD_TARGET=target
+DEVCLOUD_CLOUD_ADMIN=devcloud-admin
+DEVCLOUD_AUTH_URL=$KS/v3
+DEVCLOUD_REGION=RegionOne
+DEVCLOUD_IMAGE=devcloud-tiny
+DEVCLOUD_FLAVORS="m1.tiny m1.small m1.medium m1.large"
+DEVCLOUD_EXTERNAL_NETWORK=public
+DEVCLOUD_EXTERNAL_CIDR=$(cat "$STATE_DIR/external-cidr" 2>/dev/null || true)
+EOF
+}
