@@ -313,8 +313,11 @@ fc_os_keystone_auth(struct fc_os *os)
         char path[256];
         fc_os_describe_path(url, path, sizeof path);
         rc = fc_os_http_error(os, FC_SVC_IDENTITY, "POST", path, &r);
-        if (r.status == 401 || r.status == 403 || r.status == 404)
-            rc = FC_ERR(FC_E_AUTH, "%s (authenticating %s)", fc_error_msg(), what);
+        if (r.status == 401 || r.status == 403 || r.status == 404) {
+            char m[sizeof fc_error_last()->msg];
+            snprintf(m, sizeof m, "%s", fc_error_msg());
+            rc = FC_ERR(FC_E_AUTH, "%s (authenticating %s)", m, what);
+        }
         fc_http_resp_clear(&r);
         return rc;
     }
