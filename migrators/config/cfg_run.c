@@ -145,7 +145,8 @@ add_file(struct collect *c, const char *path, bool named)
         return rc;
     }
     for (size_t i = 0; i < c->run->nfiles; i++) {
-        if (c->run->files[i].t == c->t && strcmp(c->run->files[i].real, real) == 0) {
+        const struct cfg_file *o = &c->run->files[i];
+        if (strcmp(o->t->prefix, c->t->prefix) == 0 && strcmp(o->real, real) == 0) {
             free(real); /* the same file named twice (or through a symlink): once */
             return FC_OK;
         }

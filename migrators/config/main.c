@@ -34,8 +34,10 @@ struct opts {
     struct cfg_vars vars;
 };
 
+/* Opens the target of arg; local paths share *local (opened once). */
 static fc_rc
-open_target(const char *arg, struct cfg_target **t, const char **path)
+open_target(const char *arg, struct cfg_target **local, struct cfg_target **t,
+            const char **path)
 {
     if (strncmp(arg, "sftp://", 7) == 0) {
 #ifdef FLUID_CONFIG_SFTP
@@ -46,7 +48,13 @@ open_target(const char *arg, struct cfg_target **t, const char **path)
 #endif
     }
     *path = arg;
-    return cfg_target_local(t);
+    if (!*local) {
+        fc_rc rc = cfg_target_local(local);
+        if (rc != FC_OK)
+            return rc;
+    }
+    *t = *local;
+    return FC_OK;
 }
 
 static fc_rc
@@ -70,9 +78,10 @@ run(struct fc_migrator *m, struct opts *o, char **targets, int ntargets, bool ch
     if (!tp || !abs)
         rc = FC_ERR(FC_E_NOMEM, "out of memory");
     char cwd[4096];
+    struct cfg_target *local = NULL;
     for (size_t i = 0; i < n && rc == FC_OK; i++) {
         const char *arg = ntargets ? targets[i] : rules.roots[i];
-        if ((rc = open_target(arg, &tp[i].t, &tp[i].path)) != FC_OK)
+        if ((rc = open_target(arg, &local, &tp[i].t, &tp[i].path)) != FC_OK)
             break;
         if (tp[i].path[0] != '/' && tp[i].t->prefix[0] == '\0') {
             if (!getcwd(cwd, sizeof cwd))
@@ -110,11 +119,13 @@ run(struct fc_migrator *m, struct opts *o, char **targets, int ntargets, bool ch
     }
     cfg_run_free(&r);
     for (size_t i = 0; i < n; i++) {
-        if (tp && tp[i].t)
+        if (tp && tp[i].t && tp[i].t != local)
             tp[i].t->ops->close(tp[i].t);
         if (abs)
             free(abs[i]);
     }
+    if (local)
+        local->ops->close(local);
     free(tp);
     free(abs);
     cfg_rules_free(&rules);

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fluid-config on real files: every rule type (CRLF, UTF-8, no final newline, multi-line),
+ * dry-run diffs that `patch` applies, idempotent reruns, all-or-nothing on bad rules
+ * (invalid regex, unknown type, undefined variable, outside the root, symlink escape, "..",
+ * FIFO, size limit), mode/owner/backup, and the broker's done event. */
+#include <dirent.h>
+#include <jansson.h>
+#include <poll.h>
+
+#include "cfg_test_util.h"
+#include "fluid/error.h"
+
+#define RUN(o, ...) cfg_exec((o), (const char *const[]){__VA_ARGS__, NULL})
+
+static void
+run_ok(const char *dir, struct cfg_out *o, bool dry)
+{
+    char rules[1024], vars[1024], root[1024];
+    snprintf(rules, sizeof rules, "%s/rules.json", dir);
+    snprintf(vars, sizeof vars, "%s/vars.json", dir);
+    snprintf(root, sizeof root, "%s/app", dir);
+    if (dry)
+        RUN(o, "rewrite", "--rules", rules, "--vars", vars, "--dry-run", root);
+    else
+        RUN(o, "rewrite", "--rules", rules, "--vars", vars, root);
+    cr_assert_eq(o->status, 0, "fluid-config failed: %s", o->err);
+}
+
+static void
+no_temp_files(const char *dir)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/app/conf", dir);
+    DIR *d = opendir(p);
+    cr_assert_not_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        cr_assert_null(strstr(e->d_name, ".fluid-"), "temporary file left: %s", e->d_name);
+    closedir(d);
+}
+
+Test(files, every_rule_type_on_real_files)
+{
+    char dir[512];
+    cfg_make_tree(dir, sizeof dir, "types");
+    cfg_write_rules(dir, NULL, NULL);
+    struct cfg_out o;
+    run_ok(dir, &o, false);
+    cfg_expect_tree(dir, true);
+    cr_assert_eq(cfg_count(o.out, "changed "), NCHANGED, "stdout: %s", o.out);
+    cr_assert_eq(cfg_count(o.out, "unchanged "), 0, "stdout: %s", o.out);
+    no_temp_files(dir);
+}
+
+Test(files, second_run_reports_unchanged_and_writes_nothing)
+{
+    char dir[512];
+    cfg_make_tree(dir, sizeof dir, "rerun");
+    cfg_write_rules(dir, NULL, NULL);
+    struct cfg_out o;
+    run_ok(dir, &o, false);
+    struct snap s;
+    cfg_snap(dir, &s);
+    run_ok(dir, &o, false);
+    cr_assert_eq(cfg_count(o.out, "unchanged "), NCHANGED, "stdout: %s", o.out);
+    cr_assert_eq(cfg_count(o.out, "\nchanged ") + (strncmp(o.out, "changed ", 8) == 0), 0);
+    cfg_snap_same(dir, &s);
+    cfg_snap_free(&s);
+}
+
+Test(files, dry_run_prints_a_diff_that_patch_applies_and_changes_nothing)
+{
+    char dir[512];
+    cfg_make_tree(dir, sizeof dir, "dry");
+    cfg_write_rules(dir, NULL, NULL);
+    struct snap s;
+    cfg_snap(dir, &s);
+    struct cfg_out o;
+    run_ok(dir, &o, true);
+    cfg_snap_same(dir, &s);
+    cfg_snap_free(&s);
+    cr_assert_eq(cfg_count(o.out, "\n+++ b/"), NCHANGED, "diff: %s", o.out);
+    cr_assert(strstr(o.out, "\\ No newline at end of file"), "diff: %s", o.out);
+    char diff[1024];
+    snprintf(diff, sizeof diff, "%s/changes.diff", dir);
+    cfg_write(diff, o.out, strlen(o.out));
+    /* patch --dry-run accepts it, then applying it gives exactly what a real run writes */
+    const char *chk[] = {"/usr/bin/patch", "-p1", "-d", "/", "--dry-run", "-i", diff, NULL};
+    char out[8192], err[8192];
+    int st = 0;
+    cr_assert_eq(fc_run(chk, out, sizeof out, err, sizeof err, &st), FC_OK);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "patch --dry-run: %s%s", out, err);
+    cfg_expect_tree(dir, false);
+    const char *app[] = {"/usr/bin/patch", "-p1", "-d", "/", "-i", diff, NULL};
+    cr_assert_eq(fc_run(app, out, sizeof out, err, sizeof err, &st), FC_OK);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "patch: %s%s", out, err);
+    cfg_expect_tree(dir, true);
+    run_ok(dir, &o, false);
+    cr_assert_eq(cfg_count(o.out, "unchanged "), NCHANGED, "stdout: %s", o.out);
+}
+
+/* Runs a rule set whose standard (valid) sets come first, plus extra; it must fail with
+ * every needle in its error and leave every file as it was. */
+static void
+bad_run(const char *name, const char *limits, const char *extra, const char *target_rel,
+        void (*prepare)(const char *dir), const char *const *needles)
+{
+    char dir[512];
+    cfg_make_tree(dir, sizeof dir, name);
+    cfg_write_rules(dir, limits, extra);
+    if (prepare)
+        prepare(dir);
+    struct snap s;
+    cfg_snap(dir, &s);
+    char rules[1024], vars[1024], root[1024], target[1024];
+    snprintf(rules, sizeof rules, "%s/rules.json", dir);
+    snprintf(vars, sizeof vars, "%s/vars.json", dir);
+    snprintf(root, sizeof root, "%s/app", dir);
+    snprintf(target, sizeof target, "%s/%s", dir, target_rel ? target_rel : "app");
+    struct cfg_out o;
+    RUN(&o, "rewrite", "--rules", rules, "--vars", vars, root, target);
+    cr_assert_neq(o.status, 0, "%s: accepted; stdout: %s", name, o.out);
+    for (const char *const *n = needles; *n; n++)
+        cr_assert(strstr(o.err, *n), "%s: error lacks \"%s\": %s", name, *n, o.err);
+    cr_assert_eq(o.out[0], '\0', "%s: printed %s", name, o.out);
+    cfg_snap_same(dir, &s);
+    cfg_snap_free(&s);
+    no_temp_files(dir);
+    char out[1024];
+    snprintf(out, sizeof out, "%s/outside/secret.conf", dir);
+    if (access(out, F_OK) == 0) {
+        char *b = cfg_slurp(out, NULL);
+        cr_assert_str_eq(b, "interpreter=/usr/bin/node\n", "%s: the file outside changed", name);
+        free(b);
+    }
+}
+
+Test(bad_rules, invalid_regex)
+{
+    const char *n[] = {"files[6].rules[0]", "invalid regular expression", "FC_E_INVALID", NULL};
+    bad_run("badre", NULL, "{\"glob\":\"README\",\"rules\":[{\"type\":\"regex\","
+                           "\"pattern\":\"(unclosed\",\"replace\":\"x\"}]}", NULL, NULL, n);
+}
+
+Test(bad_rules, unknown_format)
+{
+    const char *n[] = {"files[6].rules[0]", "unknown rule type \\\"toml\\\"", NULL};
+    bad_run("badtype", NULL, "{\"glob\":\"README\",\"rules\":[{\"type\":\"toml\",\"key\":\"a\","
+                             "\"set\":\"b\"}]}", NULL, NULL, n);
+}
+
+Test(bad_rules, undefined_variable)
+{
+    const char *n[] = {"files[6].rules[0]", "undefined variable ${target.dns.zone}", NULL};
+    bad_run("badvar", NULL, "{\"glob\":\"README\",\"rules\":[{\"type\":\"regex\","
+                            "\"pattern\":\"x\",\"replace\":\"${target.dns.zone}\"}]}",
+            NULL, NULL, n);
+}
+
+Test(bad_rules, failing_require_in_a_later_file)
+{
+    const char *n[] = {"README", "files[6].rules[0] (\\\"README names the app\\\")",
+                       "required pattern not found", NULL};
+    bad_run("badreq", NULL, "{\"glob\":\"README\",\"rules\":[{\"type\":\"require\","
+                            "\"name\":\"README names the app\",\"pattern\":\"myapp\"}]}",
+            NULL, NULL, n);
+}
+
+Test(bad_rules, not_idempotent)
+{
+    const char *n[] = {"not idempotent", "files[6].rules[0]", NULL};
+    bad_run("badidem", NULL, "{\"glob\":\"README\",\"rules\":[{\"type\":\"regex\","
+                             "\"pattern\":\"file\",\"replace\":\"file file\"}]}", NULL, NULL, n);
+}
+
+static void
+make_outside(const char *dir)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/outside/secret.conf", dir);
+    cfg_write(p, "interpreter=/usr/bin/node\n", 26);
+}
+
+Test(bad_rules, path_outside_the_root)
+{
+    const char *n[] = {"outside/secret.conf", "outside the roots", NULL};
+    bad_run("outside", NULL, NULL, "outside/secret.conf", make_outside, n);
+}
+
+Test(bad_rules, dotdot_in_a_path)
+{
+    const char *n[] = {"\\\"..\\\" is not allowed", NULL};
+    bad_run("dotdot", NULL, NULL, "app/conf/../../outside/secret.conf", make_outside, n);
+}
+
+static void
+make_escape(const char *dir)
+{
+    make_outside(dir);
+    char p[1024], t[1024];
+    snprintf(p, sizeof p, "%s/app/conf/zz-evil.conf", dir);
+    snprintf(t, sizeof t, "%s/outside/secret.conf", dir);
+    cr_assert_eq(symlink(t, p), 0, "symlink: %s", strerror(errno));
+}
+
+Test(bad_rules, symlink_leaving_the_root)
+{
+    const char *n[] = {"zz-evil.conf", "symlink leaves the root", "outside/secret.conf", NULL};
+    bad_run("symlink", NULL, NULL, NULL, make_escape, n);
+}
+
+static void
+make_fifo(const char *dir)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/app/conf/zz-fifo.conf", dir);
+    cr_assert_eq(mkfifo(p, 0600), 0, "mkfifo: %s", strerror(errno));
+}
+
+Test(bad_rules, fifo_is_refused)
+{
+    const char *n[] = {"zz-fifo.conf", "not a regular file", NULL};
+    bad_run("fifo", NULL, NULL, NULL, make_fifo, n);
+}
+
+Test(bad_rules, size_limit)
+{
+    const char *n[] = {"above the limit of 40 bytes", "limits.max_file_bytes", NULL};
+    bad_run("size", "\"limits\":{\"max_file_bytes\":40}", NULL, NULL, NULL, n);
+}
+
+Test(bad_rules, catastrophic_backtracking_is_reported)
+{
+    const char *n[] = {"match limit of 5000 steps exceeded", "backtracking", NULL};
+    bad_run("backtrack", "\"limits\":{\"match_limit\":5000}",
+            "{\"glob\":\"README\",\"rules\":[{\"type\":\"regex\",\"pattern\":\"^(\\\\w+\\\\s?)+$\","
+            "\"replace\":\"x\"}]}", NULL, NULL, n);
+}
+
+Test(files, mode_owner_and_backup_are_kept)
+{
+    char dir[512], p[1024], bk[1100];
+    cfg_make_tree(dir, sizeof dir, "meta");
+    cfg_write_rules(dir, NULL, NULL);
+    snprintf(p, sizeof p, "%s/app/conf/app.conf", dir);
+    snprintf(bk, sizeof bk, "%s.orig", p);
+    cr_assert_eq(chmod(p, 0640), 0);
+    if (geteuid() == 0)
+        cr_assert_eq(chown(p, 4321, 4322), 0);
+    char rules[1024], vars[1024], root[1024];
+    snprintf(rules, sizeof rules, "%s/rules.json", dir);
+    snprintf(vars, sizeof vars, "%s/vars.json", dir);
+    snprintf(root, sizeof root, "%s/app", dir);
+    struct cfg_out o;
+    RUN(&o, "rewrite", "--rules", rules, "--vars", vars, "--backup", ".orig", root);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    cfg_expect_tree(dir, true);
+    struct stat st, sb;
+    cr_assert_eq(stat(p, &st), 0);
+    cr_assert_eq(st.st_mode & 07777, 0640);
+    cr_assert_eq(stat(bk, &sb), 0, "no backup %s", bk);
+    cr_assert_eq(sb.st_mode & 07777, 0640);
+    if (geteuid() == 0) {
+        cr_assert(st.st_uid == 4321 && st.st_gid == 4322, "owner %u:%u", st.st_uid, st.st_gid);
+        cr_assert(sb.st_uid == 4321 && sb.st_gid == 4322);
+    }
+    char *b = cfg_slurp(bk, NULL);
+    cr_assert_str_eq(b, tfiles[0].before);
+    free(b);
+}
+
+Test(files, broker_done_event_lists_changed_and_unchanged)
+{
+    char dir[512];
+    cfg_make_tree(dir, sizeof dir, "broker");
+    cfg_write_rules(dir, NULL, NULL);
+    char rules[1024], vars[1024], root[1024], prog[1024], conffile[1024];
+    snprintf(rules, sizeof rules, "%s/rules.json", dir);
+    snprintf(vars, sizeof vars, "%s/vars.json", dir);
+    snprintf(root, sizeof root, "%s/app", dir);
+    snprintf(conffile, sizeof conffile, "%s/app/conf/app.conf", dir);
+    snprintf(prog, sizeof prog, "%s/fluid-config", getenv("FLUID_BIN_DIR"));
+    /* app.conf is already rewritten: it must be listed as unchanged */
+    cfg_write(conffile, tfiles[0].after, strlen(tfiles[0].after));
+    int ev[2];
+    cr_assert_eq(pipe(ev), 0);
+    const char *argv[] = {prog, "--events-fd", "3", "rewrite", "--rules", rules, "--vars",
+                          vars, root, NULL};
+    struct fc_spawn sp = {.argv = argv, .fd = {-1, -1, -1}, .pass = &ev[1], .npass = 1};
+    pid_t pid;
+    cr_assert_eq(fc_spawn(&sp, &pid), FC_OK, "%s", fc_error_msg());
+    close(ev[1]);
+    char buf[65536];
+    size_t n = 0;
+    ssize_t r;
+    while ((r = read(ev[0], buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)r;
+    buf[n] = '\0';
+    close(ev[0]);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "events: %s", buf);
+    json_t *done = NULL;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *j = json_loads(line, 0, NULL);
+        cr_assert_not_null(j, "event is not JSON: %s", line);
+        if (strcmp(json_string_value(json_object_get(j, "event")), "done") == 0)
+            done = json_incref(j);
+        json_decref(j);
+    }
+    cr_assert_not_null(done, "no done event");
+    json_t *res = json_object_get(done, "result");
+    cr_assert_eq(json_array_size(json_object_get(res, "changed")), NCHANGED - 1);
+    json_t *un = json_object_get(res, "unchanged");
+    cr_assert_eq(json_array_size(un), 1);
+    cr_assert_str_eq(json_string_value(json_array_get(un, 0)), conffile);
+    json_decref(done);
+}
