@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The conduit's store (SQLite, WAL): relocations, their tasks, and an outbox of messages to
+ * publish. Every change and the messages it causes are written in one transaction; the
+ * daemon publishes outbox rows in order and deletes each after RabbitMQ confirmed it, so a
+ * crash at any point neither loses a message nor republishes a task whose outcome is
+ * recorded (docs/fluid-conduit.md). */
+#ifndef FLUID_CONDUIT_STORE_H
+#define FLUID_CONDUIT_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fluid/msg.h"
+
+struct fc_store;
+
+/* Opens (creating if needed) the database at path; its folder must exist.
+ * max_parallel: tasks of one relocation queued or running at once (>= 1). */
+fc_rc fc_store_open(const char *path, unsigned max_parallel, struct fc_store **out);
+void fc_store_close(struct fc_store *s);
+
+/* Records a request with an explicit plan: relocation "accepted", its tasks "pending", a
+ * relocation state event in the outbox, then advances it (ready tasks into the outbox).
+ * *dup = true and nothing changes when a relocation with this idempotency_key exists.
+ * FC_E_CONFLICT (path in fc_msg_error_path style via *conflict_path, may be NULL) when the
+ * relocation_id or a task's idempotency_key belongs to another request. */
+fc_rc fc_store_add_request(struct fc_store *s, const struct fc_request *r, bool *dup,
+                           const char **conflict_path);
+
+/* Applies a TaskEvent to its task and advances the relocation. *known = false (and nothing
+ * changes) when no task has that relocation_id, task_id and idempotency_key. Events that
+ * arrive after the task's outcome are ignored. */
+fc_rc fc_store_apply_event(struct fc_store *s, const struct fc_task_event *e, bool *known);
+
+/* Cancel requested: no more tasks are published; pending ones are recorded cancelled; the
+ * relocation ends when its in-flight tasks end. *known = false for an unknown relocation. */
+fc_rc fc_store_cancel(struct fc_store *s, const char *relocation_id, const char *reason,
+                      bool *known);
+
+/* Advances every relocation that is not final (at start, after a crash). */
+fc_rc fc_store_advance_all(struct fc_store *s);
+
+struct fc_outbox_msg {
+    int64_t seq;
+    char *exchange, *routing_key, *message_id, *body;
+};
+/* The oldest outbox message; *found = false when empty. */
+fc_rc fc_store_outbox_next(struct fc_store *s, struct fc_outbox_msg *m, bool *found);
+fc_rc fc_store_outbox_delete(struct fc_store *s, int64_t seq);
+void fc_outbox_msg_clear(struct fc_outbox_msg *m);
+
+/* Fills st (relocation_id and correlation_id are left to the caller) from the store:
+ * st->found = false for an unknown relocation. */
+fc_rc fc_store_status(struct fc_store *s, const char *relocation_id, struct fc_status *st);
+
+/* State of one relocation ("" if unknown) and how many tasks it has; for tests/logs. */
+fc_rc fc_store_reloc_state(struct fc_store *s, const char *relocation_id, char *state,
+                           size_t cap, unsigned *ntasks);
+
+#endif

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The conduit's SQLite store: requests recorded once (idempotency keys), tasks published in
+ * dependency order through the outbox, events applied once, state survives a reopen. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fluid/error.h"
+#include "store.h"
+
+static char dbpath[512];
+
+static void
+fresh_db(void)
+{
+    const char *run = getenv("FLUID_TEST_RUN_DIR");
+    static int n;
+    if (run)
+        mkdir(run, 0755);
+    snprintf(dbpath, sizeof dbpath, "%s/test_store-%d-%d.db", run ? run : "/tmp", getpid(), n++);
+    unlink(dbpath);
+    char side[600];
+    snprintf(side, sizeof side, "%s-wal", dbpath);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", dbpath);
+    unlink(side);
+}
+
+static struct fc_store *
+open_db(unsigned par)
+{
+    struct fc_store *s = NULL;
+    cr_assert_eq(fc_store_open(dbpath, par, &s), FC_OK, "%s", fc_error_msg());
+    return s;
+}
+
+static struct fc_request *
+req(const char *json)
+{
+    struct fc_request *r = NULL;
+    cr_assert_eq(fc_request_parse(json, strlen(json), &r), FC_OK, "%s", fc_error_msg());
+    return r;
+}
+
+/* Pops every outbox message; returns their routing keys joined by ' '. */
+static char *
+drain(struct fc_store *s)
+{
+    static char keys[8192];
+    keys[0] = '\0';
+    for (;;) {
+        struct fc_outbox_msg m;
+        bool found;
+        cr_assert_eq(fc_store_outbox_next(s, &m, &found), FC_OK, "%s", fc_error_msg());
+        if (!found)
+            break;
+        cr_assert_eq(fc_msg_validate(m.body, strlen(m.body), NULL), FC_OK, "%s: %s", m.body,
+                     fc_error_msg());
+        strcat(keys, keys[0] ? " " : "");
+        strcat(keys, m.routing_key);
+        cr_assert_eq(fc_store_outbox_delete(s, m.seq), FC_OK);
+        fc_outbox_msg_clear(&m);
+    }
+    return keys;
+}
+
+static void
+event(struct fc_store *s, const char *rid, const char *tid, const char *key,
+      enum fc_task_state state, bool want_known)
+{
+    struct fc_task_event e = {.relocation_id = (char *)rid, .task_id = (char *)tid,
+                              .idempotency_key = (char *)key, .state = state,
+                              .broker = "b-1", .site = "default", .attempt = 1};
+    if (state == FC_TS_DONE)
+        e.result = json_pack("{s:[]}", "stages");
+    if (state == FC_TS_FAILED) {
+        e.has_error = true;
+        e.error = (struct fc_task_error){FC_E_CHILD, "exit 3", 0, NULL};
+    }
+    bool known;
+    cr_assert_eq(fc_store_apply_event(s, &e, &known), FC_OK, "%s", fc_error_msg());
+    cr_assert_eq(known, want_known);
+    json_decref(e.result);
+}
+
+static const char *
+state_of(struct fc_store *s, const char *rid)
+{
+    static char st[32];
+    cr_assert_eq(fc_store_reloc_state(s, rid, st, sizeof st, NULL), FC_OK);
+    return st;
+}
+
+#define REQ(rid, key, tasks)                                                                   \
+    "{\"schema\":\"fluid.request/1\",\"relocation_id\":\"" rid "\",\"idempotency_key\":\"" key \
+    "\",\"plan\":{\"tasks\":[" tasks "]}}"
+#define T(id, deps) "{\"task_id\":\"" id "\",\"stages\":[{\"kind\":\"checksum\"}],\"depends_on\":" deps "}"
+
+Test(store, plan_runs_in_dependency_order_to_done)
+{
+    fresh_db();
+    struct fc_store *s = open_db(8);
+    struct fc_request *r = req(REQ("r-1", "k-1", T("a", "[]") "," T("b", "[\"a\"]") "," T("c", "[]")));
+    bool dup;
+    cr_assert_eq(fc_store_add_request(s, r, &dup, NULL), FC_OK, "%s", fc_error_msg());
+    cr_assert(!dup);
+    cr_assert_str_eq(drain(s), "relocation.r-1.state.accepted default.checksum default.checksum "
+                               "relocation.r-1.state.running");
+    cr_assert_str_eq(state_of(s, "r-1"), "running");
+
+    event(s, "r-1", "a", "k-1/a", FC_TS_STARTED, true);
+    cr_assert_str_eq(drain(s), "");
+    event(s, "r-1", "a", "k-1/a", FC_TS_DONE, true);
+    cr_assert_str_eq(drain(s), "default.checksum", "b is published once a is done");
+    event(s, "r-1", "c", "k-1/c", FC_TS_DONE, true);
+    event(s, "r-1", "b", "k-1/b", FC_TS_DONE, true);
+    cr_assert_str_eq(drain(s), "relocation.r-1.state.done");
+    cr_assert_str_eq(state_of(s, "r-1"), "done");
+
+    /* a late or repeated event changes nothing */
+    event(s, "r-1", "b", "k-1/b", FC_TS_FAILED, true);
+    cr_assert_str_eq(drain(s), "");
+    cr_assert_str_eq(state_of(s, "r-1"), "done");
+    /* not ours */
+    event(s, "r-1", "zz", "k-1/zz", FC_TS_DONE, false);
+    event(s, "r-1", "a", "other-key", FC_TS_DONE, false);
+
+    struct fc_status st = {0};
+    cr_assert_eq(fc_store_status(s, "r-1", &st), FC_OK);
+    cr_assert(st.found);
+    cr_assert_eq(st.ntasks, 3);
+    cr_assert_str_eq(st.tasks[1].task_id, "b");
+    cr_assert_str_eq(st.tasks[1].state, "done");
+    st.relocation_id = strdup("r-1");
+    st.correlation_id = strdup("c-1");
+    json_auto_t *j = fc_status_to_json(&st);
+    cr_assert_eq(fc_msg_validate_json(j, FC_SCHEMA_STATUS), FC_OK, "%s", fc_error_msg());
+    free(st.relocation_id);
+    free(st.correlation_id);
+    st.relocation_id = st.correlation_id = NULL;
+    struct fc_status *heap = malloc(sizeof *heap);
+    *heap = st;
+    fc_status_free(heap);
+    fc_request_free(r);
+    fc_store_close(s);
+}
+
+Test(store, resubmit_is_a_no_op_and_conflicts_are_rejected)
+{
+    fresh_db();
+    struct fc_store *s = open_db(8);
+    struct fc_request *r = req(REQ("r-2", "k-2", T("a", "[]")));
+    bool dup;
+    cr_assert_eq(fc_store_add_request(s, r, &dup, NULL), FC_OK);
+    drain(s);
+    cr_assert_eq(fc_store_add_request(s, r, &dup, NULL), FC_OK);
+    cr_assert(dup);
+    cr_assert_str_eq(drain(s), "", "a re-submitted request publishes nothing");
+
+    struct fc_request *r2 = req(REQ("r-2", "k-other", T("a", "[]")));
+    const char *path = NULL;
+    cr_assert_eq(fc_store_add_request(s, r2, &dup, &path), FC_E_CONFLICT);
+    cr_assert_str_eq(path, "relocation_id");
+    cr_assert_str_eq(drain(s), "");
+    fc_request_free(r);
+    fc_request_free(r2);
+    fc_store_close(s);
+}
+
+Test(store, reopen_resumes_without_republishing)
+{
+    fresh_db();
+    struct fc_store *s = open_db(1);
+    struct fc_request *r = req(REQ("r-3", "k-3", T("a", "[]") "," T("b", "[]") "," T("c", "[]")));
+    bool dup;
+    cr_assert_eq(fc_store_add_request(s, r, &dup, NULL), FC_OK);
+    cr_assert_str_eq(drain(s), "relocation.r-3.state.accepted default.checksum "
+                               "relocation.r-3.state.running", "one task at a time");
+    event(s, "r-3", "a", "k-3/a", FC_TS_DONE, true);
+    /* crash before b's message left the outbox */
+    fc_store_close(s);
+
+    s = open_db(1);
+    cr_assert_eq(fc_store_advance_all(s), FC_OK, "%s", fc_error_msg());
+    cr_assert_str_eq(drain(s), "default.checksum", "b, still in the outbox, goes out once");
+    cr_assert_eq(fc_store_advance_all(s), FC_OK);
+    cr_assert_str_eq(drain(s), "", "nothing is published twice");
+    event(s, "r-3", "b", "k-3/b", FC_TS_DONE, true);
+    cr_assert_str_eq(drain(s), "default.checksum");
+    fc_request_free(r);
+    fc_store_close(s);
+}
+
+Test(store, failure_and_cancel)
+{
+    fresh_db();
+    struct fc_store *s = open_db(8);
+    struct fc_request *r = req(REQ("r-4", "k-4", T("a", "[]") "," T("b", "[\"a\"]")));
+    bool dup, known;
+    cr_assert_eq(fc_store_add_request(s, r, &dup, NULL), FC_OK);
+    drain(s);
+    event(s, "r-4", "a", "k-4/a", FC_TS_FAILED, true);
+    cr_assert_str_eq(drain(s), "relocation.r-4.state.failed");
+    struct fc_status st = {0};
+    cr_assert_eq(fc_store_status(s, "r-4", &st), FC_OK);
+    cr_assert_str_eq(st.error, "task a: FC_E_CHILD: exit 3");
+    cr_assert_str_eq(st.tasks[1].state, "cancelled");
+    struct fc_status *heap = malloc(sizeof *heap);
+    *heap = st;
+    fc_status_free(heap);
+
+    struct fc_request *r5 = req(REQ("r-5", "k-5", T("a", "[]") "," T("b", "[\"a\"]")));
+    cr_assert_eq(fc_store_add_request(s, r5, &dup, NULL), FC_OK);
+    drain(s);
+    cr_assert_eq(fc_store_cancel(s, "r-5", "operator", &known), FC_OK);
+    cr_assert(known);
+    cr_assert_str_eq(drain(s), "", "a is still queued: the relocation waits for it");
+    event(s, "r-5", "a", "k-5/a", FC_TS_DONE, true);
+    cr_assert_str_eq(drain(s), "relocation.r-5.state.cancelled");
+    cr_assert_eq(fc_store_cancel(s, "r-nope", "x", &known), FC_OK);
+    cr_assert(!known);
+    fc_request_free(r);
+    fc_request_free(r5);
+    fc_store_close(s);
+}
