@@ -342,8 +342,8 @@ sender(void *arg)
     return NULL;
 }
 
-static fc_rc
-open_source(struct job *j, int *fd)
+fc_rc
+vol_open_source(struct job *j, int *fd)
 {
     *fd = -1;
     if (j->src.kind == VK_STREAM) {
@@ -384,7 +384,7 @@ vol_copy(struct job *j)
 {
     fc_rc rc;
     int sfd = -1;
-    if (j->src.kind != VK_SSH && (rc = open_source(j, &sfd)) != FC_OK)
+    if (j->src.kind != VK_SSH && (rc = vol_open_source(j, &sfd)) != FC_OK)
         return rc;
     j->size = FC_SIZE_UNKNOWN;
     if (sfd >= 0) {
@@ -398,6 +398,7 @@ vol_copy(struct job *j)
     j->fresh = true;
 
     if ((rc = j->ops->open(j)) != FC_OK) {
+        j->ops->close(j, false);
         if (sfd > 0)
             close(sfd);
         queue_destroy(&j->q_in);
@@ -458,7 +459,7 @@ vol_copy(struct job *j)
         human(atomic_load(&j->done), a, sizeof a);
         human(j->size == FC_SIZE_UNKNOWN ? k.pos : j->size, b, sizeof b);
         progress(j, true);
-        if (j->mode == MODE_STREAM || j->src.kind == VK_STREAM)
+        if (j->mode == MODE_STREAM)
             return FC_ERR(j->err_rc, "%s (%s of %s copied)", j->err_msg, a, b);
         return FC_ERR(j->err_rc,
                       "%s; %s of %s had been copied (contiguous up to offset %" PRIu64
@@ -471,7 +472,13 @@ vol_copy(struct job *j)
     rc = j->ops->finish(j, j->size, k.digest, dsha);
     if (rc != FC_OK) {
         j->ops->close(j, false);
-        return rc;
+        if (j->mode == MODE_STREAM)
+            return rc;
+        char msg[sizeof j->err_msg];
+        snprintf(msg, sizeof msg, "%s", fc_error_msg());
+        return FC_ERR(rc, "%s; the destination is not complete: its partial copy is kept as "
+                      "<destination>%s (run again with --resume to continue)",
+                      msg, VOL_PART_SUFFIX);
     }
     j->ops->close(j, true);
     progress(j, true);

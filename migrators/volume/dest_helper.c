@@ -254,6 +254,8 @@ send(struct hstream *s, uint32_t type, uint32_t aux, uint64_t off, const void *b
 {
     uint8_t h[24];
     put_hdr(h, type, aux, off, len);
+    if (fc_ssh_chan_eof(s->ch)) /* the helper stopped: it said why */
+        return why(s, FC_ERR(FC_E_REMOTE, "helper on %s stopped", fc_ssh_peer(s->ssh)));
     fc_rc rc = fc_ssh_chan_write(s->ch, h, sizeof h);
     if (rc == FC_OK && buf && len)
         rc = fc_ssh_chan_write(s->ch, buf, (size_t)len);

@@ -70,6 +70,23 @@ marked(struct sftp *p, uint64_t chunk)
     return chunk / 8 < p->written_cap && (p->written[chunk / 8] & (1u << (chunk % 8)));
 }
 
+/* OpenSSH's sftp-server answers a full disk with the generic "failure": look. */
+static fc_rc
+explain(struct job *j, struct sstream *s, fc_rc rc)
+{
+    if (rc != FC_E_REMOTE)
+        return rc;
+    struct fc_error saved = *fc_error_last();
+    struct sftp *p = j->dstate;
+    uint64_t avail;
+    FC_AUTOFREE char *dcopy = strdup(p->part ? p->part : j->dst.url.path);
+    if (dcopy && fc_sftp_free_space(s->ssh, dirname(dcopy), &avail) == FC_OK &&
+        avail < 2 * STAGE_MAX)
+        return FC_ERR(FC_E_NOSPACE, "%s: the destination file system is full (%llu bytes "
+                                    "free)", saved.msg, (unsigned long long)avail);
+    return FC_ERR(saved.rc, "%s", saved.msg);
+}
+
 static fc_rc
 stage_flush(struct job *j, struct sstream *s)
 {
@@ -79,7 +96,7 @@ stage_flush(struct job *j, struct sstream *s)
     fc_rc rc = fc_sftp_write(s->f, s->stage, s->stage_len);
     s->stage_len = 0;
     account(j, s);
-    return rc;
+    return rc == FC_OK ? rc : explain(j, s, rc);
 }
 
 static fc_rc
@@ -278,7 +295,7 @@ f_finish(struct job *j, uint64_t size, const uint8_t *sha, uint8_t dsha[32])
     rc = fc_sftp_close(s->f);
     s->f = NULL;
     if (rc != FC_OK)
-        return rc;
+        return explain(j, s, rc);
     if (j->verify) {
         /* Read back: every chunk that carried data (and, over an older file, every chunk);
          * the rest of a fresh file is holes, which read as zeros. */

@@ -129,6 +129,12 @@ run_copy(struct fc_migrator *m, int argc, char **argv)
                       j.remote_helper);
     if (j.dst.kind == VK_STREAM && (j.delta || j.resume))
         return FC_ERR(FC_E_INVALID, "--delta and --resume need a destination file or device");
+    if (j.src.kind == VK_LOCAL) { /* a bad source fails before anything is connected */
+        int fd = -1;
+        if ((rc = vol_open_source(&j, &fd)) != FC_OK)
+            return rc;
+        close(fd);
+    }
     if (j.dst.kind == VK_LOCAL) {
         j.mode = MODE_LOCAL;
         j.ops = &dest_local_ops;
@@ -150,6 +156,8 @@ run_copy(struct fc_migrator *m, int argc, char **argv)
         j.streams = 1;
     rc = vol_copy(&j);
     free(j.base_hash);
+    fc_ssh_chan_close(j.chan0, NULL);
+    fc_ssh_free(j.ssh0);
     return rc;
 }
 

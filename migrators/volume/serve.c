@@ -345,6 +345,13 @@ vol_serve(void)
     if (rc != FC_OK) {
         const char *msg = fc_error_msg();
         reply(VM_ERR, (uint32_t)rc, 0, msg, strlen(msg));
+        /* Close stdout (the client sees EOF after the ERR) and swallow what the client
+         * still sends until it hangs up: exiting with unread input can leave sshd holding
+         * the channel open. */
+        close(1);
+        if (s.rbuf)
+            while (read(0, s.rbuf, RBUF) > 0)
+                ;
     }
     if (s.fd >= 0)
         close(s.fd);

@@ -130,6 +130,8 @@ void job_ssh_opts(struct job *j, const struct fc_ssh_url *u, struct fc_ssh_opts 
 /* Compares a source chunk against the base: true when the base already holds it. */
 bool job_chunk_unchanged(struct job *j, const struct chunk *c, const uint8_t hash[32]);
 
+/* Opens a local or stdin source, checking that it reads (copy.c). */
+fc_rc vol_open_source(struct job *j, int *fd);
 /* Runs the copy (copy.c). */
 fc_rc vol_copy(struct job *j);
 /* `fluid-volume serve` on stdin/stdout (serve.c). */

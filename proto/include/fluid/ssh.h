@@ -61,7 +61,8 @@ struct fc_ssh_chan;
 /* Runs cmd on the server (through the user's login shell: pass only validated words; see
  * fc_ssh_safe_word). The channel's stdin/stdout are the data path. */
 fc_rc fc_ssh_exec(struct fc_ssh *s, const char *cmd, struct fc_ssh_chan **out);
-/* Writes all of buf. */
+/* Writes all of buf. FC_E_REMOTE when the command has ended (closed its stdout) while the
+ * window is full, so a caller can read why instead of waiting. */
 fc_rc fc_ssh_chan_write(struct fc_ssh_chan *c, const void *buf, size_t len);
 /* Reads up to len bytes of stdout; *got = 0 at EOF. */
 fc_rc fc_ssh_chan_read(struct fc_ssh_chan *c, void *buf, size_t len, size_t *got);
@@ -70,6 +71,8 @@ fc_rc fc_ssh_chan_read_full(struct fc_ssh_chan *c, void *buf, size_t len, const 
 /* Reads what is available of the remote stderr without waiting (NUL-terminated). */
 size_t fc_ssh_chan_stderr(struct fc_ssh_chan *c, char *buf, size_t cap);
 fc_rc fc_ssh_chan_send_eof(struct fc_ssh_chan *c);
+/* True once the remote command closed its stdout (seen by the last read or write). */
+bool fc_ssh_chan_eof(struct fc_ssh_chan *c);
 /* Closes, waits for the exit status (-1 when the server sent none); accepts NULL. */
 void fc_ssh_chan_close(struct fc_ssh_chan *c, int *exit_status);
 /* True when w is a non-empty word with only [A-Za-z0-9/._+-] and no leading '-', so that a
@@ -108,6 +111,8 @@ fc_rc fc_sftp_close(struct fc_sftp_file *f);
 void fc_sftp_discard(struct fc_sftp_file *f);
 
 fc_rc fc_sftp_stat(struct fc_ssh *s, const char *path, struct fc_sftp_stat *st);
+/* Bytes available to the user on the file system holding path (statvfs@openssh.com). */
+fc_rc fc_sftp_free_space(struct fc_ssh *s, const char *path, uint64_t *bytes);
 fc_rc fc_sftp_unlink(struct fc_ssh *s, const char *path);
 /* Renames from -> to; replaces an existing `to` (OpenSSH's v3 rename refuses to replace:
  * then `to` is removed first, so a reader may briefly find no file, never a partial one). */

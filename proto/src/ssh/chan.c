@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Exec channels: run a validated command on the server and talk to its stdin/stdout. */
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,20 +35,57 @@ fc_ssh_exec(struct fc_ssh *s, const char *cmd, struct fc_ssh_chan **out)
     return FC_OK;
 }
 
+/* Waits until the socket is ready in the direction libssh2 needs. */
+static fc_rc
+wait_socket(struct fc_ssh *s)
+{
+    int dir = libssh2_session_block_directions(s->sess);
+    struct pollfd p = {.fd = s->fd};
+    if (dir & LIBSSH2_SESSION_BLOCK_INBOUND)
+        p.events |= POLLIN;
+    if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+        p.events |= POLLOUT;
+    if (!p.events)
+        p.events = POLLIN;
+    int r;
+    do
+        r = poll(&p, 1, s->io_timeout_ms > 0 ? s->io_timeout_ms : 120000);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return FC_ERR(FC_E_TIMEOUT, "ssh %s: no progress writing to the remote command for "
+                                    "%d s", s->peer, s->io_timeout_ms / 1000);
+    return FC_OK;
+}
+
 fc_rc
 fc_ssh_chan_write(struct fc_ssh_chan *c, const void *buf, size_t len)
 {
     const char *p = buf;
+    fc_rc rc = FC_OK;
+    /* Non-blocking, so that a command that stopped reading (it exited, maybe after writing
+     * why on its stdout) is noticed instead of waiting for window space forever. */
+    libssh2_session_set_blocking(c->s->sess, 0);
     while (len) {
         ssize_t n = libssh2_channel_write(c->ch, p, len);
-        if (n < 0)
-            return fc_ssh_error(c->s, (int)n, "writing to the remote command");
-        if (n == 0 && libssh2_channel_eof(c->ch))
-            return FC_ERR(FC_E_NET, "ssh %s: the remote command closed its input", c->s->peer);
+        if (n == LIBSSH2_ERROR_EAGAIN) {
+            if (libssh2_channel_eof(c->ch)) {
+                rc = FC_ERR(FC_E_REMOTE, "ssh %s: the remote command ended and no longer "
+                                         "reads its input", c->s->peer);
+                break;
+            }
+            if ((rc = wait_socket(c->s)) != FC_OK)
+                break;
+            continue;
+        }
+        if (n < 0) {
+            rc = fc_ssh_error(c->s, (int)n, "writing to the remote command");
+            break;
+        }
         p += n;
         len -= (size_t)n;
     }
-    return FC_OK;
+    libssh2_session_set_blocking(c->s->sess, 1);
+    return rc;
 }
 
 fc_rc
@@ -107,6 +146,12 @@ fc_ssh_chan_send_eof(struct fc_ssh_chan *c)
     if (r != 0)
         return fc_ssh_error(c->s, r, "closing the remote command's input");
     return FC_OK;
+}
+
+bool
+fc_ssh_chan_eof(struct fc_ssh_chan *c)
+{
+    return libssh2_channel_eof(c->ch) == 1;
 }
 
 void

@@ -399,6 +399,7 @@ fc_ssh_connect(const struct fc_ssh_opts *o, struct fc_ssh **out)
     if ((rc = authenticate(s, user, o->identity)) != FC_OK)
         goto fail;
     libssh2_session_set_timeout(s->sess, (long)ito * 1000);
+    s->io_timeout_ms = (int)ito * 1000;
     libssh2_keepalive_config(s->sess, 1, 30);
     fc_log(FC_DEBUG, FC_MSG("ssh connected"), FC_STR("peer", s->peer), FC_STR("user", user),
            FC_STR("host_key", s->fingerprint));

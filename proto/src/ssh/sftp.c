@@ -174,6 +174,20 @@ fc_sftp_stat(struct fc_ssh *s, const char *path, struct fc_sftp_stat *st)
 }
 
 fc_rc
+fc_sftp_free_space(struct fc_ssh *s, const char *path, uint64_t *bytes)
+{
+    fc_rc rc = sftp_start(s);
+    if (rc != FC_OK)
+        return rc;
+    LIBSSH2_SFTP_STATVFS v = {0};
+    int r = libssh2_sftp_statvfs(s->sftp, path, strlen(path), &v);
+    if (r != 0)
+        return fc_ssh_error(s, r, "statvfs %s", path);
+    *bytes = (uint64_t)v.f_bavail * v.f_frsize;
+    return FC_OK;
+}
+
+fc_rc
 fc_sftp_unlink(struct fc_ssh *s, const char *path)
 {
     fc_rc rc = sftp_start(s);

@@ -17,6 +17,7 @@ struct fc_ssh {
     char fingerprint[64];
     _Atomic uint64_t sent, received;
     atomic_bool aborted;
+    int io_timeout_ms;
 };
 
 struct fc_ssh_chan {
