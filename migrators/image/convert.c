@@ -479,11 +479,11 @@ run_reader(struct conv *c, const struct img_reader *rd)
         struct img_info info = {0};
         rd->info(rst, &info);
         const struct img_writer *wd = img_find_writer(o->dst_fmt);
-        if (info.vsize == FC_SIZE_UNKNOWN && wd && wd->needs_size && !o->framed_out) {
+        if (info.vsize == FC_SIZE_UNKNOWN && wd && (wd->needs_size || o->framed_out)) {
             rd->close(rst);
             memset(rst, 0, rd->state_size);
             note(c, "spooling input to a temporary file",
-                 "plain bytes on a pipe carry no size, and the output format needs it first");
+                 "plain bytes on a pipe carry no size, and the output needs it first");
             if ((rc = img_in_spool(&c->in, c->tmpdir)) == FC_OK)
                 rc = rd->open(rst, &c->in);
         }
