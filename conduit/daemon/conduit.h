@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fluid-conduit's service loop: consumes fluid.requests, fluid.conduit.events and
+ * fluid.conduit.rpc, applies them to the store, publishes the store's outbox. */
+#ifndef FLUID_CONDUIT_H
+#define FLUID_CONDUIT_H
+
+#include <signal.h>
+
+#include "fluid/rc.h"
+
+/* Queues of the conduit (docs/fluid-conduit.md). */
+#define FC_CONDUIT_Q_RPC "fluid.conduit.rpc"       /* status requests and cancels */
+#define FC_CONDUIT_RK_RPC "conduit.rpc"            /* its binding on fluid.control */
+#define FC_CONDUIT_Q_EVENTS "fluid.conduit.events" /* TaskEvents, durable */
+#define FC_CONDUIT_BK_EVENTS "relocation.*.task.*.*"
+
+struct fc_conduit_opts {
+    const char *amqp_url;    /* already picked (flag, env, config, default) */
+    const char *state_dir;   /* holds conduit.db */
+    unsigned max_parallel;   /* tasks of one relocation in flight */
+    unsigned prefetch;       /* unacked requests at most */
+};
+
+/* Runs until *stop becomes non-zero; returns the exit status (0 after a clean stop). */
+int fc_conduit_run(const struct fc_conduit_opts *o, volatile sig_atomic_t *stop);
+
+#endif
