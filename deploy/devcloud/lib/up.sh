@@ -318,7 +318,7 @@ DEVCLOUD_CLOUD_ADMIN=devcloud-admin
 DEVCLOUD_AUTH_URL=$KS/v3
 DEVCLOUD_REGION=RegionOne
 DEVCLOUD_IMAGE=devcloud-tiny
-DEVCLOUD_FLAVORS="m1.tiny m1.small m1.medium m1.large"
+DEVCLOUD_FLAVORS=m1.tiny,m1.small,m1.medium,m1.large
 DEVCLOUD_EXTERNAL_NETWORK=public
 DEVCLOUD_EXTERNAL_CIDR=$(cat "$STATE_DIR/external-cidr" 2>/dev/null || true)
 EOF
