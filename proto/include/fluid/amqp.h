@@ -117,6 +117,9 @@ fc_rc fc_amqp_consume(struct fc_amqp *a, const char *queue, uint16_t prefetch);
  * After a reconnect a new queue is made: messages published meanwhile are not seen. */
 fc_rc fc_amqp_subscribe(struct fc_amqp *a, const char *exchange, const char *const *keys,
                         size_t nkeys, uint16_t prefetch, char *name_out);
+/* Stops consuming queue (basic.cancel) and forgets it: it is not resumed after a reconnect.
+ * Deliveries already received stay valid. FC_E_NOTFOUND if not consuming it. */
+fc_rc fc_amqp_cancel_consumer(struct fc_amqp *a, const char *queue);
 /* Waits up to timeout_ms (0: no wait, -1: forever) for a delivery; *out = NULL when none.
  * Handles heartbeats, publisher confirms and, with cfg.reconnect, reconnects (never longer
  * than timeout_ms per call). Without cfg.reconnect a dropped connection is FC_E_NET. */

@@ -338,6 +338,26 @@ fc_amqp_subscribe(struct fc_amqp *a, const char *exchange, const char *const *ke
 }
 
 fc_rc
+fc_amqp_cancel_consumer(struct fc_amqp *a, const char *queue)
+{
+    for (size_t i = 0; i < a->ncons; i++) {
+        struct fc_amqp_consumer *c = &a->cons[i];
+        if (!c->queue || strcmp(c->queue, queue) != 0)
+            continue;
+        fc_rc rc = FC_OK;
+        if (a->up && c->tag[0]) {
+            amqp_basic_cancel(a->conn, CH_MAIN, B(c->tag));
+            rc = fc_amqp_reply_rc_(a, amqp_get_rpc_reply(a->conn), CH_MAIN, "cancel consumer");
+        }
+        fc_amqp_consumer_free_(c);
+        memmove(c, c + 1, (a->ncons - i - 1) * sizeof *c);
+        a->ncons--;
+        return rc;
+    }
+    return FC_ERR(FC_E_NOTFOUND, "amqp: not consuming %s", queue);
+}
+
+fc_rc
 fc_amqp_replay_(struct fc_amqp *a)
 {
     fc_rc rc;
