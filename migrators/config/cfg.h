@@ -121,6 +121,11 @@ fc_rc cfg_rules_parse(struct cfg_rules *r, const char *json, size_t len,
                       const struct cfg_vars *vars);
 fc_rc cfg_rules_load(struct cfg_rules *r, const char *path, const struct cfg_vars *vars);
 void cfg_rules_free(struct cfg_rules *r);
+/* "regex", "require", ... or NULL past the last type. */
+const char *cfg_rule_type_name(enum cfg_rule_type t);
+/* The fields a rule of type `which` accepts (NULL-ended); -1: the top-level object, -2:
+ * limits, -3: a file set; NULL for any other value. For the documentation tests. */
+const char *const *cfg_rule_fields(int which);
 
 /* Glob with '*', '?', '[...]' within a path segment and '**' across segments. */
 bool cfg_glob_match(const char *glob, const char *path);

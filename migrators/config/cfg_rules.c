@@ -18,6 +18,23 @@ static const char *const type_names[] = {
     [CFG_PROPS] = "properties", [CFG_JSON] = "json", [CFG_YAML] = "yaml",
 };
 
+/* The fields each object accepts: also what the man page and docs/config.md must name. */
+static const char *const k_regex[] = {"type", "name", "pattern", "replace", "flags",
+                                   "anchor", "count", NULL};
+static const char *const k_require[] = {"type", "name", "pattern", "flags", "anchor", NULL};
+static const char *const k_ini[] = {"type", "name", "section", "key", "set", "delete", NULL};
+static const char *const k_kv[] = {"type", "name", "key", "set", "delete", NULL};
+static const char *const k_json[] = {"type", "name", "pointer", "set", "delete", NULL};
+static const char *const k_yaml[] = {"type", "name", "path", "set", NULL};
+static const char *const *const keys[] = {
+    [CFG_REGEX] = k_regex, [CFG_REQUIRE] = k_require, [CFG_INI] = k_ini, [CFG_ENV] = k_kv,
+    [CFG_PROPS] = k_kv, [CFG_JSON] = k_json, [CFG_YAML] = k_yaml,
+};
+static const char *const k_top[] = {"schema", "roots", "limits", "files", NULL};
+static const char *const k_lim[] = {"max_file_bytes", "match_limit", "heap_limit_kib",
+                                    "max_matches", NULL};
+static const char *const k_set[] = {"glob", "required", "rules", NULL};
+
 /* Fails on a key of obj that is not in the NULL-ended list allowed. */
 static fc_rc
 check_keys(json_t *obj, const char *where, const char *const *allowed)
@@ -321,17 +338,6 @@ parse_rule(struct cfg_rule *r, json_t *o, const char *where, const struct cfg_va
                  name ? "\"" : "") < 0)
         return FC_ERR(FC_E_NOMEM, "out of memory");
 
-    static const char *const k_regex[] = {"type", "name", "pattern", "replace", "flags",
-                                          "anchor", "count", NULL};
-    static const char *const k_require[] = {"type", "name", "pattern", "flags", "anchor", NULL};
-    static const char *const k_ini[] = {"type", "name", "section", "key", "set", "delete", NULL};
-    static const char *const k_kv[] = {"type", "name", "key", "set", "delete", NULL};
-    static const char *const k_json[] = {"type", "name", "pointer", "set", "delete", NULL};
-    static const char *const k_yaml[] = {"type", "name", "path", "set", NULL};
-    static const char *const *const keys[] = {
-        [CFG_REGEX] = k_regex, [CFG_REQUIRE] = k_require, [CFG_INI] = k_ini, [CFG_ENV] = k_kv,
-        [CFG_PROPS] = k_kv, [CFG_JSON] = k_json, [CFG_YAML] = k_yaml,
-    };
     fc_rc rc = check_keys(o, r->id, keys[r->type]);
     if (rc != FC_OK)
         return rc;
@@ -415,10 +421,6 @@ cfg_rules_parse(struct cfg_rules *r, const char *text, size_t len, const struct 
     if (!doc)
         return FC_ERR(FC_E_INVALID, "rules: line %d column %d: %s", je.line, je.column, je.text);
     fc_rc rc = FC_OK;
-    static const char *const k_top[] = {"schema", "roots", "limits", "files", NULL};
-    static const char *const k_lim[] = {"max_file_bytes", "match_limit", "heap_limit_kib",
-                                        "max_matches", NULL};
-    static const char *const k_set[] = {"glob", "required", "rules", NULL};
     json_t *schema, *roots, *lim, *files;
     if (!json_is_object(doc)) {
         rc = FC_ERR(FC_E_INVALID, "rules: the document must be a JSON object");
@@ -581,4 +583,18 @@ cfg_rules_free(struct cfg_rules *r)
     }
     free(r->sets);
     memset(r, 0, sizeof *r);
+}
+
+const char *
+cfg_rule_type_name(enum cfg_rule_type t)
+{
+    return (unsigned)t < sizeof type_names / sizeof *type_names ? type_names[t] : NULL;
+}
+
+const char *const *
+cfg_rule_fields(int which)
+{
+    if (which >= 0 && which < (int)(sizeof keys / sizeof *keys))
+        return keys[which];
+    return which == -1 ? k_top : which == -2 ? k_lim : which == -3 ? k_set : NULL;
 }

@@ -167,11 +167,18 @@ main(int argc, char **argv)
     };
     optind = 2;
     int c;
+    const char *var_args[256];
+    size_t nvar = 0;
     while (rc == FC_OK && (c = getopt_long(argc, argv, "+r:V:v:nb:hi:k:", lo, NULL)) != -1) {
         switch (c) {
         case 'r': o.rules = optarg; break;
         case 'V': rc = cfg_vars_load_file(&o.vars, optarg); break;
-        case 'v': rc = cfg_vars_set_arg(&o.vars, optarg); break;
+        case 'v': /* applied after every --vars, so that --var wins */
+            if (nvar < sizeof var_args / sizeof *var_args)
+                var_args[nvar++] = optarg;
+            else
+                rc = FC_ERR(FC_E_INVALID, "--var: more than %zu", sizeof var_args / sizeof *var_args);
+            break;
         case 'n': o.dry_run = true; break;
 #ifdef FLUID_CONFIG_SFTP
         case 'i': cfg_ssh_opts.identity = optarg; break;
@@ -189,6 +196,8 @@ main(int argc, char **argv)
         default: rc = FC_ERR(FC_E_INVALID, "unknown option (see --help)");
         }
     }
+    for (size_t i = 0; i < nvar && rc == FC_OK; i++)
+        rc = cfg_vars_set_arg(&o.vars, var_args[i]);
     if (rc == FC_OK && !o.rules)
         rc = FC_ERR(FC_E_INVALID, "--rules RULES.json is required");
     if (rc == FC_OK && check_only && optind < argc)
