@@ -13,6 +13,8 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +120,7 @@ t_wait(pid_t pid)
 }
 
 /* cat IN | argv... | cat > OUT, through real pipes; returns argv's exit status. */
-static int
+__attribute__((unused)) static int
 t_pipeline(const char *in, const char *const *argv, const char *out)
 {
     int a[2], b[2];
@@ -172,7 +174,7 @@ t_make_source(const char *raw)
 }
 
 /* qemu-img compare -f A -F B a b == identical */
-static void
+__attribute__((unused)) static void
 t_compare(const char *fa, const char *a, const char *fb, const char *b)
 {
     const char *const argv[] = {t_qemu_img, "compare", "-q", "-f", fa, "-F", fb, a, b, NULL};
@@ -182,7 +184,7 @@ t_compare(const char *fa, const char *a, const char *fb, const char *b)
 }
 
 /* qemu-img check finds no error (vpc has no checker in qemu-img). */
-static void
+__attribute__((unused)) static void
 t_check(const char *fmt, const char *path)
 {
     if (strcmp(fmt, "qcow2") != 0 && strcmp(fmt, "vmdk") != 0)
