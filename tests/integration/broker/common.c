@@ -156,3 +156,156 @@ tb_file_contains(const char *path, const char *needle)
     fclose(f);
     return found;
 }
+
+/* ---- brokers and tasks ---- */
+
+#include <fcntl.h>
+#include <signal.h>
+
+#include "fluid/sha256.h"
+
+static pid_t brokers[32];
+static size_t nbrokers;
+
+pid_t
+tb_broker(const struct tb_env *e, const char *site, const char *id, const char *const *extra,
+          char *log_out, size_t cap)
+{
+    char bin[1024];
+    tb_bin("fluid-broker", bin, sizeof bin);
+    const char *argv[64] = {bin, "--amqp", e->url, "--site", site, "--broker-id", id,
+                            "--heartbeat-s", "1"};
+    size_t n = 9;
+    for (size_t i = 0; extra && extra[i] && n < 62; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    snprintf(log_out, cap, "%s/%s.log", e->run_dir, id);
+    int fd = open(log_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    cr_assert(fd >= 0, "open %s", log_out);
+    struct fc_spawn sp = {.argv = argv, .fd = {-1, fd, fd}};
+    pid_t pid = -1;
+    fc_rc rc = fc_spawn(&sp, &pid);
+    close(fd);
+    cr_assert_eq(rc, FC_OK, "spawn fluid-broker: %s", fc_error_msg());
+    if (nbrokers < sizeof brokers / sizeof brokers[0])
+        brokers[nbrokers++] = pid;
+    return pid;
+}
+
+void
+tb_brokers_kill(void)
+{
+    for (size_t i = 0; i < nbrokers; i++) {
+        if (brokers[i] > 0 && kill(brokers[i], SIGKILL) == 0)
+            waitpid(brokers[i], NULL, 0);
+    }
+    nbrokers = 0;
+}
+
+int
+tb_broker_signal(pid_t pid, int sig)
+{
+    int st = 0;
+    kill(pid, sig);
+    waitpid(pid, &st, 0);
+    for (size_t i = 0; i < nbrokers; i++) {
+        if (brokers[i] == pid)
+            brokers[i] = -1;
+    }
+    return st;
+}
+
+void
+tb_task_json(char *buf, size_t cap, const char *rid, const char *tid, const char *site,
+             const char *kind, const char *stages_json, unsigned timeout_s,
+             unsigned max_attempts)
+{
+    int n = snprintf(buf, cap,
+                     "{\"schema\":\"fluid.task/1\",\"relocation_id\":\"%s\",\"task_id\":\"%s\","
+                     "\"idempotency_key\":\"%s/%s\",\"site\":\"%s\",\"kind\":\"%s\","
+                     "\"stages\":%s,\"timeout_s\":%u,\"max_attempts\":%u}",
+                     rid, tid, rid, tid, site, kind, stages_json, timeout_s, max_attempts);
+    cr_assert(n > 0 && (size_t)n < cap);
+}
+
+void
+tb_publish_task(struct fc_amqp *a, const char *site, const char *kind, const char *json)
+{
+    char rk[256];
+    snprintf(rk, sizeof rk, "%s.%s", site, kind);
+    cr_assert_eq(fc_amqp_declare_topology(a), FC_OK, "%s", fc_error_msg());
+    cr_assert_eq(fc_amqp_declare_site(a, site), FC_OK, "%s", fc_error_msg());
+    struct fc_amqp_msg m = {.exchange = FC_AMQP_X_TASKS, .routing_key = rk, .body = json,
+                            .len = strlen(json), .mandatory = true};
+    cr_assert_eq(fc_amqp_publish(a, &m), FC_OK, "publish task: %s", fc_error_msg());
+}
+
+void
+tb_outcome_queue(const char *key, char *out, size_t cap)
+{
+    uint8_t h[32];
+    char hex[65];
+    struct fc_sha256 s;
+    fc_sha256_init(&s);
+    fc_sha256_update(&s, key, strlen(key));
+    fc_sha256_final(&s, h);
+    fc_sha256_free(&s);
+    fc_hex(h, 16, hex);
+    snprintf(out, cap, "%s%s", FC_AMQP_Q_OUTCOME_PREFIX, hex);
+}
+
+void
+tb_watch(struct fc_amqp *a, const char *rid)
+{
+    char key[256];
+    snprintf(key, sizeof key, "relocation.%s.#", rid);
+    const char *keys[] = {key};
+    cr_assert_eq(fc_amqp_declare_topology(a), FC_OK, "%s", fc_error_msg());
+    cr_assert_eq(fc_amqp_subscribe(a, FC_AMQP_X_EVENTS, keys, 1, 100, NULL), FC_OK, "%s",
+                 fc_error_msg());
+}
+
+const struct fc_task_event *
+tb_wait_state(struct fc_amqp *a, struct tb_events *evs, const char *task_id,
+              enum fc_task_state state, int timeout_ms)
+{
+    for (size_t i = 0; i < evs->n; i++) {
+        if (!strcmp(evs->ev[i]->task_id, task_id) && evs->ev[i]->state == state)
+            return evs->ev[i];
+    }
+    uint64_t end = tb_ms() + (uint64_t)timeout_ms;
+    while (tb_ms() < end) {
+        struct fc_amqp_delivery *d = NULL;
+        cr_assert_eq(fc_amqp_wait(a, 200, &d), FC_OK, "%s", fc_error_msg());
+        if (!d)
+            continue;
+        struct fc_task_event *e = NULL;
+        fc_rc rc = fc_event_parse(d->body, d->len, &e);
+        cr_assert_eq(rc, FC_OK, "the broker sent an invalid event: %s: %s", fc_error_msg(),
+                     (char *)d->body);
+        fc_amqp_ack(a, d);
+        fc_amqp_delivery_free(d);
+        cr_assert_lt(evs->n, sizeof evs->ev / sizeof evs->ev[0]);
+        evs->ev[evs->n++] = e;
+        if (!strcmp(e->task_id, task_id) && e->state == state)
+            return e;
+    }
+    return NULL;
+}
+
+size_t
+tb_count(const struct tb_events *evs, const char *task_id, enum fc_task_state state)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < evs->n; i++)
+        n += !strcmp(evs->ev[i]->task_id, task_id) && evs->ev[i]->state == state;
+    return n;
+}
+
+void
+tb_events_free(struct tb_events *evs)
+{
+    for (size_t i = 0; i < evs->n; i++)
+        fc_event_free(evs->ev[i]);
+    evs->n = 0;
+}

@@ -35,4 +35,41 @@ const char *tb_bin(const char *prog, char *buf, size_t cap);
 /* True if file contains needle. */
 bool tb_file_contains(const char *path, const char *needle);
 
+/* ---- brokers and tasks ---- */
+#include "fluid/msg.h"
+
+/* Starts bin/fluid-broker against e->url for site, with extra args (NULL-terminated, may be
+ * NULL); its stderr goes to log (a path under the run dir, written to log_out). Remembered
+ * and killed by tb_brokers_kill(). */
+pid_t tb_broker(const struct tb_env *e, const char *site, const char *id,
+                const char *const *extra, char *log_out, size_t cap);
+/* SIGKILLs and reaps every broker this process started (call from .fini). */
+void tb_brokers_kill(void);
+/* Sends sig to a broker and waits for it; returns its wait status. */
+int tb_broker_signal(pid_t pid, int sig);
+/* A task JSON: stages_json is the JSON array of stages. */
+void tb_task_json(char *buf, size_t cap, const char *rid, const char *tid, const char *site,
+                  const char *kind, const char *stages_json, unsigned timeout_s,
+                  unsigned max_attempts);
+/* Publishes a task to fluid.tasks with routing key <site>.<kind> (mandatory, confirmed). */
+void tb_publish_task(struct fc_amqp *a, const char *site, const char *kind, const char *json);
+/* The outcome record queue of an idempotency key (fluid.outcome.<h>). */
+void tb_outcome_queue(const char *key, char *out, size_t cap);
+
+/* Events of one relocation, parsed strictly with proto's parser. */
+struct tb_events {
+    struct fc_task_event *ev[512];
+    size_t n;
+};
+/* Subscribes a to relocation.<rid>.# on fluid.events. */
+void tb_watch(struct fc_amqp *a, const char *rid);
+/* Reads events until one for task_id in state arrives (returned, owned by evs) or
+ * timeout_ms passes (NULL). */
+const struct fc_task_event *tb_wait_state(struct fc_amqp *a, struct tb_events *evs,
+                                          const char *task_id, enum fc_task_state state,
+                                          int timeout_ms);
+/* How many collected events of task_id are in state. */
+size_t tb_count(const struct tb_events *evs, const char *task_id, enum fc_task_state state);
+void tb_events_free(struct tb_events *evs);
+
 #endif
