@@ -460,9 +460,9 @@ vol_copy(struct job *j)
         human(j->size == FC_SIZE_UNKNOWN ? k.pos : j->size, b, sizeof b);
         progress(j, true);
         if (j->mode == MODE_STREAM)
-            return FC_ERR(j->err_rc, "%s (%s of %s copied)", j->err_msg, a, b);
+            return FC_ERR(j->err_rc, "%s (%s of %s sent)", j->err_msg, a, b);
         return FC_ERR(j->err_rc,
-                      "%s; %s of %s had been copied (contiguous up to offset %" PRIu64
+                      "%s; %s of %s had been sent (in order up to offset %" PRIu64
                       "); the destination is not complete: its partial copy is kept as "
                       "<destination>%s, run again with --resume to continue",
                       j->err_msg, a, b, j->streams == 1 ? atomic_load(&j->written_to) : 0,

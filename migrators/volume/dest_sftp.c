@@ -206,24 +206,31 @@ f_open(struct job *j)
         base = true;
     }
     if (base) {
-        if ((rc = fc_sftp_open(ssh, target, FC_SFTP_READ | FC_SFTP_WRITE, 0, &p->st[0].f)) !=
-            FC_OK)
-            return rc;
         j->fresh = false;
         if (j->delta || j->resume) {
-            if ((rc = fc_sftp_fstat(p->st[0].f, &st)) != FC_OK)
+            /* hash with a read-only handle: libssh2 mixes up read-ahead and writes on one */
+            struct fc_sftp_file *rf = NULL;
+            if ((rc = fc_sftp_open(ssh, target, FC_SFTP_READ, 0, &rf)) != FC_OK)
                 return rc;
+            if ((rc = fc_sftp_fstat(rf, &st)) != FC_OK) {
+                fc_sftp_discard(rf);
+                return rc;
+            }
             uint64_t n = (st.size + VOL_CHUNK - 1) / VOL_CHUNK;
             j->base_hash = malloc(n ? n * 32 : 1);
             FC_AUTOFREE uint8_t *buf = malloc(VOL_CHUNK);
-            if (!j->base_hash || !buf)
+            if (!j->base_hash || !buf) {
+                fc_sftp_discard(rf);
                 return FC_ERR(FC_E_NOMEM, "out of memory");
+            }
             j->base_chunks = n;
-            if ((rc = read_range(p->st[0].f, 0, st.size, NULL, j->base_hash, buf)) != FC_OK)
-                return rc;
+            rc = read_range(rf, 0, st.size, NULL, j->base_hash, buf);
+            fc_sftp_discard(rf);
             account(j, &p->st[0]);
+            if (rc != FC_OK)
+                return rc;
         }
-        return FC_OK;
+        return fc_sftp_open(ssh, target, FC_SFTP_WRITE, 0, &p->st[0].f);
     }
     return fc_sftp_open(ssh, target, FC_SFTP_WRITE | FC_SFTP_CREATE | FC_SFTP_TRUNC, 0644,
                         &p->st[0].f);

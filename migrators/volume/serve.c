@@ -308,6 +308,8 @@ loop(struct srv *s)
             break;
         }
         case VM_ZERO:
+            if (f.length == 0 || f.length > VOL_CHUNK)
+                return FC_ERR(FC_E_INVALID, "serve: ZERO of %" PRIu64 " bytes", f.length);
             if ((rc = zero_range(s, f.offset, f.length)) != FC_OK)
                 return rc;
             break;
@@ -318,6 +320,8 @@ loop(struct srv *s)
                 return rc;
             break;
         case VM_FINISH:
+            if (f.offset > MAX_OFF)
+                return FC_ERR(FC_E_INVALID, "serve: FINISH size out of range");
             return do_finish(s, f.aux, f.offset, f.length);
         default:
             return FC_ERR(FC_E_INVALID, "serve: unknown message type %u", f.type);

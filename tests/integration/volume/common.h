@@ -21,9 +21,10 @@ struct sshd_env {
 static inline void
 sshd_env_load_from(const char *run, struct sshd_env *e)
 {
-    char path[600];
+    char path[1024];
     memset(e, 0, sizeof *e);
-    snprintf(path, sizeof path, "%s/sshd.env", run);
+    if ((size_t)snprintf(path, sizeof path, "%s/sshd.env", run) >= sizeof path)
+        cr_assert_fail("run dir path too long");
     FILE *f = fopen(path, "r");
     if (!f)
         cr_assert_fail("sshd fixture env %s missing: run through ctest (fixture.sshd)", path);

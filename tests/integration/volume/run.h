@@ -31,6 +31,7 @@ struct run {
     uint64_t feed_limit;    /* stop feeding at this many bytes until raised */
     uint64_t fed;
     void (*on_event)(struct run *r, json_t *ev);
+    void (*on_idle)(struct run *r); /* called about every 200 ms and after each read */
     void *ctx;
     char err[1 << 16];
     size_t errlen;
@@ -122,6 +123,8 @@ run_go(struct run *r)
                               {er_open ? er[0] : -1, POLLIN, 0},
                               {win >= 0 && r->fed < r->feed_limit ? win : -1, POLLOUT, 0}};
         int n = poll(p, 3, 200);
+        if (r->on_idle)
+            r->on_idle(r);
         if (n < 0 && errno == EINTR)
             continue;
         if (p[0].revents) {

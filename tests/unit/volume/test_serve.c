@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: Apache-2.0
+// The helper protocol of `fluid-volume serve`, spoken directly over pipes (no SSH): a whole
+// copy (DATA, ZDATA, ZERO, FINISH with the right digest), and the refusals: wrong magic,
+// message before OPEN, relative path, undecodable ZDATA, wrong digest (nothing renamed).
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "fluid/spawn.h"
+#include "fluid/stream.h"
+
+#define CHUNK (1u << 20)
+
+struct srv {
+    pid_t pid;
+    int in, out;
+};
+
+static char dir[600];
+
+static void
+setup(void)
+{
+    const char *run = getenv("FLUID_TEST_RUN_DIR");
+    if (!run || !getenv("FLUID_BIN_DIR"))
+        cr_assert_fail("FLUID_TEST_RUN_DIR / FLUID_BIN_DIR not set: run through ctest");
+    mkdir(run, 0755);
+    snprintf(dir, sizeof dir, "%s/serve-test-%d", run, getpid());
+    mkdir(dir, 0755);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+TestSuite(serve, .init = setup, .timeout = 60);
+
+static void
+start(struct srv *s)
+{
+    char bin[700];
+    snprintf(bin, sizeof bin, "%s/fluid-volume", getenv("FLUID_BIN_DIR"));
+    int a[2], b[2];
+    cr_assert_eq(pipe2(a, O_CLOEXEC), 0);
+    cr_assert_eq(pipe2(b, O_CLOEXEC), 0);
+    const char *argv[] = {bin, "serve", NULL};
+    struct fc_spawn sp = {.argv = argv, .fd = {a[0], b[1], -1}};
+    cr_assert_eq(fc_spawn(&sp, &s->pid), FC_OK);
+    close(a[0]);
+    close(b[1]);
+    s->in = a[1];
+    s->out = b[0];
+    char magic[8];
+    size_t got;
+    cr_assert_eq(fc_read_full(s->out, magic, 8, &got), FC_OK);
+    cr_assert_eq(got, 8);
+    cr_assert_eq(memcmp(magic, "FCVOL001", 8), 0);
+    uint8_t h[24];
+    cr_assert_eq(fc_read_full(s->out, h, 24, &got), FC_OK);
+    cr_assert_eq(got, 24);
+}
+
+static void
+msg(struct srv *s, uint32_t type, uint32_t aux, uint64_t off, const void *p, uint64_t len,
+    uint64_t hdr_len)
+{
+    uint8_t h[24];
+    struct fc_frame f = {type, aux, off, hdr_len};
+    fc_frame_encode(&f, h);
+    fc_write_all(s->in, h, 24);
+    if (p && len)
+        fc_write_all(s->in, p, (size_t)len);
+}
+
+/* Reads one reply; returns its type, fills aux and payload (NUL-terminated). */
+static uint32_t
+reply(struct srv *s, uint32_t *aux, char *buf, size_t cap)
+{
+    uint8_t h[24];
+    size_t got;
+    cr_assert_eq(fc_read_full(s->out, h, 24, &got), FC_OK);
+    cr_assert_eq(got, 24, "no reply from serve");
+    struct fc_frame f;
+    fc_frame_decode(h, &f);
+    cr_assert_lt(f.length, cap);
+    cr_assert_eq(fc_read_full(s->out, buf, f.length, &got), FC_OK);
+    buf[f.length] = 0;
+    if (aux)
+        *aux = f.aux;
+    return f.type;
+}
+
+static int
+finish(struct srv *s)
+{
+    close(s->in);
+    close(s->out);
+    int st;
+    waitpid(s->pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void
+open_dest(struct srv *s, const char *path)
+{
+    fc_write_all(s->in, "FCVOL001", 8);
+    char js[1200];
+    snprintf(js, sizeof js, "{\"path\":\"%s\",\"mode\":\"copy\",\"hashes\":false}", path);
+    msg(s, 0x10, 0, 0, js, strlen(js), strlen(js));
+    char buf[4096];
+    uint32_t t = reply(s, NULL, buf, sizeof buf);
+    cr_assert_eq(t, 0x20, "OPEN refused: %s", buf);
+}
+
+Test(serve, whole_copy_with_zstd_and_holes)
+{
+    char path[800];
+    snprintf(path, sizeof path, "%s/out \"q\".img", dir);
+    char jpath[900];
+    snprintf(jpath, sizeof jpath, "%s/out \\\"q\\\".img", dir);
+    struct srv s;
+    start(&s);
+    open_dest(&s, jpath);
+    uint64_t size = 8 * CHUNK;
+    uint8_t *img = calloc(1, size);
+    for (size_t i = 0; i < CHUNK; i++)
+        img[i] = (uint8_t)(i * 7 + 1);
+    memset(img + 5 * CHUNK + 100, 'z', 5000);
+    msg(&s, 0x11, 0, 0, img, CHUNK, CHUNK);
+    size_t cap = ZSTD_compressBound(CHUNK);
+    void *z = malloc(cap);
+    size_t zl = ZSTD_compress(z, cap, img + 5 * CHUNK, CHUNK, 3);
+    msg(&s, 0x12, CHUNK, 5 * CHUNK, z, zl, zl);
+    msg(&s, 0x13, 0, 2 * CHUNK, NULL, 0, CHUNK);
+    uint8_t d[32];
+    SHA256(img, size, d);
+    msg(&s, 0x14, 3, size, d, 32, 32);
+    char buf[4096];
+    uint32_t t = reply(&s, NULL, buf, sizeof buf);
+    cr_assert_eq(t, 0x22, "FINISH: %s", buf);
+    cr_assert_eq(memcmp(buf, d, 32), 0);
+    cr_assert_eq(finish(&s), 0);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq((uint64_t)st.st_size, size);
+    cr_assert_lt(st.st_blocks * 512, 3 * CHUNK, "holes were written");
+    char part[900];
+    snprintf(part, sizeof part, "%s.fluid-part", path);
+    cr_assert_neq(stat(part, &st), 0);
+    free(img);
+    free(z);
+}
+
+Test(serve, wrong_digest_is_refused_and_not_renamed)
+{
+    char path[800];
+    snprintf(path, sizeof path, "%s/bad.img", dir);
+    struct srv s;
+    start(&s);
+    open_dest(&s, path);
+    uint8_t data[4096];
+    memset(data, 1, sizeof data);
+    msg(&s, 0x11, 0, 0, data, sizeof data, sizeof data);
+    uint8_t d[32] = {0};
+    msg(&s, 0x14, 3, sizeof data, d, 32, 32);
+    char buf[4096];
+    uint32_t aux;
+    cr_assert_eq(reply(&s, &aux, buf, sizeof buf), 0x2f);
+    cr_assert_eq(aux, 10 /* FC_E_CHECKSUM */, "%s", buf);
+    cr_assert(strstr(buf, "SHA-256"), "%s", buf);
+    cr_assert_eq(finish(&s), 10);
+    struct stat st;
+    cr_assert_neq(stat(path, &st), 0, "a bad copy was renamed into place");
+}
+
+static void
+refused(const char *what, uint32_t want_rc, const char *want_text,
+        void (*drive)(struct srv *s))
+{
+    struct srv s;
+    start(&s);
+    drive(&s);
+    char buf[4096];
+    uint32_t aux;
+    cr_assert_eq(reply(&s, &aux, buf, sizeof buf), 0x2f, "%s: not refused", what);
+    cr_assert_eq(aux, want_rc, "%s: rc %u: %s", what, aux, buf);
+    cr_assert(strstr(buf, want_text), "%s: %s", what, buf);
+    finish(&s);
+}
+
+static void
+bad_magic(struct srv *s)
+{
+    fc_write_all(s->in, "FCVOL999", 8);
+}
+
+static void
+data_first(struct srv *s)
+{
+    fc_write_all(s->in, "FCVOL001", 8);
+    msg(s, 0x11, 0, 0, "x", 1, 1);
+}
+
+static void
+relative_path(struct srv *s)
+{
+    fc_write_all(s->in, "FCVOL001", 8);
+    const char *js = "{\"path\":\"relative/x.img\",\"mode\":\"copy\"}";
+    msg(s, 0x10, 0, 0, js, strlen(js), strlen(js));
+}
+
+static void
+unknown_field(struct srv *s)
+{
+    fc_write_all(s->in, "FCVOL001", 8);
+    const char *js = "{\"path\":\"/tmp/x\",\"mode\":\"copy\",\"shell\":\"rm -rf /\"}";
+    msg(s, 0x10, 0, 0, js, strlen(js), strlen(js));
+}
+
+static void
+bad_zdata(struct srv *s)
+{
+    char path[800];
+    snprintf(path, sizeof path, "%s/z.img", dir);
+    open_dest(s, path);
+    msg(s, 0x12, 4096, 0, "garbage!", 8, 8);
+}
+
+static void
+huge_data(struct srv *s)
+{
+    char path[800];
+    snprintf(path, sizeof path, "%s/h.img", dir);
+    open_dest(s, path);
+    msg(s, 0x11, 0, 0, NULL, 0, 1ull << 40);
+}
+
+Test(serve, refusals)
+{
+    refused("bad magic", 2, "protocol", bad_magic);
+    refused("DATA before OPEN", 1, "before OPEN", data_first);
+    refused("relative path", 1, "absolute", relative_path);
+    refused("unknown OPEN field", 1, "bad OPEN", unknown_field);
+    refused("bad ZDATA", 1, "decompress", bad_zdata);
+    refused("huge DATA", 1, "DATA of", huge_data);
+}
