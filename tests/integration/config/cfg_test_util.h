@@ -35,6 +35,10 @@ static const struct tfile tfiles[] = {
      "export A=\"x y\"\nB=\"three words here\" # c\nC=plain\n"},
     {"conf/sub/app.properties", "# props\nserver.host=10.0.0.1\nlong=a\\\n  b\n",
      "# props\nserver.host=192.168.5.7\nlong=short\n"},
+    {"conf/site.nginx", "server {\n    listen 80;\n    server_name shop.old.example;\n"
+                        "    root /var/www/shop;\n}\n",
+     "server {\n    listen 8080;\n    server_name shop.new.example;\n"
+     "    root /var/www/shop;\n}\n"},
     {"README", "not a configuration file!\n", "not a configuration file!\n"},
 };
 #define NTFILES (sizeof tfiles / sizeof *tfiles)
@@ -64,6 +68,9 @@ static const char tsets[] =
     " {\"type\":\"env\",\"key\":\"B\",\"set\":\"three words here\"},"
     " {\"type\":\"env\",\"key\":\"A\",\"set\":\"x y\"},"
     " {\"type\":\"env\",\"key\":\"C\",\"set\":\"plain\"}]},"
+    "{\"glob\":\"conf/*.nginx\",\"rules\":["
+    " {\"type\":\"regex\",\"pattern\":\"listen 80;(\\\\s+)server_name shop\\\\.old\\\\.example;\","
+    "  \"replace\":\"listen 8080;\\\\1server_name shop.new.example;\"}]},"
     "{\"glob\":\"**/*.properties\",\"rules\":["
     " {\"type\":\"properties\",\"key\":\"server.host\",\"set\":\"${target.ip}\"},"
     " {\"type\":\"properties\",\"key\":\"long\",\"set\":\"short\"}]}";

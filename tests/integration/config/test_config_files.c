@@ -137,21 +137,21 @@ bad_run(const char *name, const char *limits, const char *extra, const char *tar
 
 Test(bad_rules, invalid_regex)
 {
-    const char *n[] = {"files[6].rules[0]", "invalid regular expression", "FC_E_INVALID", NULL};
+    const char *n[] = {"files[7].rules[0]", "invalid regular expression", "FC_E_INVALID", NULL};
     bad_run("badre", NULL, "{\"glob\":\"README\",\"rules\":[{\"type\":\"regex\","
                            "\"pattern\":\"(unclosed\",\"replace\":\"x\"}]}", NULL, NULL, n);
 }
 
 Test(bad_rules, unknown_format)
 {
-    const char *n[] = {"files[6].rules[0]", "unknown rule type \\\"toml\\\"", NULL};
+    const char *n[] = {"files[7].rules[0]", "unknown rule type \\\"toml\\\"", NULL};
     bad_run("badtype", NULL, "{\"glob\":\"README\",\"rules\":[{\"type\":\"toml\",\"key\":\"a\","
                              "\"set\":\"b\"}]}", NULL, NULL, n);
 }
 
 Test(bad_rules, undefined_variable)
 {
-    const char *n[] = {"files[6].rules[0]", "undefined variable ${target.dns.zone}", NULL};
+    const char *n[] = {"files[7].rules[0]", "undefined variable ${target.dns.zone}", NULL};
     bad_run("badvar", NULL, "{\"glob\":\"README\",\"rules\":[{\"type\":\"regex\","
                             "\"pattern\":\"x\",\"replace\":\"${target.dns.zone}\"}]}",
             NULL, NULL, n);
@@ -159,7 +159,7 @@ Test(bad_rules, undefined_variable)
 
 Test(bad_rules, failing_require_in_a_later_file)
 {
-    const char *n[] = {"README", "files[6].rules[0] (\\\"README names the app\\\")",
+    const char *n[] = {"README", "files[7].rules[0] (\\\"README names the app\\\")",
                        "required pattern not found", NULL};
     bad_run("badreq", NULL, "{\"glob\":\"README\",\"rules\":[{\"type\":\"require\","
                             "\"name\":\"README names the app\",\"pattern\":\"myapp\"}]}",
@@ -168,7 +168,7 @@ Test(bad_rules, failing_require_in_a_later_file)
 
 Test(bad_rules, not_idempotent)
 {
-    const char *n[] = {"not idempotent", "files[6].rules[0]", NULL};
+    const char *n[] = {"not idempotent", "files[7].rules[0]", NULL};
     bad_run("badidem", NULL, "{\"glob\":\"README\",\"rules\":[{\"type\":\"regex\","
                              "\"pattern\":\"file\",\"replace\":\"file file\"}]}", NULL, NULL, n);
 }
@@ -315,4 +315,26 @@ Test(files, broker_done_event_lists_changed_and_unchanged)
     cr_assert_eq(json_array_size(un), 1);
     cr_assert_str_eq(json_string_value(json_array_get(un, 0)), conffile);
     json_decref(done);
+}
+
+Test(files, check_validates_without_writing)
+{
+    char dir[512];
+    cfg_make_tree(dir, sizeof dir, "check");
+    cfg_write_rules(dir, NULL, NULL);
+    struct snap s;
+    cfg_snap(dir, &s);
+    char rules[1024], vars[1024];
+    snprintf(rules, sizeof rules, "%s/rules.json", dir);
+    snprintf(vars, sizeof vars, "%s/vars.json", dir);
+    struct cfg_out o;
+    RUN(&o, "check", "--rules", rules, "--vars", vars);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    cr_assert(strstr(o.out, "valid"), "%s", o.out);
+    /* without the variables: the first rule that needs one is named */
+    RUN(&o, "check", "--rules", rules, "--var", "target.ip=10.9.9.9");
+    cr_assert_eq(o.status, FC_E_INVALID);
+    cr_assert(strstr(o.err, "files[0].rules[1]") && strstr(o.err, "${target.node}"), "%s", o.err);
+    cfg_snap_same(dir, &s);
+    cfg_snap_free(&s);
 }
