@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The table of fluidctl's subcommands (see cmd.h). Keep it sorted as shown by --help. */
+#include "cmd.h"
+
+#include <stddef.h>
+
+const struct fc_ctl_cmd fc_ctl_cmds[] = {
+    {"submit", "validate a RelocationRequest FILE and publish it; prints the relocation id",
+     fc_ctl_submit},
+    {"watch", "follow a relocation's events until it ends (progress bar, or --json lines)",
+     fc_ctl_watch},
+    {"status", "ask the conduit for a relocation's state and tasks", fc_ctl_status},
+    {"cancel", "cancel a relocation (brokers stop its chains, the conduit stops its plan)",
+     fc_ctl_cancel},
+    {"brokers", "list the brokers alive (site, capacity, running, kinds)", fc_ctl_brokers},
+    {NULL, NULL, NULL},
+};
