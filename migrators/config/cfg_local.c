@@ -2,16 +2,19 @@
 /* fluid-config's local target: reads regular files only (no devices, FIFOs or oversized
  * files), and replaces a file atomically: a temporary file in the same folder with the
  * original's mode, owner and extended attributes (SELinux label, ACLs), fsync, rename,
- * fsync of the folder. */
+ * fsync of the folder. Files and folders are opened by their resolved path with
+ * RESOLVE_NO_SYMLINKS, so a symlink swapped in after the root check is refused. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -20,6 +23,39 @@
 #include "fluid/error.h"
 #include "fluid/log.h"
 #include "fluid/stream.h"
+
+/* Opens a resolved path, refusing any symlink on the way (openat2; O_NOFOLLOW where the
+ * kernel lacks it). */
+static int
+open_resolved(const char *path, int flags)
+{
+    struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
+                           .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+    if (fd < 0 && errno == ENOSYS)
+        fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW);
+    return (int)fd;
+}
+
+static fc_rc
+open_error(const char *what, const char *display)
+{
+    if (errno == ELOOP)
+        return FC_ERR(FC_E_CONFLICT, "%s: refused: a symlink appeared on its path after it was "
+                      "checked", display);
+    return FC_ERRNO(FC_E_IO, "%s: %s", display, what);
+}
+
+/* The folder of a path, opened safely; *base points at the last name. */
+static int
+open_parent(const char *path, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    *base = slash + 1;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    return open_resolved(dir, O_RDONLY | O_DIRECTORY);
+}
 
 static fc_rc
 local_resolve(struct cfg_target *t, const char *path, char **real)
@@ -74,9 +110,9 @@ kind_name(mode_t m)
 static fc_rc
 local_read(struct cfg_target *t, struct cfg_file *f, uint64_t max)
 {
-    FC_AUTOCLOSE int fd = open(f->real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    FC_AUTOCLOSE int fd = open_resolved(f->real, O_RDONLY | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
-        return FC_ERRNO(FC_E_IO, "%s: open", f->display);
+        return open_error("open", f->display);
     struct stat st;
     if (fstat(fd, &st) < 0)
         return FC_ERRNO(FC_E_IO, "%s: stat", f->display);
@@ -115,13 +151,13 @@ local_read(struct cfg_target *t, struct cfg_file *f, uint64_t max)
 /* Copies the extended attributes (security.selinux, system.posix_acl_access, user.*)
  * of src onto fd; what cannot be copied is logged, not fatal. */
 static void
-copy_xattrs(const char *src, int fd, const char *display)
+copy_xattrs(int src, int fd, const char *display)
 {
     char names[4096];
-    ssize_t n = llistxattr(src, names, sizeof names);
+    ssize_t n = flistxattr(src, names, sizeof names);
     for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1) {
         char val[4096];
-        ssize_t vn = lgetxattr(src, names + i, val, sizeof val);
+        ssize_t vn = fgetxattr(src, names + i, val, sizeof val);
         if (vn < 0 || fsetxattr(fd, names + i, val, (size_t)vn, 0) < 0)
             fc_log(FC_WARN, FC_MSG("extended attribute not kept"), FC_STR("path", display),
                    FC_STR("attr", names + i), FC_STR("error", strerror(errno)));
@@ -132,28 +168,38 @@ static fc_rc
 local_stage(struct cfg_target *t, const struct cfg_file *f, const char *dst, const char *data,
             size_t len, char **tmp_out)
 {
-    FC_AUTOFREE char *d1 = strdup(dst), *d2 = strdup(dst), *tmp = NULL;
-    if (!d1 || !d2 || asprintf(&tmp, "%s/.%s.fluid-XXXXXX", dirname(d1), basename(d2)) < 0)
+    const char *base;
+    FC_AUTOCLOSE int dfd = open_parent(dst, &base);
+    if (dfd < 0)
+        return open_error("open its folder", f->display);
+    unsigned char rnd[6];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        return FC_ERRNO(FC_E_IO, "getrandom");
+    FC_AUTOFREE char *name = NULL, *tmp = NULL;
+    if (asprintf(&name, ".%s.fluid-%02x%02x%02x%02x%02x%02x", base, rnd[0], rnd[1], rnd[2],
+                 rnd[3], rnd[4], rnd[5]) < 0 ||
+        asprintf(&tmp, "%.*s%s", (int)(base - dst), dst, name) < 0)
         return FC_ERR(FC_E_NOMEM, "out of memory");
-    FC_AUTOCLOSE int fd = mkostemp(tmp, O_CLOEXEC);
+    FC_AUTOCLOSE int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                 0600);
     if (fd < 0)
         return FC_ERRNO(FC_E_IO, "%s: cannot create a temporary file beside it", f->display);
     fc_rc rc = FC_OK;
-    if (fchmod(fd, f->mode & 07777) < 0)
-        rc = FC_ERRNO(FC_E_IO, "%s: chmod of the temporary file", f->display);
-    if (rc == FC_OK && fchown(fd, f->uid, f->gid) < 0 && (getuid() == 0 || f->uid != getuid()))
+    if (fchown(fd, f->uid, f->gid) < 0 && (geteuid() == 0 || f->uid != geteuid()))
         fc_log(FC_WARN, FC_MSG("owner not kept"), FC_STR("path", f->display),
                FC_STR("error", strerror(errno)));
-    if (rc == FC_OK)
-        copy_xattrs(f->real, fd, f->display);
-    if (rc == FC_OK && (rc = fc_write_all(fd, data, len)) != FC_OK)
+    FC_AUTOCLOSE int src = open_resolved(f->real, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    if (src >= 0)
+        copy_xattrs(src, fd, f->display);
+    if ((rc = fc_write_all(fd, data, len)) != FC_OK)
         fc_error_prefix("%s: writing the temporary file", f->display);
+    /* after fchown, which may clear setuid bits */
+    if (rc == FC_OK && fchmod(fd, f->mode & 07777) < 0)
+        rc = FC_ERRNO(FC_E_IO, "%s: chmod of the temporary file", f->display);
     if (rc == FC_OK && fsync(fd) < 0)
         rc = FC_ERRNO(FC_E_IO, "%s: fsync of the temporary file", f->display);
-    if (rc == FC_OK && fchmod(fd, f->mode & 07777) < 0) /* fchown may clear setuid bits */
-        rc = FC_ERRNO(FC_E_IO, "%s: chmod of the temporary file", f->display);
     if (rc != FC_OK) {
-        unlink(tmp);
+        unlinkat(dfd, name, 0);
         return rc;
     }
     *tmp_out = FC_STEAL(&tmp);
@@ -177,19 +223,23 @@ local_check(struct cfg_target *t, const struct cfg_file *f)
 static fc_rc
 local_commit(struct cfg_target *t, const char *tmp, const char *dst)
 {
-    if (rename(tmp, dst) < 0)
+    const char *base, *tbase = strrchr(tmp, '/') + 1;
+    FC_AUTOCLOSE int dfd = open_parent(dst, &base);
+    if (dfd < 0)
+        return open_error("open its folder", dst);
+    if (renameat(dfd, tbase, dfd, base) < 0)
         return FC_ERRNO(FC_E_IO, "%s: rename", dst);
-    FC_AUTOFREE char *d = strdup(dst);
-    FC_AUTOCLOSE int dfd = d ? open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-    if (dfd >= 0)
-        fsync(dfd);
+    fsync(dfd);
     return FC_OK;
 }
 
 static void
 local_discard(struct cfg_target *t, const char *tmp)
 {
-    unlink(tmp);
+    const char *base;
+    FC_AUTOCLOSE int dfd = open_parent(tmp, &base);
+    if (dfd >= 0)
+        unlinkat(dfd, base, 0);
 }
 
 static void
