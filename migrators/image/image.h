@@ -78,6 +78,8 @@ struct img_in {
 
 /* Opens path ("-" = stdin) and reads its head. */
 fc_rc img_in_open(struct img_in *in, const char *path);
+/* The same for an open descriptor (owned from now on: img_in_close closes it). */
+fc_rc img_in_from_fd(struct img_in *in, int fd, const char *name);
 void img_in_close(struct img_in *in);
 /* Reads exactly len bytes at off (seekable inputs); a short read is an error naming what
  * was read, the offset and the file size. */

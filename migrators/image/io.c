@@ -20,17 +20,26 @@
 fc_rc
 img_in_open(struct img_in *in, const char *path)
 {
-    memset(in, 0, sizeof *in);
-    in->name = strcmp(path, "-") == 0 ? "stdin" : path;
+    int fd;
+    in->fd = -1;
     if (strcmp(path, "-") == 0) {
-        in->fd = dup(0);
-        if (in->fd < 0)
+        fd = dup(0);
+        if (fd < 0)
             return FC_ERRNO(FC_E_IO, "stdin");
     } else {
-        in->fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (in->fd < 0)
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
             return FC_ERRNO(errno == ENOENT ? FC_E_NOTFOUND : FC_E_IO, "open %s", path);
     }
+    return img_in_from_fd(in, fd, strcmp(path, "-") == 0 ? "stdin" : path);
+}
+
+fc_rc
+img_in_from_fd(struct img_in *in, int fd, const char *name)
+{
+    memset(in, 0, sizeof *in);
+    in->fd = fd;
+    in->name = name;
     struct stat st;
     if (fstat(in->fd, &st) != 0)
         return FC_ERRNO(FC_E_IO, "stat %s", in->name);

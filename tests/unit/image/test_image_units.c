@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of fluid-image's pieces, without qemu-img: the compression pool (order, and
+ * qcow2 clusters that inflate with the 4 KiB window QEMU uses), the output file (holes and
+ * order), every writer read back by its reader through memory files at odd sizes, option
+ * errors, and that the man page documents every -o key. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "fluid/error.h"
+#include "image.h"
+
+/* A deterministic test pattern: data, zero runs, compressible and random-looking parts. */
+static void
+pattern(uint8_t *buf, size_t len, uint64_t seed)
+{
+    uint64_t x = seed | 1;
+    for (size_t i = 0; i < len; i += 4096) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t k = len - i < 4096 ? len - i : 4096;
+        switch (x % 4) {
+        case 0:
+            memset(buf + i, 0, k);
+            break;
+        case 1:
+            memset(buf + i, (int)(x >> 8), k);
+            break;
+        default:
+            for (size_t j = 0; j < k; j++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                buf[i + j] = (uint8_t)x;
+            }
+        }
+    }
+    /* a long zero run too */
+    if (len > 300000)
+        memset(buf + 100000, 0, 200000);
+}
+
+Test(image_pool, results_in_order_and_inflatable_with_a_4k_window)
+{
+    struct img_pool *p = NULL;
+    const size_t unit = 65536;
+    cr_assert_eq(img_pool_new(&p, 0, 0, 2, unit, unit - 512), FC_OK);
+    uint8_t *src = malloc(unit * 40), *back = malloc(unit);
+    pattern(src, unit * 40, 7);
+    int compressed = 0;
+    uint64_t next_tag = 0;
+    for (uint64_t i = 0; i < 40 || next_tag < 40;) {
+        struct img_job *j = i < 40 ? img_pool_get(p) : NULL;
+        if (j) {
+            memcpy(j->in, src + i * unit, unit);
+            j->in_len = unit;
+            j->tag = i++;
+            img_pool_submit(p, j);
+            continue;
+        }
+        j = img_pool_next(p);
+        cr_assert_not_null(j);
+        cr_assert_eq(j->tag, next_tag, "results come back in submission order");
+        if (j->out_len) {
+            compressed++;
+            z_stream z = {0};
+            cr_assert_eq(inflateInit2(&z, -12), Z_OK); /* what QEMU does */
+            z.next_in = j->out;
+            z.avail_in = (uInt)j->out_len;
+            z.next_out = back;
+            z.avail_out = (uInt)unit;
+            int r = inflate(&z, Z_FINISH);
+            inflateEnd(&z);
+            cr_assert(r == Z_STREAM_END && z.avail_out == 0, "cluster %llu: zlib -12 says %d",
+                      (unsigned long long)j->tag, r);
+            cr_assert(memcmp(back, src + j->tag * unit, unit) == 0);
+        }
+        next_tag++;
+    }
+    cr_assert_gt(compressed, 0);
+    img_pool_free(p);
+    free(src);
+    free(back);
+}
+
+Test(image_out, gaps_are_holes_on_files_and_zeros_on_pipes)
+{
+    int fd = memfd_create("out", 0);
+    struct img_out o;
+    cr_assert_eq(img_out_init(&o, fd), FC_OK);
+    cr_assert(o.seekable);
+    uint8_t a[100];
+    memset(a, 0x41, sizeof a);
+    cr_assert_eq(img_out_append(&o, 0, a, 100), FC_OK);
+    cr_assert_eq(img_out_append(&o, 1 << 20, a, 100), FC_OK);
+    cr_assert_neq(img_out_append(&o, 50, a, 1), FC_OK, "appending behind is refused");
+    cr_assert_eq(img_out_finish(&o, 2 << 20), FC_OK);
+    cr_assert_eq(lseek(fd, 0, SEEK_END), 2 << 20);
+    uint8_t b[100];
+    cr_assert_eq(pread(fd, b, 100, 1 << 20), 100);
+    cr_assert(memcmp(a, b, 100) == 0);
+    cr_assert_eq(pread(fd, b, 100, 4096), 100);
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(b[i], 0);
+    img_out_fini(&o);
+    close(fd);
+
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(img_out_init(&o, p[1]), FC_OK);
+    cr_assert(!o.seekable);
+    cr_assert_eq(img_out_append(&o, 10, a, 5), FC_OK);
+    cr_assert_eq(img_out_finish(&o, 20), FC_OK);
+    img_out_fini(&o);
+    close(p[1]);
+    uint8_t c[64];
+    cr_assert_eq(read(p[0], c, sizeof c), 20);
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(c[i], i >= 10 && i < 15 ? 0x41 : 0);
+    close(p[0]);
+}
+
+/* A sink that compares what a reader produces with the expected content. */
+struct check {
+    struct fc_sink sink;
+    const uint8_t *want;
+    uint64_t size, pos, orig;
+    bool ended;
+};
+
+static fc_rc
+ck_begin(struct fc_sink *s, const struct fc_stream_info *info)
+{
+    struct check *c = (struct check *)s;
+    cr_assert_geq(info->size, c->size);
+    cr_assert_lt(info->size, c->size + 512, "size rounded to at most a sector");
+    c->size = info->size;
+    return FC_OK;
+}
+
+static fc_rc
+ck_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
+{
+    struct check *c = (struct check *)s;
+    cr_assert_eq(off, c->pos);
+    const uint8_t *b = buf;
+    /* beyond the original size (sector rounding) the content is zeros */
+    size_t in_data = off >= c->orig ? 0 : (size_t)(c->orig - off < len ? c->orig - off : len);
+    cr_assert(memcmp(b, c->want + off, in_data) == 0, "content differs in [%llu, +%zu)",
+              (unsigned long long)off, in_data);
+    for (size_t i = in_data; i < len; i++)
+        cr_assert_eq(b[i], 0);
+    c->pos += len;
+    return FC_OK;
+}
+
+static fc_rc
+ck_zero(struct fc_sink *s, uint64_t off, uint64_t len)
+{
+    struct check *c = (struct check *)s;
+    cr_assert_eq(off, c->pos);
+    for (uint64_t i = off; i < off + len && i < c->orig; i++)
+        cr_assert_eq(c->want[i], 0, "zero run over data at %llu", (unsigned long long)i);
+    c->pos += len;
+    return FC_OK;
+}
+
+static fc_rc
+ck_end(struct fc_sink *s, uint64_t size, const uint8_t *sha)
+{
+    struct check *c = (struct check *)s;
+    cr_assert_eq(c->pos, c->size);
+    c->ended = true;
+    return FC_OK;
+}
+
+/* Writes content with writer w (options opts, -c if compress) into a memory file, then
+ * reads it back with reader r and compares. */
+static void
+roundtrip(const char *w_name, const char *opts_k, const char *opts_v, bool compress,
+          const uint8_t *data, uint64_t size)
+{
+    const struct img_writer *w = img_find_writer(w_name);
+    cr_assert_not_null(w);
+    void *wst = calloc(1, w->state_size);
+    if (opts_k)
+        cr_assert_eq(w->option(wst, opts_k, opts_v), FC_OK, "%s", fc_error_msg());
+    int fd = memfd_create("img", 0);
+    struct img_out out;
+    cr_assert_eq(img_out_init(&out, fd), FC_OK);
+    struct img_wopts wo = {.compress = compress, .threads = 2, .dst_name = "t.img"};
+    struct fc_sink *s;
+    cr_assert_eq(w->open(wst, &out, &wo, &s), FC_OK, "%s", fc_error_msg());
+    struct fc_stream_info info = {.size = size, .format = "raw"};
+    cr_assert_eq(s->begin(s, &info), FC_OK, "%s", fc_error_msg());
+    /* odd pieces: a write crossing clusters, a zero run, small writes */
+    uint64_t pos = 0;
+    size_t step = 1;
+    while (pos < size) {
+        size_t k = (size_t)(size - pos < step ? size - pos : step);
+        bool z = true;
+        for (size_t i = 0; i < k && z; i++)
+            z = data[pos + i] == 0;
+        fc_rc rc = z ? s->zero(s, pos, k) : s->write(s, pos, data + pos, k);
+        cr_assert_eq(rc, FC_OK, "%s", fc_error_msg());
+        pos += k;
+        step = step * 7 % 200003 + 1;
+    }
+    cr_assert_eq(s->end(s, size, NULL), FC_OK, "%s", fc_error_msg());
+    img_out_fini(&out);
+    if (w->close)
+        w->close(wst);
+    free(wst);
+
+    struct img_in *in = calloc(1, sizeof *in);
+    cr_assert_eq(img_in_from_fd(in, fd, "memfd"), FC_OK);
+    const struct img_reader *r = NULL;
+    for (size_t i = 0; img_readers[i] && !r; i++)
+        if (img_readers[i]->probe(in->head, in->head_len))
+            r = img_readers[i];
+    if (strcmp(w_name, "vpc") == 0)
+        r = img_find_reader("vpc"); /* fixed VHD has no magic at the start */
+    cr_assert_str_eq(r->name, w_name, "the output is detected as %s", w_name);
+    void *rst = calloc(1, r->state_size);
+    cr_assert_eq(r->open(rst, in), FC_OK, "%s", fc_error_msg());
+    struct check c = {{ck_begin, ck_write, ck_zero, ck_end}, data, size, 0, size, false};
+    cr_assert_eq(r->pump(rst, &c.sink, NULL), FC_OK, "%s", fc_error_msg());
+    cr_assert(c.ended);
+    r->close(rst);
+    free(rst);
+    img_in_close(in);
+    free(in);
+}
+
+#define RT_SIZE (3u * 1024 * 1024 + 4096 + 512 * 3)
+
+static uint8_t *
+rt_data(void)
+{
+    uint8_t *d = malloc(RT_SIZE);
+    pattern(d, RT_SIZE, 42);
+    return d;
+}
+
+Test(image_roundtrip, raw)
+{
+    uint8_t *d = rt_data();
+    roundtrip("raw", NULL, NULL, false, d, RT_SIZE);
+    free(d);
+}
+
+Test(image_roundtrip, qcow2)
+{
+    uint8_t *d = rt_data();
+    roundtrip("qcow2", NULL, NULL, false, d, RT_SIZE);
+    roundtrip("qcow2", NULL, NULL, true, d, RT_SIZE);
+    roundtrip("qcow2", "cluster_size", "512", true, d, RT_SIZE);
+    roundtrip("qcow2", "cluster_size", "2M", false, d, RT_SIZE);
+    roundtrip("qcow2", "compat", "0.10", false, d, RT_SIZE);
+    free(d);
+}
+
+Test(image_roundtrip, vmdk)
+{
+    uint8_t *d = rt_data();
+    roundtrip("vmdk", NULL, NULL, false, d, RT_SIZE);
+    roundtrip("vmdk", "subformat", "streamOptimized", true, d, RT_SIZE);
+    free(d);
+}
+
+Test(image_roundtrip, vpc)
+{
+    uint8_t *d = rt_data();
+    roundtrip("vpc", NULL, NULL, false, d, RT_SIZE);
+    roundtrip("vpc", "subformat", "fixed", false, d, RT_SIZE);
+    free(d);
+}
+
+Test(image_options, unknown_keys_and_bad_values_are_errors)
+{
+    for (size_t i = 0; img_writers[i]; i++) {
+        void *st = calloc(1, img_writers[i]->state_size);
+        cr_assert_neq(img_writers[i]->option(st, "no_such_key", "1"), FC_OK);
+        cr_assert(strstr(fc_error_msg(), "no_such_key"), "%s", fc_error_msg());
+        free(st);
+    }
+    void *st = calloc(1, img_qcow2_writer.state_size);
+    cr_assert_neq(img_qcow2_writer.option(st, "cluster_size", "1000"), FC_OK);
+    cr_assert_neq(img_qcow2_writer.option(st, "cluster_size", "4M"), FC_OK);
+    cr_assert_neq(img_qcow2_writer.option(st, "compat", "2"), FC_OK);
+    cr_assert_eq(img_qcow2_writer.option(st, "cluster_size", "64k"), FC_OK);
+    free(st);
+}
+
+/* The house rule: every -o key a writer accepts is in the man page. */
+Test(image_options, every_key_is_documented)
+{
+    const char *srcdir = getenv("FLUID_SOURCE_DIR");
+    cr_assert_not_null(srcdir, "FLUID_SOURCE_DIR must be set (run under ctest)");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/migrators/image/fluid-image.1", srcdir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    static char man[1 << 17];
+    size_t n = fread(man, 1, sizeof man - 1, f);
+    fclose(f);
+    man[n] = '\0';
+    for (size_t i = 0; img_writers[i]; i++)
+        for (size_t k = 0; img_writers[i]->keys[k]; k++) {
+            char want[64];
+            snprintf(want, sizeof want, "%s=", img_writers[i]->keys[k]);
+            cr_assert(strstr(man, want), "fluid-image.1 does not document %s (%s)", want,
+                      img_writers[i]->name);
+        }
+}
