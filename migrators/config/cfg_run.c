@@ -138,6 +138,14 @@ add_file(struct collect *c, const char *path, bool named)
     fc_rc rc = c->t->ops->resolve(c->t, path, &real);
     if (rc != FC_OK)
         return rc;
+    char rk = 'o';
+    if (c->t->ops->kind(c->t, real, &rk) == FC_OK && rk == 'd') {
+        fc_rc drc = named ? FC_ERR(FC_E_INVALID, "%s%s: a symlink to a folder: name the folder "
+                                   "itself", c->t->prefix, path)
+                          : FC_OK; /* symlinked folders are not followed */
+        free(real);
+        return drc;
+    }
     if (!cfg_path_under(real, c->realroot)) {
         rc = FC_ERR(FC_E_INVALID, "%s%s: refused: a symlink leaves the root %s (it resolves "
                     "to %s)", c->t->prefix, path, c->root, real);

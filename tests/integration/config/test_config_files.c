@@ -338,3 +338,22 @@ Test(files, check_validates_without_writing)
     cfg_snap_same(dir, &s);
     cfg_snap_free(&s);
 }
+
+Test(files, symlink_inside_the_root_is_followed_once_and_kept)
+{
+    char dir[512], link[1024], subdir[1024];
+    cfg_make_tree(dir, sizeof dir, "inlink");
+    cfg_write_rules(dir, NULL, NULL);
+    snprintf(link, sizeof link, "%s/app/conf/zz-link.conf", dir);
+    cr_assert_eq(symlink("app.conf", link), 0);
+    snprintf(subdir, sizeof subdir, "%s/app/conf/zz-etc", dir);
+    cr_assert_eq(symlink("/etc", subdir), 0); /* a symlinked folder is not followed */
+    struct cfg_out o;
+    run_ok(dir, &o, false);
+    cfg_expect_tree(dir, true);
+    cr_assert_eq(cfg_count(o.out, "changed "), NCHANGED, "stdout: %s", o.out);
+    cr_assert_null(strstr(o.out, "zz-link.conf"), "stdout: %s", o.out);
+    struct stat st;
+    cr_assert_eq(lstat(link, &st), 0);
+    cr_assert(S_ISLNK(st.st_mode), "the symlink was replaced by a file");
+}
