@@ -141,14 +141,14 @@ bool cfg_path_under(const char *path, const char *root);
 
 /* Applies one rule to in (the file named path, for messages), writing the result to out.
  * *changed says whether out differs from in. Errors name the rule and the file. */
-fc_rc cfg_apply_rule(const struct cfg_rule *rule, const struct cfg_limits *lim,
-                     const char *path, const char *in, size_t len, struct cfg_buf *out);
+fc_rc cfg_apply_rule(const struct cfg_rule *rule, const struct cfg_limits *lim, const char *path,
+                     const char *in, size_t len, struct cfg_buf *out);
 /* Applies every rule of every set whose glob matches (in order) to the content. */
 fc_rc cfg_apply_all(struct cfg_rules *r, const char *path, const char *in, size_t len,
                     struct cfg_buf *out, size_t *nrules_applied);
 
-fc_rc cfg_regex_apply(const struct cfg_rule *rule, const struct cfg_limits *lim,
-                      const char *path, const char *in, size_t len, struct cfg_buf *out);
+fc_rc cfg_regex_apply(const struct cfg_rule *rule, const struct cfg_limits *lim, const char *path,
+                      const char *in, size_t len, struct cfg_buf *out);
 fc_rc cfg_kv_apply(const struct cfg_rule *rule, const char *path, const char *in, size_t len,
                    struct cfg_buf *out);
 fc_rc cfg_json_apply(const struct cfg_rule *rule, const char *path, const char *in, size_t len,
@@ -163,8 +163,8 @@ const char *cfg_eol_of(const char *in, size_t len);
 
 /* Appends a unified diff (3 lines of context, "a/" and "b/" labels made from label) of
  * old -> new to out; nothing when they are equal. */
-fc_rc cfg_diff(const char *label, const char *old, size_t oldlen, const char *new_,
-               size_t newlen, struct cfg_buf *out);
+fc_rc cfg_diff(const char *label, const char *old, size_t oldlen, const char *new_, size_t newlen,
+               struct cfg_buf *out);
 
 /* ---- targets ------------------------------------------------------------------------ */
 
@@ -172,15 +172,15 @@ fc_rc cfg_diff(const char *label, const char *old, size_t oldlen, const char *ne
 struct cfg_target;
 struct cfg_file {
     struct cfg_target *t;
-    char *path;      /* the path as named (under a root) */
-    char *real;      /* after symlinks: where the bytes live (under the same root) */
-    char *display;   /* for messages and diffs: path, or sftp://host/path */
+    char *path;    /* the path as named (under a root) */
+    char *real;    /* after symlinks: where the bytes live (under the same root) */
+    char *display; /* for messages and diffs: path, or sftp://host/path */
     struct cfg_buf old, new_;
     mode_t mode;
     uid_t uid;
     gid_t gid;
     uint64_t mtime_ns, ino, dev;
-    char *tmp;       /* the staged temporary file, or NULL */
+    char *tmp; /* the staged temporary file, or NULL */
     bool changed;
 };
 
@@ -192,8 +192,8 @@ struct cfg_target_ops {
     /* Kind of an existing path without following a final symlink: 'f', 'd', 'l', 'o'. */
     fc_rc (*kind)(struct cfg_target *t, const char *path, char *kind);
     /* Calls fn for each entry name of a directory (not "." or ".."). */
-    fc_rc (*list)(struct cfg_target *t, const char *dir,
-                  fc_rc (*fn)(void *ctx, const char *name), void *ctx);
+    fc_rc (*list)(struct cfg_target *t, const char *dir, fc_rc (*fn)(void *ctx, const char *name),
+                  void *ctx);
     /* Reads f->real (a regular file of at most max bytes) into f->old with its metadata. */
     fc_rc (*read)(struct cfg_target *t, struct cfg_file *f, uint64_t max);
     /* Writes data to a new temporary file beside dst with the metadata of f, synced;

@@ -63,7 +63,7 @@ myers(const struct ln *a, size_t n, const struct ln *b, size_t m, char *ops, siz
     for (long d = 0; d <= dmax && D < 0; d++) {
         for (long k = -d; k <= d; k += 2) {
             long x = (k == -d || (k != d && v[off + k - 1] < v[off + k + 1])) ? v[off + k + 1]
-                                                                               : v[off + k - 1] + 1;
+                                                                              : v[off + k - 1] + 1;
             long y = x - k;
             while (x < (long)n && y < (long)m && eq(&a[x], &b[y]))
                 x++, y++;
@@ -187,8 +187,8 @@ cfg_diff(const char *label, const char *old, size_t oldlen, const char *new_, si
             ac += ops[j] != OP_INS;
             bc += ops[j] != OP_DEL;
         }
-        rc = cfg_buf_addf(out, "@@ -%zu,%zu +%zu,%zu @@\n", ac ? as + 1 : as, ac,
-                          bc ? bs + 1 : bs, bc);
+        rc = cfg_buf_addf(out, "@@ -%zu,%zu +%zu,%zu @@\n", ac ? as + 1 : as, ac, bc ? bs + 1 : bs,
+                          bc);
         size_t x = as, y = bs;
         for (size_t j = hs; j < he && rc == FC_OK; j++) {
             if (ops[j] == OP_EQ)

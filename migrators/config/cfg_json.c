@@ -144,8 +144,10 @@ json_edit(const struct cfg_rule *r, const char *in, size_t len, struct cfg_buf *
         struct member *m = NULL;
         size_t n = 0, close = 0;
         if (in[vs] != '{' && in[vs] != '[') {
-            rc = FC_ERR(FC_E_INVALID, "%s: pointer \"%s\": \"%s\" is inside a %s, not an object "
-                        "or array", r->id, r->pointer, tok, in[vs] == '"' ? "string" : "scalar");
+            rc = FC_ERR(FC_E_INVALID,
+                        "%s: pointer \"%s\": \"%s\" is inside a %s, not an object "
+                        "or array",
+                        r->id, r->pointer, tok, in[vs] == '"' ? "string" : "scalar");
             free(tok);
             break;
         }
@@ -172,8 +174,10 @@ json_edit(const struct cfg_rule *r, const char *in, size_t len, struct cfg_buf *
             unsigned long v = strtoul(tok, &end, 10);
             if (!*tok || *end || !isdigit((unsigned char)*tok) || (tok[0] == '0' && tok[1]) ||
                 v > n) {
-                rc = FC_ERR(FC_E_INVALID, "%s: pointer \"%s\": \"%s\" is not an index of the "
-                            "array (0..%zu)", r->id, r->pointer, tok, n);
+                rc = FC_ERR(FC_E_INVALID,
+                            "%s: pointer \"%s\": \"%s\" is not an index of the "
+                            "array (0..%zu)",
+                            r->id, r->pointer, tok, n);
                 free(tok), free(m);
                 break;
             }
@@ -192,16 +196,17 @@ json_edit(const struct cfg_rule *r, const char *in, size_t len, struct cfg_buf *
             vs = ve = 0;
             ptr = "";
         } else if (idx < n) {
-            json_t *cur = json_loadb(in + m[idx].vs, m[idx].ve - m[idx].vs, JSON_DECODE_ANY,
-                                     NULL);
+            json_t *cur = json_loadb(in + m[idx].vs, m[idx].ve - m[idx].vs, JSON_DECODE_ANY, NULL);
             bool same = cur && json_equal(cur, r->jvalue);
             json_decref(cur);
-            rc = same ? cfg_buf_add(out, in, len)
-                      : splice(in, len, m[idx].vs, m[idx].ve, dump, out);
+            rc =
+                same ? cfg_buf_add(out, in, len) : splice(in, len, m[idx].vs, m[idx].ve, dump, out);
             ptr = "";
         } else if (!last) {
-            rc = FC_ERR(FC_E_NOTFOUND, "%s: pointer \"%s\": \"%s\" does not exist (only the "
-                        "last part of a pointer may be missing)", r->id, r->pointer, tok);
+            rc = FC_ERR(FC_E_NOTFOUND,
+                        "%s: pointer \"%s\": \"%s\" does not exist (only the "
+                        "last part of a pointer may be missing)",
+                        r->id, r->pointer, tok);
         } else if (r->del) {
             rc = cfg_buf_add(out, in, len); /* already absent */
         } else {
@@ -224,8 +229,8 @@ json_edit(const struct cfg_rule *r, const char *in, size_t len, struct cfg_buf *
                     a--;
                 rc = cfg_buf_add(&t, ",", 1) ?: cfg_buf_add(&t, in + a, ls - a);
                 if (rc == FC_OK && obj)
-                    rc = cfg_buf_adds(&t, key) ?:
-                         cfg_buf_add(&t, in + m[n - 1].ke, m[n - 1].vs - m[n - 1].ke);
+                    rc = cfg_buf_adds(&t, key)
+                             ?: cfg_buf_add(&t, in + m[n - 1].ke, m[n - 1].vs - m[n - 1].ke);
                 if (rc == FC_OK)
                     rc = cfg_buf_adds(&t, dump);
                 if (rc == FC_OK)
@@ -254,7 +259,8 @@ cfg_json_apply(const struct cfg_rule *rule, const char *path, const char *in, si
     json_error_t je;
     json_t *doc = json_loadb(in, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
     if (!doc)
-        return FC_ERR(FC_E_INVALID, "%s: not valid JSON (line %d column %d: %s)", rule->id, je.line, je.column, je.text);
+        return FC_ERR(FC_E_INVALID, "%s: not valid JSON (line %d column %d: %s)", rule->id, je.line,
+                      je.column, je.text);
     json_decref(doc);
     size_t start = out->len;
     fc_rc rc = json_edit(rule, in, len, out);
@@ -262,11 +268,11 @@ cfg_json_apply(const struct cfg_rule *rule, const char *path, const char *in, si
         return rc;
     if (out->len == start) /* nothing spliced: the value is already absent or equal */
         return cfg_buf_add(out, in, len);
-    doc = json_loadb(out->p + start, out->len - start, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-                     &je);
+    doc =
+        json_loadb(out->p + start, out->len - start, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
     if (!doc)
-        return FC_ERR(FC_E_INTERNAL, "%s: the edit made invalid JSON (line %d: %s)",
-                      rule->id, je.line, je.text);
+        return FC_ERR(FC_E_INTERNAL, "%s: the edit made invalid JSON (line %d: %s)", rule->id,
+                      je.line, je.text);
     json_decref(doc);
     return FC_OK;
 }

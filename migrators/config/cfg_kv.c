@@ -224,8 +224,8 @@ ini_apply(struct kv *k, const struct cfg_rule *r)
     } else {
         char *t = NULL;
         bool nofinal = k->len > 0 && k->in[k->len - 1] != '\n';
-        if (asprintf(&t, "%s%s[%s]%s%s%s", nofinal ? k->eol : "", k->len ? k->eol : "",
-                     r->section, k->eol, line, nofinal ? "" : k->eol) < 0)
+        if (asprintf(&t, "%s%s[%s]%s%s%s", nofinal ? k->eol : "", k->len ? k->eol : "", r->section,
+                     k->eol, line, nofinal ? "" : k->eol) < 0)
             t = NULL;
         rc = add_edit(k, k->len, k->len, t);
     }
@@ -293,8 +293,8 @@ env_apply(struct kv *k, const struct cfg_rule *r)
             exp = true;
         }
         size_t ks = p;
-        while (p < l->cend && (isalnum((unsigned char)in[p]) || in[p] == '_' || in[p] == '.' ||
-                               in[p] == '-'))
+        while (p < l->cend &&
+               (isalnum((unsigned char)in[p]) || in[p] == '_' || in[p] == '.' || in[p] == '-'))
             p++;
         size_t ke = p;
         p = skip_ws(in, p, l->cend);
@@ -316,14 +316,15 @@ env_apply(struct kv *k, const struct cfg_rule *r)
             while (ve < l->cend && in[ve] != q)
                 ve += (q == '"' && in[ve] == '\\' && ve + 1 < l->cend) ? 2 : 1;
             if (ve >= l->cend)
-                return FC_ERR(FC_E_UNSUPPORTED, "%s: line %zu: the value of %s has no closing "
+                return FC_ERR(FC_E_UNSUPPORTED,
+                              "%s: line %zu: the value of %s has no closing "
                               "quote on its line (multi-line values are not supported)",
                               r->id, i + 1, r->key);
             ve++;
         } else {
             ve = vs;
-            while (ve < l->cend && !(in[ve] == '#' && ve > vs && (in[ve - 1] == ' ' ||
-                                                                  in[ve - 1] == '\t')))
+            while (ve < l->cend &&
+                   !(in[ve] == '#' && ve > vs && (in[ve - 1] == ' ' || in[ve - 1] == '\t')))
                 ve++;
             ve = trim_end(in, vs, ve);
         }
@@ -502,7 +503,7 @@ cfg_kv_apply(const struct cfg_rule *rule, const char *path, const char *in, size
     struct kv k = {.in = in, .len = len};
     fc_rc rc = split_lines(&k);
     if (rc == FC_OK)
-        rc = rule->type == CFG_INI ? ini_apply(&k, rule)
+        rc = rule->type == CFG_INI   ? ini_apply(&k, rule)
              : rule->type == CFG_ENV ? env_apply(&k, rule)
                                      : props_apply(&k, rule);
     if (rc == FC_OK)

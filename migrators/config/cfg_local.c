@@ -8,10 +8,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/openat2.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -41,8 +41,10 @@ static fc_rc
 open_error(const char *what, const char *display)
 {
     if (errno == ELOOP)
-        return FC_ERR(FC_E_CONFLICT, "%s: refused: a symlink appeared on its path after it was "
-                      "checked", display);
+        return FC_ERR(FC_E_CONFLICT,
+                      "%s: refused: a symlink appeared on its path after it was "
+                      "checked",
+                      display);
     return FC_ERRNO(FC_E_IO, "%s: %s", display, what);
 }
 
@@ -73,8 +75,7 @@ local_kind(struct cfg_target *t, const char *path, char *kind)
     struct stat st;
     if (lstat(path, &st) < 0)
         return FC_ERRNO(errno == ENOENT ? FC_E_NOTFOUND : FC_E_IO, "%s", path);
-    *kind = S_ISREG(st.st_mode) ? 'f' : S_ISDIR(st.st_mode) ? 'd' : S_ISLNK(st.st_mode) ? 'l'
-                                                                                       : 'o';
+    *kind = S_ISREG(st.st_mode) ? 'f' : S_ISDIR(st.st_mode) ? 'd' : S_ISLNK(st.st_mode) ? 'l' : 'o';
     return FC_OK;
 }
 
@@ -102,9 +103,12 @@ local_list(struct cfg_target *t, const char *dir, fc_rc (*fn)(void *ctx, const c
 static const char *
 kind_name(mode_t m)
 {
-    return S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
-           : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" : S_ISDIR(m) ? "a folder"
-                                                                             : "not a regular file";
+    return S_ISCHR(m)    ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISSOCK(m) ? "a socket"
+           : S_ISDIR(m)  ? "a folder"
+                         : "not a regular file";
 }
 
 static fc_rc
@@ -120,9 +124,10 @@ local_read(struct cfg_target *t, struct cfg_file *f, uint64_t max)
         return FC_ERR(FC_E_INVALID, "%s: refused: %s, not a regular file", f->display,
                       kind_name(st.st_mode));
     if ((uint64_t)st.st_size > max)
-        return FC_ERR(FC_E_INVALID, "%s: refused: %lld bytes, above the limit of %llu bytes "
-                      "(limits.max_file_bytes)", f->display, (long long)st.st_size,
-                      (unsigned long long)max);
+        return FC_ERR(FC_E_INVALID,
+                      "%s: refused: %lld bytes, above the limit of %llu bytes "
+                      "(limits.max_file_bytes)",
+                      f->display, (long long)st.st_size, (unsigned long long)max);
     f->mode = st.st_mode;
     f->uid = st.st_uid;
     f->gid = st.st_gid;
@@ -176,12 +181,12 @@ local_stage(struct cfg_target *t, const struct cfg_file *f, const char *dst, con
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
         return FC_ERRNO(FC_E_IO, "getrandom");
     FC_AUTOFREE char *name = NULL, *tmp = NULL;
-    if (asprintf(&name, ".%s.fluid-%02x%02x%02x%02x%02x%02x", base, rnd[0], rnd[1], rnd[2],
-                 rnd[3], rnd[4], rnd[5]) < 0 ||
+    if (asprintf(&name, ".%s.fluid-%02x%02x%02x%02x%02x%02x", base, rnd[0], rnd[1], rnd[2], rnd[3],
+                 rnd[4], rnd[5]) < 0 ||
         asprintf(&tmp, "%.*s%s", (int)(base - dst), dst, name) < 0)
         return FC_ERR(FC_E_NOMEM, "out of memory");
-    FC_AUTOCLOSE int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                                 0600);
+    FC_AUTOCLOSE int fd =
+        openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return FC_ERRNO(FC_E_IO, "%s: cannot create a temporary file beside it", f->display);
     fc_rc rc = FC_OK;

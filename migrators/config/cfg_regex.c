@@ -7,8 +7,8 @@
 #include "fluid/error.h"
 
 static fc_rc
-match_error(const struct cfg_rule *rule, const struct cfg_limits *lim, const char *path,
-            int rc, size_t off)
+match_error(const struct cfg_rule *rule, const struct cfg_limits *lim, const char *path, int rc,
+            size_t off)
 {
     if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT)
         return FC_ERR(FC_E_INVALID,
@@ -22,8 +22,7 @@ match_error(const struct cfg_rule *rule, const struct cfg_limits *lim, const cha
                       rule->id, (unsigned long long)lim->heap_limit_kib, off);
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(rc, msg, sizeof msg);
-    return FC_ERR(FC_E_INVALID, "%s: matching at offset %zu: %s", rule->id, off,
-                  (const char *)msg);
+    return FC_ERR(FC_E_INVALID, "%s: matching at offset %zu: %s", rule->id, off, (const char *)msg);
 }
 
 static fc_rc
@@ -36,8 +35,7 @@ add_template(const struct cfg_rule *rule, const char *in, const PCRE2_SIZE *ov, 
         if (p->lit) {
             rc = cfg_buf_add(out, p->lit, p->len);
         } else if ((int)p->group < nmatched && ov[2 * p->group] != PCRE2_UNSET) {
-            rc = cfg_buf_add(out, in + ov[2 * p->group],
-                             ov[2 * p->group + 1] - ov[2 * p->group]);
+            rc = cfg_buf_add(out, in + ov[2 * p->group], ov[2 * p->group + 1] - ov[2 * p->group]);
         }
     }
     return rc;
@@ -99,9 +97,10 @@ cfg_regex_apply(const struct cfg_rule *rule, const struct cfg_limits *lim, const
         if (rule->type == CFG_REQUIRE)
             break;
         if (++n > lim->max_matches) {
-            rc = FC_ERR(FC_E_INVALID, "%s: more than %llu matches: raise "
-                        "limits.max_matches or narrow the pattern", rule->id,
-                        (unsigned long long)lim->max_matches);
+            rc = FC_ERR(FC_E_INVALID,
+                        "%s: more than %llu matches: raise "
+                        "limits.max_matches or narrow the pattern",
+                        rule->id, (unsigned long long)lim->max_matches);
             break;
         }
         size_t s = ov[0], e = ov[1];

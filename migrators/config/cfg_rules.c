@@ -14,21 +14,21 @@
 #define RULES_SCHEMA "fluid.config-rules/1"
 
 static const char *const type_names[] = {
-    [CFG_REGEX] = "regex", [CFG_REQUIRE] = "require", [CFG_INI] = "ini", [CFG_ENV] = "env",
-    [CFG_PROPS] = "properties", [CFG_JSON] = "json", [CFG_YAML] = "yaml",
+    [CFG_REGEX] = "regex",      [CFG_REQUIRE] = "require", [CFG_INI] = "ini",   [CFG_ENV] = "env",
+    [CFG_PROPS] = "properties", [CFG_JSON] = "json",       [CFG_YAML] = "yaml",
 };
 
 /* The fields each object accepts: also what the man page and docs/config.md must name. */
-static const char *const k_regex[] = {"type", "name", "pattern", "replace", "flags",
-                                   "anchor", "count", NULL};
+static const char *const k_regex[] = {"type",  "name",   "pattern", "replace",
+                                      "flags", "anchor", "count",   NULL};
 static const char *const k_require[] = {"type", "name", "pattern", "flags", "anchor", NULL};
 static const char *const k_ini[] = {"type", "name", "section", "key", "set", "delete", NULL};
 static const char *const k_kv[] = {"type", "name", "key", "set", "delete", NULL};
 static const char *const k_json[] = {"type", "name", "pointer", "set", "delete", NULL};
 static const char *const k_yaml[] = {"type", "name", "path", "set", NULL};
 static const char *const *const keys[] = {
-    [CFG_REGEX] = k_regex, [CFG_REQUIRE] = k_require, [CFG_INI] = k_ini, [CFG_ENV] = k_kv,
-    [CFG_PROPS] = k_kv, [CFG_JSON] = k_json, [CFG_YAML] = k_yaml,
+    [CFG_REGEX] = k_regex, [CFG_REQUIRE] = k_require, [CFG_INI] = k_ini,   [CFG_ENV] = k_kv,
+    [CFG_PROPS] = k_kv,    [CFG_JSON] = k_json,       [CFG_YAML] = k_yaml,
 };
 static const char *const k_top[] = {"schema", "roots", "limits", "files", NULL};
 static const char *const k_lim[] = {"max_file_bytes", "match_limit", "heap_limit_kib",
@@ -41,7 +41,8 @@ check_keys(json_t *obj, const char *where, const char *const *allowed)
 {
     const char *k;
     json_t *v;
-    json_object_foreach(obj, k, v) {
+    json_object_foreach(obj, k, v)
+    {
         bool ok = false;
         for (const char *const *a = allowed; *a; a++)
             ok = ok || strcmp(*a, k) == 0;
@@ -99,7 +100,8 @@ expand_json(json_t *in, const struct cfg_vars *vars, const char *where, json_t *
         json_t *a = json_array();
         size_t i;
         json_t *v;
-        json_array_foreach(in, i, v) {
+        json_array_foreach(in, i, v)
+        {
             json_t *e = NULL;
             fc_rc rc = expand_json(v, vars, where, &e);
             if (rc != FC_OK) {
@@ -115,7 +117,8 @@ expand_json(json_t *in, const struct cfg_vars *vars, const char *where, json_t *
         json_t *o = json_object();
         const char *k;
         json_t *v;
-        json_object_foreach(in, k, v) {
+        json_object_foreach(in, k, v)
+        {
             json_t *e = NULL;
             fc_rc rc = expand_json(v, vars, where, &e);
             if (rc != FC_OK) {
@@ -178,8 +181,7 @@ compile_template(struct cfg_rule *r)
         } else if (c == 'g' && s[i + 2] == '{') {
             const char *end = strchr(s + i + 3, '}');
             if (!end) {
-                rc = FC_ERR(FC_E_INVALID, "%s: replace: unterminated \\g{ at offset %zu", r->id,
-                            i);
+                rc = FC_ERR(FC_E_INVALID, "%s: replace: unterminated \\g{ at offset %zu", r->id, i);
                 break;
             }
             char name[128];
@@ -190,20 +192,24 @@ compile_template(struct cfg_rule *r)
                          ? (int)(num > 65535 ? 65535 : num)
                          : pcre2_substring_number_from_name(r->re, (PCRE2_SPTR)name);
             if (gi < 0) {
-                rc = FC_ERR(FC_E_INVALID, "%s: replace: no capture group named \"%s\"", r->id,
-                            name);
+                rc =
+                    FC_ERR(FC_E_INVALID, "%s: replace: no capture group named \"%s\"", r->id, name);
                 break;
             }
             g = (uint32_t)gi;
             i = (size_t)(end - s) + 1;
         } else {
-            rc = FC_ERR(FC_E_INVALID, "%s: replace: unknown escape \\%c at offset %zu (use "
-                        "\\1, \\g{name} or \\\\)", r->id, c ? c : ' ', i);
+            rc = FC_ERR(FC_E_INVALID,
+                        "%s: replace: unknown escape \\%c at offset %zu (use "
+                        "\\1, \\g{name} or \\\\)",
+                        r->id, c ? c : ' ', i);
             break;
         }
         if (g > ncap) {
-            rc = FC_ERR(FC_E_INVALID, "%s: replace: group %u but the pattern has %u capture "
-                        "group(s)", r->id, g, ncap);
+            rc = FC_ERR(FC_E_INVALID,
+                        "%s: replace: group %u but the pattern has %u capture "
+                        "group(s)",
+                        r->id, g, ncap);
             break;
         }
         if (lpos > lstart)
@@ -233,10 +239,18 @@ compile_regex(struct cfg_rule *r, json_t *o, const struct cfg_vars *vars)
         return FC_ERR(FC_E_INVALID, "%s: field \"flags\" must be a string of i, m, s, x", r->id);
     for (const char *p = f ? json_string_value(f) : ""; *p; p++) {
         switch (*p) {
-        case 'i': opts |= PCRE2_CASELESS; break;
-        case 'm': opts |= PCRE2_MULTILINE; break;
-        case 's': opts |= PCRE2_DOTALL; break;
-        case 'x': opts |= PCRE2_EXTENDED; break;
+        case 'i':
+            opts |= PCRE2_CASELESS;
+            break;
+        case 'm':
+            opts |= PCRE2_MULTILINE;
+            break;
+        case 's':
+            opts |= PCRE2_DOTALL;
+            break;
+        case 'x':
+            opts |= PCRE2_EXTENDED;
+            break;
         default:
             return FC_ERR(FC_E_INVALID, "%s: unknown flag '%c' (expected i, m, s, x)", r->id, *p);
         }
@@ -328,14 +342,16 @@ parse_rule(struct cfg_rule *r, json_t *o, const char *where, const struct cfg_va
         if (strcmp(type_names[i], tn) == 0)
             type = i;
     if (type < 0)
-        return FC_ERR(FC_E_INVALID, "%s: unknown rule type \"%s\" (expected regex, require, "
-                      "ini, env, properties, json or yaml)", where, tn);
+        return FC_ERR(FC_E_INVALID,
+                      "%s: unknown rule type \"%s\" (expected regex, require, "
+                      "ini, env, properties, json or yaml)",
+                      where, tn);
     r->type = (enum cfg_rule_type)type;
     json_t *name = json_object_get(o, "name");
     if (name && !json_is_string(name))
         return FC_ERR(FC_E_INVALID, "%s: field \"name\" must be a string", where);
-    if (asprintf(&r->id, "%s (%s%s%s)", where, name ? "\"" : "", name ? json_string_value(name) : tn,
-                 name ? "\"" : "") < 0)
+    if (asprintf(&r->id, "%s (%s%s%s)", where, name ? "\"" : "",
+                 name ? json_string_value(name) : tn, name ? "\"" : "") < 0)
         return FC_ERR(FC_E_NOMEM, "out of memory");
 
     fc_rc rc = check_keys(o, r->id, keys[r->type]);
@@ -368,8 +384,7 @@ parse_rule(struct cfg_rule *r, json_t *o, const char *where, const struct cfg_va
         if ((rc = get_str(o, "key", true, CFG_X_TEXT, vars, r->id, &r->key)) != FC_OK)
             return rc;
         if (!*r->key || strpbrk(r->key, "\r\n"))
-            return FC_ERR(FC_E_INVALID, "%s: field \"key\" must be a non-empty single line",
-                          r->id);
+            return FC_ERR(FC_E_INVALID, "%s: field \"key\" must be a non-empty single line", r->id);
         if (r->section && strpbrk(r->section, "\r\n]"))
             return FC_ERR(FC_E_INVALID, "%s: field \"section\" must be one line without ']'",
                           r->id);
@@ -403,8 +418,10 @@ parse_rule(struct cfg_rule *r, json_t *o, const char *where, const struct cfg_va
         if ((rc = parse_yaml_path(r, o, vars)) != FC_OK)
             return rc;
         if (!set || json_is_object(set) || json_is_array(set))
-            return FC_ERR(FC_E_INVALID, "%s: field \"set\" must be a scalar (string, number, "
-                          "boolean or null)", r->id);
+            return FC_ERR(FC_E_INVALID,
+                          "%s: field \"set\" must be a scalar (string, number, "
+                          "boolean or null)",
+                          r->id);
         return expand_json(set, vars, r->id, &r->yvalue);
     }
     return FC_ERR(FC_E_INTERNAL, "%s: unhandled rule type", r->id);
@@ -429,14 +446,15 @@ cfg_rules_parse(struct cfg_rules *r, const char *text, size_t len, const struct 
     if ((rc = check_keys(doc, "rules", k_top)) != FC_OK)
         goto out;
     schema = json_object_get(doc, "schema");
-    if (schema && !(json_is_string(schema) && strcmp(json_string_value(schema), RULES_SCHEMA) == 0)) {
+    if (schema &&
+        !(json_is_string(schema) && strcmp(json_string_value(schema), RULES_SCHEMA) == 0)) {
         rc = FC_ERR(FC_E_INVALID, "rules: field \"schema\" must be \"" RULES_SCHEMA "\"");
         goto out;
     }
     roots = json_object_get(doc, "roots");
     if (!json_is_array(roots) || json_array_size(roots) == 0) {
         rc = FC_ERR(FC_E_INVALID, "rules: field \"roots\" must be a non-empty array of "
-                    "absolute paths");
+                                  "absolute paths");
         goto out;
     }
     r->roots = calloc(json_array_size(roots), sizeof *r->roots);
@@ -458,15 +476,14 @@ cfg_rules_parse(struct cfg_rules *r, const char *text, size_t len, const struct 
         rc = FC_ERR(FC_E_INVALID, "rules: field \"limits\" must be an object");
         goto out;
     }
-    if (lim && ((rc = check_keys(lim, "rules: limits", k_lim)) != FC_OK ||
-                (rc = get_u64(lim, "max_file_bytes", "rules: limits", 1,
-                              &r->limits.max_file_bytes)) != FC_OK ||
-                (rc = get_u64(lim, "match_limit", "rules: limits", 1,
-                              &r->limits.match_limit)) != FC_OK ||
-                (rc = get_u64(lim, "heap_limit_kib", "rules: limits", 1,
-                              &r->limits.heap_limit_kib)) != FC_OK ||
-                (rc = get_u64(lim, "max_matches", "rules: limits", 1,
-                              &r->limits.max_matches)) != FC_OK))
+    if (lim &&
+        ((rc = check_keys(lim, "rules: limits", k_lim)) != FC_OK ||
+         (rc = get_u64(lim, "max_file_bytes", "rules: limits", 1, &r->limits.max_file_bytes)) !=
+             FC_OK ||
+         (rc = get_u64(lim, "match_limit", "rules: limits", 1, &r->limits.match_limit)) != FC_OK ||
+         (rc = get_u64(lim, "heap_limit_kib", "rules: limits", 1, &r->limits.heap_limit_kib)) !=
+             FC_OK ||
+         (rc = get_u64(lim, "max_matches", "rules: limits", 1, &r->limits.max_matches)) != FC_OK))
         goto out;
     files = json_object_get(doc, "files");
     if (!json_is_array(files) || json_array_size(files) == 0) {

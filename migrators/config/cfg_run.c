@@ -80,8 +80,8 @@ apply_all(struct cfg_rules *r, const char *root, const char *path, const char *d
             rc = cfg_apply_rule(&fs->rules[j], &r->limits, display, cur.p ? cur.p : "", cur.len,
                                 &next);
             if (rc == FC_OK && first_change && !*first_change &&
-                (next.len != cur.len || memcmp(next.p ? next.p : "", cur.p ? cur.p : "",
-                                               cur.len) != 0))
+                (next.len != cur.len ||
+                 memcmp(next.p ? next.p : "", cur.p ? cur.p : "", cur.len) != 0))
                 *first_change = &fs->rules[j];
             struct cfg_buf t = cur;
             cur = next;
@@ -140,15 +140,19 @@ add_file(struct collect *c, const char *path, bool named)
         return rc;
     char rk = 'o';
     if (c->t->ops->kind(c->t, real, &rk) == FC_OK && rk == 'd') {
-        fc_rc drc = named ? FC_ERR(FC_E_INVALID, "%s%s: a symlink to a folder: name the folder "
-                                   "itself", c->t->prefix, path)
+        fc_rc drc = named ? FC_ERR(FC_E_INVALID,
+                                   "%s%s: a symlink to a folder: name the folder "
+                                   "itself",
+                                   c->t->prefix, path)
                           : FC_OK; /* symlinked folders are not followed */
         free(real);
         return drc;
     }
     if (!cfg_path_under(real, c->realroot)) {
-        rc = FC_ERR(FC_E_INVALID, "%s%s: refused: a symlink leaves the root %s (it resolves "
-                    "to %s)", c->t->prefix, path, c->root, real);
+        rc = FC_ERR(FC_E_INVALID,
+                    "%s%s: refused: a symlink leaves the root %s (it resolves "
+                    "to %s)",
+                    c->t->prefix, path, c->root, real);
         free(real);
         return rc;
     }
@@ -377,37 +381,41 @@ cfg_run(struct cfg_rules *r, const struct cfg_target_path *tp, size_t n,
         if ((rc = f->t->ops->read(f->t, f, r->limits.max_file_bytes)) != FC_OK)
             break;
         const char *old = f->old.p ? f->old.p : "";
-        if ((rc = apply_all(r, root, f->path, f->display, old, f->old.len, &f->new_, NULL,
-                            true)) != FC_OK)
+        if ((rc = apply_all(r, root, f->path, f->display, old, f->old.len, &f->new_, NULL, true)) !=
+            FC_OK)
             break;
-        f->changed = f->new_.len != f->old.len || memcmp(f->new_.p ? f->new_.p : "", old,
-                                                         f->old.len) != 0;
+        f->changed =
+            f->new_.len != f->old.len || memcmp(f->new_.p ? f->new_.p : "", old, f->old.len) != 0;
         if (o->check_idempotent && f->changed) {
             struct cfg_buf again = {0};
             const struct cfg_rule *culprit = NULL;
-            rc = apply_all(r, root, f->path, f->display, f->new_.p, f->new_.len, &again,
-                           &culprit, false);
+            rc = apply_all(r, root, f->path, f->display, f->new_.p, f->new_.len, &again, &culprit,
+                           false);
             if (rc != FC_OK) {
                 fc_error_prefix("the rules are not idempotent: a second run would fail");
             } else if (culprit) {
-                rc = FC_ERR(FC_E_INVALID, "%s: %s: the rules are not idempotent: a second run "
-                            "would change the file again", f->display, culprit->id);
+                rc = FC_ERR(FC_E_INVALID,
+                            "%s: %s: the rules are not idempotent: a second run "
+                            "would change the file again",
+                            f->display, culprit->id);
             }
             cfg_buf_free(&again);
         }
     }
     for (size_t i = 0; i < r->nsets && rc == FC_OK; i++)
         if (r->sets[i].required && r->sets[i].matched == 0)
-            rc = FC_ERR(FC_E_NOTFOUND, "files[%zu]: glob \"%s\" is required but matched no "
-                        "file", i, r->sets[i].glob);
+            rc = FC_ERR(FC_E_NOTFOUND,
+                        "files[%zu]: glob \"%s\" is required but matched no "
+                        "file",
+                        i, r->sets[i].glob);
     if (rc != FC_OK)
         return rc;
     if (o->dry_run) {
         for (size_t i = 0; i < run->nfiles && rc == FC_OK; i++) {
             struct cfg_file *f = &run->files[i];
             if (f->changed)
-                rc = cfg_diff(f->path, f->old.p ? f->old.p : "", f->old.len, f->new_.p,
-                              f->new_.len, &run->diff);
+                rc = cfg_diff(f->path, f->old.p ? f->old.p : "", f->old.len, f->new_.p, f->new_.len,
+                              &run->diff);
         }
         return rc;
     }

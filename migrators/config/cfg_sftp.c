@@ -73,8 +73,8 @@ sftp_lstat(struct fc_ssh *s, const char *path, LIBSSH2_SFTP_ATTRIBUTES *a)
     if (r != 0)
         return fc_ssh_error(s, r, "lstat %s", path);
     if (!(a->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS))
-        return FC_ERR(FC_E_REMOTE, "sftp %s: lstat %s: no file type in the answer",
-                      fc_ssh_peer(s), path);
+        return FC_ERR(FC_E_REMOTE, "sftp %s: lstat %s: no file type in the answer", fc_ssh_peer(s),
+                      path);
     return FC_OK;
 }
 
@@ -98,8 +98,8 @@ sftp_list(struct cfg_target *t, const char *dir, fc_rc (*fn)(void *ctx, const ch
     fc_rc rc = sftp_ready(s);
     if (rc != FC_OK)
         return rc;
-    LIBSSH2_SFTP_HANDLE *h = libssh2_sftp_open_ex(s->sftp, dir, (unsigned)strlen(dir), 0, 0,
-                                                  LIBSSH2_SFTP_OPENDIR);
+    LIBSSH2_SFTP_HANDLE *h =
+        libssh2_sftp_open_ex(s->sftp, dir, (unsigned)strlen(dir), 0, 0, LIBSSH2_SFTP_OPENDIR);
     if (!h)
         return fc_ssh_error(s, 0, "opendir %s", dir);
     char name[1024];
@@ -133,9 +133,10 @@ sftp_read(struct cfg_target *t, struct cfg_file *f, uint64_t max)
         return FC_ERR(FC_E_INVALID, "%s: refused: not a regular file (device, FIFO or socket)",
                       f->display);
     if (a.filesize > max)
-        return FC_ERR(FC_E_INVALID, "%s: refused: %llu bytes, above the limit of %llu bytes "
-                      "(limits.max_file_bytes)", f->display, (unsigned long long)a.filesize,
-                      (unsigned long long)max);
+        return FC_ERR(FC_E_INVALID,
+                      "%s: refused: %llu bytes, above the limit of %llu bytes "
+                      "(limits.max_file_bytes)",
+                      f->display, (unsigned long long)a.filesize, (unsigned long long)max);
     f->mode = (mode_t)a.permissions;
     f->uid = (uid_t)a.uid;
     f->gid = (gid_t)a.gid;
@@ -150,8 +151,8 @@ sftp_read(struct cfg_target *t, struct cfg_file *f, uint64_t max)
         if ((rc = fc_sftp_read(h, buf, sizeof buf, &got)) != FC_OK)
             break;
         if (f->old.len + got > max) {
-            rc = FC_ERR(FC_E_INVALID, "%s: refused: grew above the limit of %llu bytes",
-                        f->display, (unsigned long long)max);
+            rc = FC_ERR(FC_E_INVALID, "%s: refused: grew above the limit of %llu bytes", f->display,
+                        (unsigned long long)max);
             break;
         }
         if ((rc = cfg_buf_add(&f->old, buf, got)) != FC_OK || got < sizeof buf)
@@ -186,8 +187,8 @@ sftp_stage(struct cfg_target *t, const struct cfg_file *f, const char *dst, cons
     rc = fc_sftp_write(h, data, len);
     if (rc == FC_OK) {
         /* owner first (may be refused to a non-root user), then the mode */
-        LIBSSH2_SFTP_ATTRIBUTES a = {.flags = LIBSSH2_SFTP_ATTR_UIDGID, .uid = f->uid,
-                                     .gid = f->gid};
+        LIBSSH2_SFTP_ATTRIBUTES a = {
+            .flags = LIBSSH2_SFTP_ATTR_UIDGID, .uid = f->uid, .gid = f->gid};
         if (libssh2_sftp_fsetstat(h->h, &a) != 0)
             fc_log(FC_WARN, FC_MSG("owner not kept"), FC_STR("path", f->display));
         a = (LIBSSH2_SFTP_ATTRIBUTES){.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS,
@@ -276,7 +277,8 @@ cfg_target_sftp(const char *url, struct cfg_target **out, const char **path)
     free(ssh_url);
     if (rc == FC_OK) {
         struct fc_ssh_url *u = &st->url;
-        struct fc_ssh_opts o = {.host = u->host, .port = u->port,
+        struct fc_ssh_opts o = {.host = u->host,
+                                .port = u->port,
                                 .user = u->user[0] ? u->user : NULL,
                                 .identity = cfg_ssh_opts.identity,
                                 .known_hosts = cfg_ssh_opts.known_hosts};

@@ -94,7 +94,8 @@ merge_deep(json_t *dst, json_t *src)
 {
     const char *k;
     json_t *val;
-    json_object_foreach(src, k, val) {
+    json_object_foreach(src, k, val)
+    {
         json_t *cur = json_object_get(dst, k);
         if (json_is_object(cur) && json_is_object(val))
             merge_deep(cur, val);
@@ -118,8 +119,8 @@ cfg_vars_load_file(struct cfg_vars *v, const char *path)
     json_error_t je;
     json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (!j)
-        return FC_ERR(FC_E_INVALID, "--vars %s: line %d column %d: %s", path, je.line,
-                      je.column, je.text);
+        return FC_ERR(FC_E_INVALID, "--vars %s: line %d column %d: %s", path, je.line, je.column,
+                      je.text);
     if (!json_is_object(j)) {
         json_decref(j);
         return FC_ERR(FC_E_INVALID, "--vars %s: expected a JSON object", path);
@@ -186,7 +187,7 @@ cfg_vars_lookup(const struct cfg_vars *v, const char *name)
             char *end;
             unsigned long i = strtoul(s, &end, 10);
             cur = (end == s + n && n > 0 && isdigit((unsigned char)*s)) ? json_array_get(cur, i)
-                                                                         : NULL;
+                                                                        : NULL;
         } else {
             cur = NULL;
         }
@@ -230,8 +231,8 @@ add_escaped(struct cfg_buf *b, const char *val, enum cfg_expand_mode mode)
 }
 
 fc_rc
-cfg_expand(const struct cfg_vars *v, const char *s, enum cfg_expand_mode mode,
-           const char *where, char **out)
+cfg_expand(const struct cfg_vars *v, const char *s, enum cfg_expand_mode mode, const char *where,
+           char **out)
 {
     struct cfg_buf b = {0};
     fc_rc rc = FC_OK;
@@ -243,14 +244,18 @@ cfg_expand(const struct cfg_vars *v, const char *s, enum cfg_expand_mode mode,
         } else if (p[0] == '$' && p[1] == '{') {
             const char *end = strchr(p + 2, '}');
             if (!end) {
-                rc = FC_ERR(FC_E_INVALID, "%s: unterminated ${ at offset %zu (write $${ for a "
-                            "literal ${)", where, (size_t)(p - s));
+                rc = FC_ERR(FC_E_INVALID,
+                            "%s: unterminated ${ at offset %zu (write $${ for a "
+                            "literal ${)",
+                            where, (size_t)(p - s));
                 break;
             }
             size_t n = (size_t)(end - p - 2);
             if (!valid_name(p + 2, n)) {
-                rc = FC_ERR(FC_E_INVALID, "%s: bad variable name ${%.*s} (letters, digits, '_', "
-                            "'-' and dots; write $${ for a literal ${)", where, (int)n, p + 2);
+                rc = FC_ERR(FC_E_INVALID,
+                            "%s: bad variable name ${%.*s} (letters, digits, '_', "
+                            "'-' and dots; write $${ for a literal ${)",
+                            where, (int)n, p + 2);
                 break;
             }
             char *name = strndup(p + 2, n);

@@ -96,8 +96,8 @@ locate(const struct cfg_rule *r, const char *in, size_t len, struct found *fd)
                               : e.data.scalar.tag  ? "has an explicit tag"
                                                    : NULL;
             } else {
-                fd->problem = e.type == YAML_ALIAS_EVENT ? "is an alias"
-                                                         : "is a mapping or sequence";
+                fd->problem =
+                    e.type == YAML_ALIAS_EVENT ? "is an alias" : "is a mapping or sequence";
             }
         }
         if (e.type == YAML_SCALAR_EVENT && is_key) {
@@ -161,10 +161,10 @@ looks_typed(const char *s)
 static bool
 plain_ok(const char *s)
 {
-    static const char *const reserved[] = {"null", "Null", "NULL", "~", "true", "True", "TRUE",
-                                           "false", "False", "FALSE", "yes", "Yes", "YES", "no",
-                                           "No", "NO", "on", "On", "ON", "off", "Off", "OFF",
-                                           "y", "Y", "n", "N", NULL};
+    static const char *const reserved[] = {"null",  "Null",  "NULL",  "~",   "true", "True", "TRUE",
+                                           "false", "False", "FALSE", "yes", "Yes",  "YES",  "no",
+                                           "No",    "NO",    "on",    "On",  "ON",   "off",  "Off",
+                                           "OFF",   "y",     "Y",     "n",   "N",    NULL};
     size_t n = strlen(s);
     if (n == 0 || strchr("-?:,[]{}#&*!|>'\"%@` \t", s[0]) || s[n - 1] == ' ' || s[n - 1] == ':')
         return false;
@@ -243,22 +243,25 @@ cfg_yaml_apply(const struct cfg_rule *rule, const char *path, const char *in, si
     path_str(rule, ps, sizeof ps);
     fc_rc rc = locate(rule, in, len, &fd);
     if (rc == FC_OK && fd.count == 0)
-        rc = FC_ERR(FC_E_NOTFOUND, "%s: path %s not found (yaml rules replace existing "
-                    "scalars only)", rule->id, ps);
+        rc = FC_ERR(FC_E_NOTFOUND,
+                    "%s: path %s not found (yaml rules replace existing "
+                    "scalars only)",
+                    rule->id, ps);
     else if (rc == FC_OK && fd.count > 1)
-        rc = FC_ERR(FC_E_INVALID, "%s: path %s is found %zu times (duplicate keys)", rule->id,
-                    ps, fd.count);
+        rc = FC_ERR(FC_E_INVALID, "%s: path %s is found %zu times (duplicate keys)", rule->id, ps,
+                    fd.count);
     else if (rc == FC_OK && fd.problem)
-        rc = FC_ERR(FC_E_UNSUPPORTED, "%s: the node at path %s %s: only a plain scalar can be "
-                    "set", rule->id, ps, fd.problem);
+        rc = FC_ERR(FC_E_UNSUPPORTED,
+                    "%s: the node at path %s %s: only a plain scalar can be "
+                    "set",
+                    rule->id, ps, fd.problem);
     if (rc != FC_OK) {
         free(fd.value);
         return rc;
     }
     const char *s = json_string_value(rule->yvalue);
     FC_AUTOFREE char *text = render(rule->yvalue, fd.style);
-    bool same = s ? strcmp(fd.value, s) == 0 && (fd.style != YAML_PLAIN_SCALAR_STYLE ||
-                                                   plain_ok(s))
+    bool same = s ? strcmp(fd.value, s) == 0 && (fd.style != YAML_PLAIN_SCALAR_STYLE || plain_ok(s))
                   : (fd.style == YAML_PLAIN_SCALAR_STYLE && text && strcmp(fd.value, text) == 0);
     free(fd.value);
     if (!text)

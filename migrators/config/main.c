@@ -24,7 +24,8 @@ usage(FILE *f)
           "       fluid-config check --rules RULES.json [--vars VARS.json]... "
           "[--var NAME=VALUE]...\n"
           "TARGET: a file or folder under the rules' roots, or sftp://[user@]host[:port]/path;\n"
-          "without TARGET, the roots themselves (local). See fluid-config(1).\n", f);
+          "without TARGET, the roots themselves (local). See fluid-config(1).\n",
+          f);
 }
 
 struct opts {
@@ -36,15 +37,16 @@ struct opts {
 
 /* Opens the target of arg; local paths share *local (opened once). */
 static fc_rc
-open_target(const char *arg, struct cfg_target **local, struct cfg_target **t,
-            const char **path)
+open_target(const char *arg, struct cfg_target **local, struct cfg_target **t, const char **path)
 {
     if (strncmp(arg, "sftp://", 7) == 0) {
 #ifdef FLUID_CONFIG_SFTP
         return cfg_target_sftp(arg, t, path);
 #else
-        return FC_ERR(FC_E_UNSUPPORTED, "%.*s...: this fluid-config was built without SFTP "
-                      "(fluid_ssh)", 7, arg);
+        return FC_ERR(FC_E_UNSUPPORTED,
+                      "%.*s...: this fluid-config was built without SFTP "
+                      "(fluid_ssh)",
+                      7, arg);
 #endif
     }
     *path = arg;
@@ -93,8 +95,8 @@ run(struct fc_migrator *m, struct opts *o, char **targets, int ntargets, bool ch
         }
     }
     struct cfg_run r = {0};
-    struct cfg_run_opts ro = {.dry_run = o->dry_run, .backup_suffix = o->backup,
-                              .check_idempotent = true};
+    struct cfg_run_opts ro = {
+        .dry_run = o->dry_run, .backup_suffix = o->backup, .check_idempotent = true};
     if (rc == FC_OK)
         rc = cfg_run(&rules, tp, n, &ro, &r);
     if (rc == FC_OK) {
@@ -102,8 +104,8 @@ run(struct fc_migrator *m, struct opts *o, char **targets, int ntargets, bool ch
         for (size_t i = 0; i < r.nfiles; i++) {
             struct cfg_file *f = &r.files[i];
             json_array_append_new(f->changed ? changed : unchanged, json_string(f->display));
-            fc_log(FC_INFO, FC_MSG(f->changed ? (o->dry_run ? "would change" : "changed")
-                                              : "unchanged"),
+            fc_log(FC_INFO,
+                   FC_MSG(f->changed ? (o->dry_run ? "would change" : "changed") : "unchanged"),
                    FC_STR("path", f->display));
             if (!o->dry_run)
                 printf("%s %s\n", f->changed ? "changed" : "unchanged", f->display);
@@ -151,7 +153,7 @@ main(int argc, char **argv)
     if (argc < 2 || (!check_only && strcmp(argv[1], "rewrite") != 0)) {
         usage(stderr);
         return fc_migrator_finish(&m, FC_ERR(FC_E_INVALID, "expected a command: rewrite or "
-                                             "check"));
+                                                           "check"));
     }
     struct opts o = {0};
     cfg_vars_init(&o.vars);
@@ -159,10 +161,14 @@ main(int argc, char **argv)
     if (tv)
         rc = cfg_vars_merge(&o.vars, tv);
     static const struct option lo[] = {
-        {"rules", required_argument, NULL, 'r'}, {"vars", required_argument, NULL, 'V'},
-        {"var", required_argument, NULL, 'v'},   {"dry-run", no_argument, NULL, 'n'},
-        {"backup", required_argument, NULL, 'b'}, {"help", no_argument, NULL, 'h'},
-        {"identity", required_argument, NULL, 'i'}, {"known-hosts", required_argument, NULL, 'k'},
+        {"rules", required_argument, NULL, 'r'},
+        {"vars", required_argument, NULL, 'V'},
+        {"var", required_argument, NULL, 'v'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"backup", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
+        {"identity", required_argument, NULL, 'i'},
+        {"known-hosts", required_argument, NULL, 'k'},
         {NULL, 0, NULL, 0},
     };
     optind = 2;
@@ -171,29 +177,45 @@ main(int argc, char **argv)
     size_t nvar = 0;
     while (rc == FC_OK && (c = getopt_long(argc, argv, "+r:V:v:nb:hi:k:", lo, NULL)) != -1) {
         switch (c) {
-        case 'r': o.rules = optarg; break;
-        case 'V': rc = cfg_vars_load_file(&o.vars, optarg); break;
+        case 'r':
+            o.rules = optarg;
+            break;
+        case 'V':
+            rc = cfg_vars_load_file(&o.vars, optarg);
+            break;
         case 'v': /* applied after every --vars, so that --var wins */
             if (nvar < sizeof var_args / sizeof *var_args)
                 var_args[nvar++] = optarg;
             else
-                rc = FC_ERR(FC_E_INVALID, "--var: more than %zu", sizeof var_args / sizeof *var_args);
+                rc = FC_ERR(FC_E_INVALID, "--var: more than %zu",
+                            sizeof var_args / sizeof *var_args);
             break;
-        case 'n': o.dry_run = true; break;
+        case 'n':
+            o.dry_run = true;
+            break;
 #ifdef FLUID_CONFIG_SFTP
-        case 'i': cfg_ssh_opts.identity = optarg; break;
-        case 'k': cfg_ssh_opts.known_hosts = optarg; break;
+        case 'i':
+            cfg_ssh_opts.identity = optarg;
+            break;
+        case 'k':
+            cfg_ssh_opts.known_hosts = optarg;
+            break;
 #else
         case 'i':
-        case 'k': break; /* only used by SFTP targets, which this build refuses */
+        case 'k':
+            break; /* only used by SFTP targets, which this build refuses */
 #endif
         case 'b':
             if (!*optarg || strchr(optarg, '/'))
                 rc = FC_ERR(FC_E_INVALID, "--backup: the suffix must be non-empty, without '/'");
             o.backup = optarg;
             break;
-        case 'h': usage(stdout); cfg_vars_free(&o.vars); return fc_migrator_finish(&m, FC_OK);
-        default: rc = FC_ERR(FC_E_INVALID, "unknown option (see --help)");
+        case 'h':
+            usage(stdout);
+            cfg_vars_free(&o.vars);
+            return fc_migrator_finish(&m, FC_OK);
+        default:
+            rc = FC_ERR(FC_E_INVALID, "unknown option (see --help)");
         }
     }
     for (size_t i = 0; i < nvar && rc == FC_OK; i++)

@@ -21,7 +21,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc, (void)argv;
     cfg_vars_init(&vars);
     json_t *j = json_loads("{\"target\":{\"ip\":\"10.0.0.9\",\"path\":\"/a\\\\1$\",\"n\":5,"
-                           "\"list\":[\"x\",\"y\"]}}", 0, NULL);
+                           "\"list\":[\"x\",\"y\"]}}",
+                           0, NULL);
     cfg_vars_merge(&vars, j);
     json_decref(j);
     return 0;

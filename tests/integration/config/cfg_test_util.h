@@ -25,8 +25,9 @@ static const struct tfile tfiles[] = {
      "interpreter=/opt/node/bin/node\r\ndata=/mnt/data/app\r\n# ünïcode ✓\r\n"},
     {"conf/db.ini", "; db\n[db]\nhost = 10.0.0.1\nport=5432\n\n[web]\nbind = 0.0.0.0",
      "; db\n[db]\nhost = 192.168.5.7\nport=5432\nuser = app\n\n[web]"},
-    {"conf/app.json", "{\n  \"db\": {\n    \"host\": \"10.0.0.1\",\n    \"port\": 5432\n  },\n"
-                      "  \"name\": \"x\"\n}\n",
+    {"conf/app.json",
+     "{\n  \"db\": {\n    \"host\": \"10.0.0.1\",\n    \"port\": 5432\n  },\n"
+     "  \"name\": \"x\"\n}\n",
      "{\n  \"db\": {\n    \"host\": \"192.168.5.7\",\n    \"port\": 5432,\n    \"user\": \"app\"\n"
      "  }\n}\n"},
     {"conf/app.yaml", "db:\n  host: 10.0.0.1 # the db\n  port: 5432\nlist:\n  - a\n  - \"b\"\n",
@@ -35,8 +36,9 @@ static const struct tfile tfiles[] = {
      "export A=\"x y\"\nB=\"three words here\" # c\nC=plain\n"},
     {"conf/sub/app.properties", "# props\nserver.host=10.0.0.1\nlong=a\\\n  b\n",
      "# props\nserver.host=192.168.5.7\nlong=short\n"},
-    {"conf/site.nginx", "server {\n    listen 80;\n    server_name shop.old.example;\n"
-                        "    root /var/www/shop;\n}\n",
+    {"conf/site.nginx",
+     "server {\n    listen 80;\n    server_name shop.old.example;\n"
+     "    root /var/www/shop;\n}\n",
      "server {\n    listen 8080;\n    server_name shop.new.example;\n"
      "    root /var/www/shop;\n}\n"},
     {"README", "not a configuration file!\n", "not a configuration file!\n"},
@@ -144,10 +146,11 @@ static inline void
 cfg_write_rules(const char *dir, const char *limits, const char *extra)
 {
     char *doc = NULL, p[1024];
-    cr_assert(asprintf(&doc, "{\"schema\":\"fluid.config-rules/1\",\"roots\":[\"%s/app\"],%s%s"
-                             "\"files\":[%s%s%s]}", dir, limits ? limits : "",
-                       limits ? "," : "", tsets, extra && *extra ? "," : "",
-                       extra ? extra : "") > 0);
+    cr_assert(asprintf(&doc,
+                       "{\"schema\":\"fluid.config-rules/1\",\"roots\":[\"%s/app\"],%s%s"
+                       "\"files\":[%s%s%s]}",
+                       dir, limits ? limits : "", limits ? "," : "", tsets,
+                       extra && *extra ? "," : "", extra ? extra : "") > 0);
     snprintf(p, sizeof p, "%s/rules.json", dir);
     cfg_write(p, doc, strlen(doc));
     free(doc);
@@ -210,7 +213,8 @@ cfg_snap_same(const char *dir, const struct snap *s)
                   "%s changed", tfiles[i].rel);
         cr_assert_eq(now.ino[i], s->ino[i], "%s was replaced", tfiles[i].rel);
         cr_assert(now.mtime[i].tv_sec == s->mtime[i].tv_sec &&
-                  now.mtime[i].tv_nsec == s->mtime[i].tv_nsec, "%s was written", tfiles[i].rel);
+                      now.mtime[i].tv_nsec == s->mtime[i].tv_nsec,
+                  "%s was written", tfiles[i].rel);
         free(now.bytes[i]);
     }
 }
@@ -232,8 +236,8 @@ cfg_expect_tree(const char *dir, bool after)
         size_t n;
         char *b = cfg_slurp(p, &n);
         const char *want = after ? tfiles[i].after : tfiles[i].before;
-        cr_assert(n == strlen(want) && memcmp(b, want, n) == 0,
-                  "%s: got\n%s\nwant\n%s", tfiles[i].rel, b, want);
+        cr_assert(n == strlen(want) && memcmp(b, want, n) == 0, "%s: got\n%s\nwant\n%s",
+                  tfiles[i].rel, b, want);
         free(b);
     }
 }

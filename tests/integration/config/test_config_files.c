@@ -138,22 +138,27 @@ bad_run(const char *name, const char *limits, const char *extra, const char *tar
 Test(bad_rules, invalid_regex)
 {
     const char *n[] = {"files[7].rules[0]", "invalid regular expression", "FC_E_INVALID", NULL};
-    bad_run("badre", NULL, "{\"glob\":\"README\",\"rules\":[{\"type\":\"regex\","
-                           "\"pattern\":\"(unclosed\",\"replace\":\"x\"}]}", NULL, NULL, n);
+    bad_run("badre", NULL,
+            "{\"glob\":\"README\",\"rules\":[{\"type\":\"regex\","
+            "\"pattern\":\"(unclosed\",\"replace\":\"x\"}]}",
+            NULL, NULL, n);
 }
 
 Test(bad_rules, unknown_format)
 {
     const char *n[] = {"files[7].rules[0]", "unknown rule type \\\"toml\\\"", NULL};
-    bad_run("badtype", NULL, "{\"glob\":\"README\",\"rules\":[{\"type\":\"toml\",\"key\":\"a\","
-                             "\"set\":\"b\"}]}", NULL, NULL, n);
+    bad_run("badtype", NULL,
+            "{\"glob\":\"README\",\"rules\":[{\"type\":\"toml\",\"key\":\"a\","
+            "\"set\":\"b\"}]}",
+            NULL, NULL, n);
 }
 
 Test(bad_rules, undefined_variable)
 {
     const char *n[] = {"files[7].rules[0]", "undefined variable ${target.dns.zone}", NULL};
-    bad_run("badvar", NULL, "{\"glob\":\"README\",\"rules\":[{\"type\":\"regex\","
-                            "\"pattern\":\"x\",\"replace\":\"${target.dns.zone}\"}]}",
+    bad_run("badvar", NULL,
+            "{\"glob\":\"README\",\"rules\":[{\"type\":\"regex\","
+            "\"pattern\":\"x\",\"replace\":\"${target.dns.zone}\"}]}",
             NULL, NULL, n);
 }
 
@@ -161,16 +166,19 @@ Test(bad_rules, failing_require_in_a_later_file)
 {
     const char *n[] = {"README", "files[7].rules[0] (\\\"README names the app\\\")",
                        "required pattern not found", NULL};
-    bad_run("badreq", NULL, "{\"glob\":\"README\",\"rules\":[{\"type\":\"require\","
-                            "\"name\":\"README names the app\",\"pattern\":\"myapp\"}]}",
+    bad_run("badreq", NULL,
+            "{\"glob\":\"README\",\"rules\":[{\"type\":\"require\","
+            "\"name\":\"README names the app\",\"pattern\":\"myapp\"}]}",
             NULL, NULL, n);
 }
 
 Test(bad_rules, not_idempotent)
 {
     const char *n[] = {"not idempotent", "files[7].rules[0]", NULL};
-    bad_run("badidem", NULL, "{\"glob\":\"README\",\"rules\":[{\"type\":\"regex\","
-                             "\"pattern\":\"file\",\"replace\":\"file file\"}]}", NULL, NULL, n);
+    bad_run("badidem", NULL,
+            "{\"glob\":\"README\",\"rules\":[{\"type\":\"regex\","
+            "\"pattern\":\"file\",\"replace\":\"file file\"}]}",
+            NULL, NULL, n);
 }
 
 static void
@@ -234,7 +242,8 @@ Test(bad_rules, catastrophic_backtracking_is_reported)
     const char *n[] = {"match limit of 5000 steps exceeded", "backtracking", NULL};
     bad_run("backtrack", "\"limits\":{\"match_limit\":5000}",
             "{\"glob\":\"README\",\"rules\":[{\"type\":\"regex\",\"pattern\":\"^(\\\\w+\\\\s?)+$\","
-            "\"replace\":\"x\"}]}", NULL, NULL, n);
+            "\"replace\":\"x\"}]}",
+            NULL, NULL, n);
 }
 
 Test(files, mode_owner_and_backup_are_kept)
@@ -284,8 +293,8 @@ Test(files, broker_done_event_lists_changed_and_unchanged)
     cfg_write(conffile, tfiles[0].after, strlen(tfiles[0].after));
     int ev[2];
     cr_assert_eq(pipe(ev), 0);
-    const char *argv[] = {prog, "--events-fd", "3", "rewrite", "--rules", rules, "--vars",
-                          vars, root, NULL};
+    const char *argv[] = {prog,  "--events-fd", "3",  "rewrite", "--rules",
+                          rules, "--vars",      vars, root,      NULL};
     struct fc_spawn sp = {.argv = argv, .fd = {-1, -1, -1}, .pass = &ev[1], .npass = 1};
     pid_t pid;
     cr_assert_eq(fc_spawn(&sp, &pid), FC_OK, "%s", fc_error_msg());

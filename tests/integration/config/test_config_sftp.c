@@ -51,9 +51,18 @@ run_sftp(struct cfg_out *o, const char *dir, bool dry, const char *kh)
     snprintf(rules, sizeof rules, "%s/rules.json", dir);
     snprintf(vars, sizeof vars, "%s/vars.json", dir);
     snprintf(url, sizeof url, "sftp://%s@%s:%s%s/app", user, host, port, dir);
-    const char *args[] = {"rewrite", "--rules", rules, "--vars", vars, "--identity", identity,
-                          "--known-hosts", kh ? kh : known_hosts, dry ? "--dry-run" : url,
-                          dry ? url : NULL, NULL};
+    const char *args[] = {"rewrite",
+                          "--rules",
+                          rules,
+                          "--vars",
+                          vars,
+                          "--identity",
+                          identity,
+                          "--known-hosts",
+                          kh ? kh : known_hosts,
+                          dry ? "--dry-run" : url,
+                          dry ? url : NULL,
+                          NULL};
     cfg_exec(o, args);
 }
 
@@ -64,7 +73,8 @@ run_local(struct cfg_out *o, const char *dir, bool dry)
     snprintf(rules, sizeof rules, "%s/rules.json", dir);
     snprintf(vars, sizeof vars, "%s/vars.json", dir);
     snprintf(root, sizeof root, "%s/app", dir);
-    const char *args[] = {"rewrite", "--rules", rules, "--vars", vars, dry ? "--dry-run" : root,
+    const char *args[] = {"rewrite",         "--rules", rules,
+                          "--vars",          vars,      dry ? "--dry-run" : root,
                           dry ? root : NULL, NULL};
     cfg_exec(o, args);
 }

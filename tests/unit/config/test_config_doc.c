@@ -46,11 +46,13 @@ Test(doc, examples_parse)
     cfg_vars_init(&v);
     size_t i, nsets = 0, nrules = 0;
     json_t *b;
-    json_array_foreach(blocks, i, b) {
+    json_array_foreach(blocks, i, b)
+    {
         if (json_object_get(b, "target"))
             cfg_vars_merge(&v, b);
     }
-    json_array_foreach(blocks, i, b) {
+    json_array_foreach(blocks, i, b)
+    {
         json_t *set = NULL;
         if (json_object_get(b, "files")) {
             set = json_incref(b);
@@ -70,8 +72,7 @@ Test(doc, examples_parse)
         free(s);
         json_decref(set);
     }
-    cr_assert(nsets >= 1 && nrules >= 10, "examples not found: %zu sets, %zu rules", nsets,
-              nrules);
+    cr_assert(nsets >= 1 && nrules >= 10, "examples not found: %zu sets, %zu rules", nsets, nrules);
     cfg_vars_free(&v);
     json_decref(blocks);
     free(doc);

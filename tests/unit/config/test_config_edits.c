@@ -153,9 +153,12 @@ Test(json, add_member_in_the_style_of_its_neighbours)
 Test(json, delete_first_middle_last)
 {
     const char *in = "{\"a\": 1, \"b\": 2, \"c\": 3}";
-    ok("{\"type\":\"json\",\"pointer\":\"/a\",\"delete\":true}", "a.json", in, "{\"b\": 2, \"c\": 3}");
-    ok("{\"type\":\"json\",\"pointer\":\"/b\",\"delete\":true}", "a.json", in, "{\"a\": 1, \"c\": 3}");
-    ok("{\"type\":\"json\",\"pointer\":\"/c\",\"delete\":true}", "a.json", in, "{\"a\": 1, \"b\": 2}");
+    ok("{\"type\":\"json\",\"pointer\":\"/a\",\"delete\":true}", "a.json", in,
+       "{\"b\": 2, \"c\": 3}");
+    ok("{\"type\":\"json\",\"pointer\":\"/b\",\"delete\":true}", "a.json", in,
+       "{\"a\": 1, \"c\": 3}");
+    ok("{\"type\":\"json\",\"pointer\":\"/c\",\"delete\":true}", "a.json", in,
+       "{\"a\": 1, \"b\": 2}");
     ok("{\"type\":\"json\",\"pointer\":\"/x\",\"delete\":true}", "a.json", in, in);
     ok("{\"type\":\"json\",\"pointer\":\"/a/0\",\"delete\":true}", "a.json", "{\"a\":[7]}",
        "{\"a\":[]}");
@@ -193,8 +196,8 @@ Test(yaml, set_scalars_in_their_style)
        "# app\ndb:\n  host: 10.0.0.1   # primary\n  name: 'main'\n  dsn: \"x\\ty\"\nservers:\n"
        "  - web1\n  - {name: web2, ip: 10.0.0.3}\nmotd: 'bye'\nport: 80");
     /* a string that would read back as a boolean or number gets quotes */
-    ok("{\"type\":\"yaml\",\"path\":\"servers.0\",\"set\":\"yes\"}", "a.yaml", "servers:\n  - web1\n",
-       "servers:\n  - 'yes'\n");
+    ok("{\"type\":\"yaml\",\"path\":\"servers.0\",\"set\":\"yes\"}", "a.yaml",
+       "servers:\n  - web1\n", "servers:\n  - 'yes'\n");
     ok("{\"type\":\"yaml\",\"path\":\"a\",\"set\":\"1.5\"}", "a.yaml", "a: x\r\nb: y\r\n",
        "a: '1.5'\r\nb: y\r\n");
     ok("{\"type\":\"yaml\",\"path\":\"a\",\"set\":\"é ü\"}", "a.yaml", "a: x # ü\n",
@@ -206,7 +209,8 @@ Test(yaml, errors)
     fails("{\"type\":\"yaml\",\"path\":\"db.user\",\"set\":\"x\"}", "a.yaml", ym, "not found");
     fails("{\"type\":\"yaml\",\"path\":\"db\",\"set\":\"x\"}", "a.yaml", ym,
           "is a mapping or sequence");
-    fails("{\"type\":\"yaml\",\"path\":\"a\",\"set\":\"x\"}", "a.yaml", "a: [1\n", "not valid YAML");
+    fails("{\"type\":\"yaml\",\"path\":\"a\",\"set\":\"x\"}", "a.yaml", "a: [1\n",
+          "not valid YAML");
     fails("{\"type\":\"yaml\",\"path\":\"b\",\"set\":\"x\"}", "a.yaml", "a: &x 1\nb: *x\n",
           "is an alias");
 }

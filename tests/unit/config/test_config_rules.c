@@ -98,14 +98,15 @@ Test(regex, line_anchor_keeps_crlf_and_missing_final_newline)
 
 Test(regex, utf8_content)
 {
-    expect(RULES1("*.conf", "{\"type\":\"regex\",\"pattern\":\"caf.=(.)\",\"replace\":\"café=\\\\1!\"}"),
+    expect(RULES1("*.conf",
+                  "{\"type\":\"regex\",\"pattern\":\"caf.=(.)\",\"replace\":\"café=\\\\1!\"}"),
            NULL, "a.conf", "# über\ncafé=ñ\n", "# über\ncafé=ñ!\n");
 }
 
 Test(regex, invalid_utf8_input_is_matched_not_rejected)
 {
-    expect(RULES1("*.conf", "{\"type\":\"regex\",\"pattern\":\"k=1\",\"replace\":\"k=2\"}"),
-           NULL, "a.conf", "\xff\xfe junk\nk=1\n", "\xff\xfe junk\nk=2\n");
+    expect(RULES1("*.conf", "{\"type\":\"regex\",\"pattern\":\"k=1\",\"replace\":\"k=2\"}"), NULL,
+           "a.conf", "\xff\xfe junk\nk=1\n", "\xff\xfe junk\nk=2\n");
 }
 
 Test(vars, expanded_literally_in_patterns_and_templates)
@@ -116,8 +117,9 @@ Test(vars, expanded_literally_in_patterns_and_templates)
                             "\"replace\":\"${target.ip}\"}"),
            vars, "a.conf", "a=10.0.0.5 b=10a0b0c5\n", "a=192.168.1.9 b=10a0b0c5\n");
     /* a backslash in a value is not a group reference */
-    expect(RULES1("*.conf", "{\"type\":\"regex\",\"pattern\":\"x\",\"replace\":\"${target.path}\"}"),
-           vars, "a.conf", "x\n", "C:\\1\n");
+    expect(
+        RULES1("*.conf", "{\"type\":\"regex\",\"pattern\":\"x\",\"replace\":\"${target.path}\"}"),
+        vars, "a.conf", "x\n", "C:\\1\n");
     /* $${ is a literal ${ */
     expect(RULES1("*.conf", "{\"type\":\"regex\",\"pattern\":\"x\",\"replace\":\"$${HOME}\"}"),
            vars, "a.conf", "x\n", "${HOME}\n");
@@ -163,8 +165,8 @@ Test(errors, unknown_type_and_unknown_field)
     const char *n[] = {"unknown rule type \"toml\"", NULL};
     expect_error(RULES1("*", "{\"type\":\"toml\",\"key\":\"a\"}"), NULL, "", FC_E_INVALID, n);
     const char *n2[] = {"unknown field \"replacement\"", NULL};
-    expect_error(RULES1("*", "{\"type\":\"regex\",\"pattern\":\"a\",\"replacement\":\"b\"}"),
-                 NULL, "", FC_E_INVALID, n2);
+    expect_error(RULES1("*", "{\"type\":\"regex\",\"pattern\":\"a\",\"replacement\":\"b\"}"), NULL,
+                 "", FC_E_INVALID, n2);
 }
 
 Test(errors, bad_group_reference)
@@ -200,12 +202,18 @@ Test(errors, roots_and_globs)
     cfg_vars_init(&v);
     struct cfg_rules r;
     const char *docs[] = {
-        "{\"roots\":[\"/srv/../etc\"],\"files\":[{\"glob\":\"*\",\"rules\":[{\"type\":\"require\",\"pattern\":\"x\"}]}]}",
-        "{\"roots\":[\"srv\"],\"files\":[{\"glob\":\"*\",\"rules\":[{\"type\":\"require\",\"pattern\":\"x\"}]}]}",
-        "{\"roots\":[\"/srv\"],\"files\":[{\"glob\":\"../*\",\"rules\":[{\"type\":\"require\",\"pattern\":\"x\"}]}]}",
+        "{\"roots\":[\"/srv/../"
+        "etc\"],\"files\":[{\"glob\":\"*\",\"rules\":[{\"type\":\"require\",\"pattern\":\"x\"}]}]}",
+        "{\"roots\":[\"srv\"],\"files\":[{\"glob\":\"*\",\"rules\":[{\"type\":\"require\","
+        "\"pattern\":\"x\"}]}]}",
+        "{\"roots\":[\"/srv\"],\"files\":[{\"glob\":\"../"
+        "*\",\"rules\":[{\"type\":\"require\",\"pattern\":\"x\"}]}]}",
         "{\"roots\":[\"/srv\"],\"files\":[]}",
-        "{\"roots\":[\"/srv\"],\"files\":[{\"glob\":\"*\",\"rules\":[{\"type\":\"json\",\"pointer\":\"a\",\"set\":1}]}]}",
-        "{\"schema\":\"other/1\",\"roots\":[\"/srv\"],\"files\":[{\"glob\":\"*\",\"rules\":[{\"type\":\"require\",\"pattern\":\"x\"}]}]}",
+        "{\"roots\":[\"/"
+        "srv\"],\"files\":[{\"glob\":\"*\",\"rules\":[{\"type\":\"json\",\"pointer\":\"a\",\"set\":"
+        "1}]}]}",
+        "{\"schema\":\"other/1\",\"roots\":[\"/"
+        "srv\"],\"files\":[{\"glob\":\"*\",\"rules\":[{\"type\":\"require\",\"pattern\":\"x\"}]}]}",
     };
     for (size_t i = 0; i < sizeof docs / sizeof *docs; i++)
         cr_expect_eq(cfg_rules_parse(&r, docs[i], strlen(docs[i]), &v), FC_E_INVALID,
@@ -243,7 +251,8 @@ Test(paths, normalise_and_under)
 Test(diff, hunks_and_no_final_newline)
 {
     struct cfg_buf out = {0};
-    const char *a = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12", *b = "1\n2\nthree\n4\n5\n6\n7\n8\n9\n10\n11\n12\n";
+    const char *a = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12",
+               *b = "1\n2\nthree\n4\n5\n6\n7\n8\n9\n10\n11\n12\n";
     cr_assert_eq(cfg_diff("/r/f", a, strlen(a), b, strlen(b), &out), FC_OK);
     cr_assert_str_eq(cfg_buf_str(&out),
                      "--- a/r/f\n+++ b/r/f\n@@ -1,6 +1,6 @@\n 1\n 2\n-3\n+three\n 4\n 5\n 6\n"
