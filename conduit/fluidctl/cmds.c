@@ -13,5 +13,8 @@ const struct fc_ctl_cmd fc_ctl_cmds[] = {
     {"cancel", "cancel a relocation (brokers stop its chains, the conduit stops its plan)",
      fc_ctl_cancel},
     {"brokers", "list the brokers alive (site, capacity, running, kinds)", fc_ctl_brokers},
+    {"inspect", "print a service instance's topology on a cloud (servers, volumes, networks...)",
+     fc_ctl_inspect},
+    {"plan", "print the plan of a relocation between two clouds (reads only)", fc_ctl_plan},
     {NULL, NULL, NULL},
 };
