@@ -253,3 +253,27 @@ tc_status(const struct tc *t, const char *rid)
     cr_assert(st == 0 || st == 1 || st == 5 || st == 6, "fluidctl status: exit %d: %s", st, err);
     return strdup(out);
 }
+
+pid_t
+tc_spawn(const struct tc *t, const char *const *argv, const char *log)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", t->dir, log);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    cr_assert(fd >= 0, "%s", path);
+    struct fc_spawn sp = {.argv = argv, .env = env_with_url(t), .fd = {-1, fd, fd}};
+    pid_t pid;
+    cr_assert_eq(fc_spawn(&sp, &pid), FC_OK, "%s", fc_error_msg());
+    close(fd);
+    return pid;
+}
+
+int
+tc_stop(pid_t pid, int sig)
+{
+    kill(pid, sig);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0)
+        ;
+    return st;
+}

@@ -45,6 +45,11 @@ struct fc_amqp_delivery *tc_next(struct fc_amqp *a);
 void tc_wait_queue(struct fc_amqp *a, const char *queue, uint32_t want);
 /* Asks the conduit for a status (retries until it answers, 60 s); returns the reply body. */
 char *tc_status(const struct tc *t, const char *rid);
+/* Starts argv (absolute argv[0]) in the background with FLUID_AMQP_URL set to the vhost,
+ * stdout and stderr to <dir>/<log>; returns its pid. */
+pid_t tc_spawn(const struct tc *t, const char *const *argv, const char *log);
+/* Sends sig to pid and waits; returns the wait status. */
+int tc_stop(pid_t pid, int sig);
 /* $FLUID_BIN_DIR/prog into buf. */
 const char *tc_bin(const struct tc *t, const char *prog, char *buf, size_t cap);
 
