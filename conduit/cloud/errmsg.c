@@ -148,8 +148,8 @@ fc_os_error_message(const char *body, size_t len, const char *content_type, char
         json_auto_t *root = json_loadb(body, len, 0, NULL);
         if (root) {
             const char *m = json_message(root);
-            if (m) {
-                put_text(out, cap, &pos, m, strlen(m));
+            if (m) { /* Glance's JSON messages hold markup too ("...<br /><br />") */
+                html_text(m, strlen(m), out, cap, &pos);
                 finish(out, &pos);
                 return;
             }
@@ -279,7 +279,7 @@ fc_os_stream(struct fc_os *os, enum fc_os_service svc, const char *method, const
     FC_AUTOFREE char *url = NULL;
     if (status)
         *status = 0;
-    if ((rc = fc_os_ensure_token(os)) || (rc = fc_os_endpoint(os, svc, &base)))
+    if ((rc = fc_os_ensure_token(os)) || (rc = fc_os_endpoint_known(os, svc, &base)))
         return rc;
     if (path[0] != '/' || strpbrk(path, " \r\n\t"))
         return FC_ERR(FC_E_INVALID, "%s: stream path must start with / and hold no space",

@@ -55,6 +55,9 @@ fc_rc fc_os_keystone_auth(struct fc_os *os);
 /* Authenticates when there is no token or it expires within the margin. */
 fc_rc fc_os_ensure_token(struct fc_os *os);
 
+/* fc_os_endpoint without the token check (the caller has just ensured the token). */
+fc_rc fc_os_endpoint_known(struct fc_os *os, enum fc_os_service svc, const char **url);
+
 /* Duplicates a config (all strings copied). */
 struct fc_cloud_config *fc_cloud_config_dup(const struct fc_cloud_config *c);
 

@@ -144,6 +144,12 @@ fc_os_endpoint(struct fc_os *os, enum fc_os_service svc, const char **url)
     fc_rc rc;
     if ((rc = fc_os_ensure_token(os)))
         return rc;
+    return fc_os_endpoint_known(os, svc, url);
+}
+
+fc_rc
+fc_os_endpoint_known(struct fc_os *os, enum fc_os_service svc, const char **url)
+{
     if (svc == FC_SVC_IDENTITY) {
         *url = os->identity_url;
         return FC_OK;
@@ -512,9 +518,7 @@ make_url(struct fc_os *os, enum fc_os_service svc, const char *path, char **out)
 {
     const char *base;
     fc_rc rc;
-    if (svc == FC_SVC_IDENTITY)
-        base = os->identity_url;
-    else if ((rc = fc_os_endpoint(os, svc, &base)))
+    if ((rc = fc_os_endpoint_known(os, svc, &base)))
         return rc;
     for (const char *p = path; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == 0x7f)
@@ -622,7 +626,7 @@ next_link(struct fc_os *os, enum fc_os_service svc, json_t *reply, const char *k
     const char *n = json_string_value(next);
     const char *base;
     fc_rc rc;
-    if ((rc = fc_os_endpoint(os, svc, &base)))
+    if ((rc = fc_os_endpoint_known(os, svc, &base)))
         return rc;
     size_t bl = strlen(base);
     if (strncmp(n, "/v2/", 4) == 0 && bl >= 3 && strcmp(base + bl - 3, "/v2") == 0)

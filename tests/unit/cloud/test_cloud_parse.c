@@ -39,6 +39,8 @@ Test(errmsg, every_service)
     msg_is("<html><body><h1>404 Not Found</h1>The resource &quot;x&quot; &amp; y.</body></html>",
            "The resource \"x\" & y.");
     msg_is("plain\ttext\r\nwith\x01 controls \xc3\xa9", "plain text with controls ??");
+    msg_is("{\"message\": \"No image found with ID x<br /><br />\", \"code\": \"404 Not Found\"}",
+           "No image found with ID x");
     msg_is("", "");
 }
 

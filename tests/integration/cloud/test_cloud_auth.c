@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Keystone against the devcloud: password and application-credential auth, a revoked token
+ * and a token near expiry renewed, a wrong password, an unknown cloud, a 404 not retried;
+ * no password, secret or token in any error or log. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cloud_test.h"
+#include "devcloud_api.h"
+#include "fluid/cloud/config.h"
+#include "fluid/error.h"
+
+static char *password;
+
+static void
+setup(void)
+{
+    dc_setup();
+    password = dc_password(dc_source());
+    ct_capture_start();
+}
+
+static void
+teardown(void)
+{
+    char *log = ct_capture_stop();
+    ct_no_secret(log, password, "the log");
+    free(log);
+    free(password);
+}
+
+TestSuite(auth, .init = setup, .fini = teardown, .timeout = 300);
+
+Test(auth, password)
+{
+    struct fc_os *os = dc_open(dc_source());
+    cr_assert_eq(fc_os_authenticate(os), FC_OK, "%s", fc_error_msg());
+    cr_assert_gt(fc_os_token_expiry(os), (int64_t)time(NULL));
+    const enum fc_os_service svcs[] = {FC_SVC_COMPUTE, FC_SVC_NETWORK, FC_SVC_IMAGE, FC_SVC_VOLUME};
+    for (size_t i = 0; i < 4; i++) {
+        const char *url = NULL;
+        cr_assert_eq(fc_os_endpoint(os, svcs[i], &url), FC_OK, "%s", fc_error_msg());
+        cr_assert(strncmp(url, "http", 4) == 0);
+    }
+    /* the project the token is scoped to is the one named in clouds.yaml */
+    json_t *r = dc_call(os, FC_SVC_IDENTITY, "GET", NULL, "/auth/projects");
+    size_t i;
+    json_t *p;
+    bool found = false;
+    json_array_foreach(json_object_get(r, "projects"), i, p) {
+        if (strcmp(json_string_value(json_object_get(p, "id")), fc_os_project_id(os)) == 0) {
+            cr_assert_str_eq(json_string_value(json_object_get(p, "name")), dc_source());
+            found = true;
+        }
+    }
+    cr_assert(found, "the token's project is not among the user's projects");
+    json_decref(r);
+    /* a call to each service works (Cinder too: it gets only its own microversion header) */
+    json_decref(dc_call(os, FC_SVC_COMPUTE, "GET", NULL, "/servers/detail"));
+    json_decref(dc_call(os, FC_SVC_VOLUME, "GET", NULL, "/volumes/detail"));
+    json_decref(dc_call(os, FC_SVC_NETWORK, "GET", NULL, "/networks"));
+    json_decref(dc_call(os, FC_SVC_IMAGE, "GET", NULL, "/images"));
+    cr_assert_eq(fc_os_stats(os)->auths, 1, "one token reused for every call");
+    fc_os_close(os);
+}
+
+Test(auth, application_credential)
+{
+    struct fc_os *os = dc_open(dc_source());
+    char name[64];
+    snprintf(name, sizeof name, "fluid-it-%d", (int)getpid());
+    cr_assert_eq(fc_os_authenticate(os), FC_OK, "%s", fc_error_msg());
+    json_t *r = dc_call(os, FC_SVC_IDENTITY, "POST",
+                        json_pack("{s:{s:s}}", "application_credential", "name", name),
+                        "/users/%s/application_credentials", fc_os_user_id(os));
+    json_t *ac = json_object_get(r, "application_credential");
+    const char *id = json_string_value(json_object_get(ac, "id"));
+    char *secret = strdup(json_string_value(json_object_get(ac, "secret")));
+    cr_assert(id && secret);
+
+    char y[4096];
+    struct fc_cloud_config *base = NULL;
+    cr_assert_eq(fc_cloud_config_load(dc_source(), NULL, NULL, NULL, NULL, &base), FC_OK);
+    snprintf(y, sizeof y,
+             "clouds:\n  ac:\n    auth_type: v3applicationcredential\n    auth:\n"
+             "      auth_url: %s\n      application_credential_id: %s\n"
+             "      application_credential_secret: %s\n    region_name: %s\n",
+             base->auth_url, id, secret, base->region_name ? base->region_name : "RegionOne");
+    fc_cloud_config_free(base);
+    struct fc_cloud_config *c = NULL;
+    struct fc_os *aos = NULL;
+    cr_assert_eq(fc_cloud_config_parse(y, strlen(y), NULL, 0, "ac.yaml", "ac", &c), FC_OK, "%s",
+                 fc_error_msg());
+    cr_assert_eq(c->auth_type, FC_AUTH_APPCRED);
+    cr_assert_eq(fc_os_open(c, &aos), FC_OK, "%s", fc_error_msg());
+    fc_cloud_config_free(c);
+    cr_assert_eq(fc_os_authenticate(aos), FC_OK, "%s", fc_error_msg());
+    cr_assert_str_eq(fc_os_project_id(aos), fc_os_project_id(os), "scoped to the same project");
+    json_decref(dc_call(aos, FC_SVC_COMPUTE, "GET", NULL, "/servers/detail"));
+    fc_os_close(aos);
+
+    /* a deleted credential is refused, with no secret in the error */
+    json_decref(dc_call(os, FC_SVC_IDENTITY, "DELETE", NULL, "/users/%s/application_credentials/%s",
+                        fc_os_user_id(os), id));
+    cr_assert_eq(fc_cloud_config_parse(y, strlen(y), NULL, 0, "ac.yaml", "ac", &c), FC_OK);
+    cr_assert_eq(fc_os_open(c, &aos), FC_OK);
+    fc_cloud_config_free(c);
+    cr_assert_eq(fc_os_authenticate(aos), FC_E_AUTH, "%s", fc_error_msg());
+    cr_assert(strstr(fc_error_msg(), "application credential"), "%s", fc_error_msg());
+    ct_no_secret(fc_error_msg(), secret, "the error");
+    fc_os_close(aos);
+    char *log = ct_capture_stop();
+    ct_no_secret(log, secret, "the log");
+    free(log);
+    ct_capture_start();
+    explicit_bzero(secret, strlen(secret));
+    free(secret);
+    json_decref(r);
+    fc_os_close(os);
+}
+
+Test(auth, revoked_and_expiring_tokens)
+{
+    struct fc_os *os = dc_open(dc_source());
+    json_decref(dc_call(os, FC_SVC_COMPUTE, "GET", NULL, "/flavors/detail"));
+    cr_assert_eq(fc_os_stats(os)->auths, 1);
+    /* revoked: the next call gets a 401, re-authenticates once and succeeds. (Keystone
+     * checks revocations at once; the other services cache validated tokens for minutes.) */
+    cr_assert_eq(fc_os_revoke_token(os), FC_OK, "%s", fc_error_msg());
+    uint64_t before = fc_os_stats(os)->requests;
+    json_decref(dc_call(os, FC_SVC_IDENTITY, "GET", NULL, "/auth/projects"));
+    cr_assert_eq(fc_os_stats(os)->auths, 2);
+    cr_assert_eq(fc_os_stats(os)->requests - before, 3, "401, token, retried call");
+    /* expiring: a token that expires within the margin is renewed before use, no 401 */
+    fc_os_set_refresh_margin(os, 10u * 365 * 86400);
+    before = fc_os_stats(os)->requests;
+    json_decref(dc_call(os, FC_SVC_COMPUTE, "GET", NULL, "/flavors/detail"));
+    cr_assert_eq(fc_os_stats(os)->auths, 3, "auths %lu", (unsigned long)fc_os_stats(os)->auths);
+    cr_assert_eq(fc_os_stats(os)->requests - before, 2, "token, call");
+    /* and a fresh token is kept while it is far from expiry */
+    fc_os_set_refresh_margin(os, 60);
+    json_decref(dc_call(os, FC_SVC_COMPUTE, "GET", NULL, "/flavors/detail"));
+    cr_assert_eq(fc_os_stats(os)->auths, 3);
+    fc_os_close(os);
+}
+
+Test(auth, wrong_password)
+{
+    char planted[64];
+    snprintf(planted, sizeof planted, "Wr0ng-planted-%d-pw", (int)getpid());
+    struct fc_cloud_config *c = NULL;
+    struct fc_os *os = NULL;
+    cr_assert_eq(fc_cloud_config_load(dc_source(), NULL, NULL, NULL, NULL, &c), FC_OK);
+    free(c->password);
+    c->password = strdup(planted);
+    cr_assert_eq(fc_os_open(c, &os), FC_OK);
+    fc_cloud_config_free(c);
+    fc_rc rc = fc_os_authenticate(os);
+    const char *m = fc_error_msg();
+    cr_assert_eq(rc, FC_E_AUTH, "%s", m);
+    cr_assert(strstr(m, "HTTP 401") && strstr(m, "authenticating user"), "%s", m);
+    cr_assert(strstr(m, "request id req-"), "carries Keystone's request id: %s", m);
+    cr_assert_eq(fc_os_last_error(os)->status, 401);
+    cr_assert_eq(fc_os_stats(os)->requests, 1, "a 4xx is not retried");
+    ct_no_secret(m, planted, "the error");
+    ct_no_secret(m, password, "the error");
+    fc_os_close(os);
+    char *log = ct_capture_stop();
+    ct_no_secret(log, planted, "the log");
+    free(log);
+    ct_capture_start();
+}
+
+Test(auth, unknown_cloud)
+{
+    struct fc_cloud_config *c = NULL;
+    char name[64];
+    snprintf(name, sizeof name, "no-such-cloud-%d", (int)getpid());
+    cr_assert_eq(fc_cloud_config_load(name, NULL, NULL, NULL, NULL, &c), FC_E_NOTFOUND);
+    cr_assert(strstr(fc_error_msg(), name), "%s", fc_error_msg());
+    cr_assert(strstr(fc_error_msg(), getenv("OS_CLIENT_CONFIG_FILE")), "names the file: %s",
+              fc_error_msg());
+}
+
+Test(auth, not_found_is_not_retried)
+{
+    struct fc_os *os = dc_open(dc_source());
+    json_decref(dc_call(os, FC_SVC_COMPUTE, "GET", NULL, "/flavors/detail"));
+    uint64_t before = fc_os_stats(os)->requests;
+    fc_rc rc = dc_try(os, FC_SVC_COMPUTE, "GET", NULL, "/servers/00000000-0000-4000-8000-%012d",
+                      (int)getpid());
+    cr_assert_eq(rc, FC_E_NOTFOUND, "%s", fc_error_msg());
+    cr_assert(strstr(fc_error_msg(), "HTTP 404"), "%s", fc_error_msg());
+    cr_assert(strstr(fc_error_msg(), "could not be found"), "Nova's own message: %s", fc_error_msg());
+    cr_assert(strstr(fc_error_msg(), "request id req-"), "%s", fc_error_msg());
+    cr_assert_eq(fc_os_stats(os)->requests - before, 1);
+    /* Glance answers HTML unless asked for JSON: its message is found either way */
+    rc = dc_try(os, FC_SVC_IMAGE, "GET", NULL, "/images/00000000-0000-4000-8000-%012d",
+                (int)getpid());
+    cr_assert_eq(rc, FC_E_NOTFOUND, "%s", fc_error_msg());
+    cr_assert_null(strstr(fc_error_msg(), "<"), "no markup in: %s", fc_error_msg());
+    fc_os_close(os);
+}
