@@ -24,13 +24,23 @@ fc_xstate_from_name(const char *name)
     return FC_X_RUNNING; /* started, progress, retrying */
 }
 
-static long
-find(const struct fc_exec_task *t, size_t n, const char *id)
+struct id_ix {
+    const char *id;
+    size_t ix;
+};
+
+static int
+id_ix_cmp(const void *a, const void *b)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(t[i].task_id, id) == 0)
-            return (long)i;
-    return -1;
+    return strcmp(((const struct id_ix *)a)->id, ((const struct id_ix *)b)->id);
+}
+
+static long
+find(const struct id_ix *m, size_t n, const char *id)
+{
+    struct id_ix key = {id, 0};
+    const struct id_ix *hit = bsearch(&key, m, n, sizeof *m, id_ix_cmp);
+    return hit ? (long)hit->ix : -1;
 }
 
 void
@@ -93,12 +103,20 @@ fc_exec_decide(const struct fc_exec_task *t, size_t n, bool cancel_requested,
     }
     if (max_parallel == 0)
         max_parallel = 1;
+    struct id_ix *m = calloc(n ? n : 1, sizeof *m);
+    if (!m) {
+        fc_exec_decision_free(d);
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        m[i] = (struct id_ix){t[i].task_id, i};
+    qsort(m, n, sizeof *m, id_ix_cmp);
     for (size_t i = 0; i < n && inflight < max_parallel; i++) {
         if (t[i].state != FC_X_PENDING)
             continue;
         bool ready = true;
         for (size_t k = 0; k < t[i].ndeps && ready; k++) {
-            long j = find(t, n, t[i].deps[k]);
+            long j = find(m, n, t[i].deps[k]);
             ready = j >= 0 && t[j].state == FC_X_DONE;
         }
         if (ready) {
@@ -106,6 +124,7 @@ fc_exec_decide(const struct fc_exec_task *t, size_t n, bool cancel_requested,
             inflight++;
         }
     }
+    free(m);
     if (n > 0 && done == n)
         d->state = FC_RS_DONE;
     else if (inflight > 0)

@@ -42,6 +42,25 @@ fc_plan_find(const struct fc_plan *p, const char *task_id)
     return -1;
 }
 
+struct id_ix {
+    const char *id;
+    size_t ix;
+};
+
+static int
+id_ix_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct id_ix *)a)->id, ((const struct id_ix *)b)->id);
+}
+
+static long
+id_ix_find(const struct id_ix *m, size_t n, const char *id)
+{
+    struct id_ix key = {id, 0};
+    const struct id_ix *hit = bsearch(&key, m, n, sizeof *m, id_ix_cmp);
+    return hit ? (long)hit->ix : -1;
+}
+
 /* Depth-first search: color 0 white, 1 on the stack, 2 finished. On a back edge, fills
  * cyc[0..*ncyc) with the task indexes of the cycle. */
 static bool
@@ -77,30 +96,45 @@ plan_check_dag(struct fc_jp *jp, const struct fc_plan *p)
     long **deps = calloc(n ? n : 1, sizeof *deps);
     unsigned char *color = calloc(n ? n : 1, 1);
     size_t *stack = calloc(n + 1, sizeof *stack), *cyc = calloc(n + 2, sizeof *cyc);
-    if (!deps || !color || !stack || !cyc) {
+    struct id_ix *m = calloc(n ? n : 1, sizeof *m);
+    if (!deps || !color || !stack || !cyc || !m) {
         rc = nomem();
         goto out;
     }
     size_t old = jp_key(jp, "tasks");
-    for (size_t i = 0; i < n && rc == FC_OK; i++) {
-        const struct fc_task *t = p->tasks[i];
-        for (size_t k = 0; k < i; k++) {
-            if (strcmp(p->tasks[k]->task_id, t->task_id) == 0) {
-                size_t o = jp_idx(jp, i);
-                rc = jp_err_at(jp, "task_id", FC_E_INVALID,
-                               "duplicate task_id \"%s\" (also tasks[%zu])", t->task_id, k);
-                jp_pop(jp, o);
-                break;
-            }
-            if (strcmp(p->tasks[k]->idempotency_key, t->idempotency_key) == 0) {
-                size_t o = jp_idx(jp, i);
-                rc = jp_err_at(jp, "idempotency_key", FC_E_INVALID,
-                               "duplicate idempotency_key (also tasks[%zu])", k);
-                jp_pop(jp, o);
-                break;
+    /* duplicates: sort by id (then by key) and look at neighbours; report the pair whose
+     * later member comes first in the plan */
+    for (int pass = 0; pass < 2 && rc == FC_OK; pass++) {
+        for (size_t i = 0; i < n; i++)
+            m[i] = (struct id_ix){pass ? p->tasks[i]->idempotency_key : p->tasks[i]->task_id, i};
+        qsort(m, n, sizeof *m, id_ix_cmp);
+        size_t best = n, other = 0;
+        for (size_t i = 1; i < n; i++) {
+            if (strcmp(m[i].id, m[i - 1].id) == 0) {
+                size_t hi = m[i].ix > m[i - 1].ix ? m[i].ix : m[i - 1].ix;
+                size_t lo = m[i].ix > m[i - 1].ix ? m[i - 1].ix : m[i].ix;
+                if (hi < best) {
+                    best = hi;
+                    other = lo;
+                }
             }
         }
+        if (best < n) {
+            size_t o = jp_idx(jp, best);
+            if (pass == 0)
+                rc = jp_err_at(jp, "task_id", FC_E_INVALID,
+                               "duplicate task_id \"%s\" (also tasks[%zu])",
+                               p->tasks[best]->task_id, other);
+            else
+                rc = jp_err_at(jp, "idempotency_key", FC_E_INVALID,
+                               "duplicate idempotency_key (also tasks[%zu])", other);
+            jp_pop(jp, o);
+        }
     }
+    /* m ends sorted by task_id for the lookups below */
+    for (size_t i = 0; i < n; i++)
+        m[i] = (struct id_ix){p->tasks[i]->task_id, i};
+    qsort(m, n, sizeof *m, id_ix_cmp);
     for (size_t i = 0; i < n && rc == FC_OK; i++) {
         const struct fc_task *t = p->tasks[i];
         if (!(deps[i] = calloc(t->ndepends ? t->ndepends : 1, sizeof **deps))) {
@@ -108,7 +142,7 @@ plan_check_dag(struct fc_jp *jp, const struct fc_plan *p)
             break;
         }
         for (size_t k = 0; k < t->ndepends; k++) {
-            deps[i][k] = fc_plan_find(p, t->depends_on[k]);
+            deps[i][k] = id_ix_find(m, n, t->depends_on[k]);
             if (deps[i][k] < 0) {
                 size_t o = jp_idx(jp, i);
                 jp_key(jp, "depends_on");
@@ -140,44 +174,80 @@ out:
     free(color);
     free(stack);
     free(cyc);
+    free(m);
     return rc;
 }
 
 void
 fc_plan_topo_order(const struct fc_plan *p, size_t *order)
 {
-    /* Kahn's algorithm, stable: among ready tasks, the one listed first goes first. */
-    size_t n = p->ntasks, done = 0;
-    bool *placed = calloc(n ? n : 1, sizeof *placed);
-    if (!placed) {
+    /* Kahn's algorithm with a stable choice: among ready tasks, the one listed first. */
+    size_t n = p->ntasks, done = 0, nedges = 0;
+    for (size_t i = 0; i < n; i++)
+        nedges += p->tasks[i]->ndepends;
+    struct id_ix *m = calloc(n ? n : 1, sizeof *m);
+    size_t *indeg = calloc(n ? n : 1, sizeof *indeg), *start = calloc(n + 1, sizeof *start),
+           *succ = calloc(nedges ? nedges : 1, sizeof *succ), *fill = calloc(n + 1, sizeof *fill);
+    unsigned char *queued = calloc(n ? n : 1, 1);
+    if (!m || !indeg || !start || !succ || !fill || !queued) {
         for (size_t i = 0; i < n; i++)
             order[i] = i;
-        return;
+        goto out;
     }
-    while (done < n) {
-        bool progress = false;
-        for (size_t i = 0; i < n; i++) {
-            if (placed[i])
-                continue;
-            bool ready = true;
-            for (size_t k = 0; k < p->tasks[i]->ndepends && ready; k++) {
-                long d = fc_plan_find(p, p->tasks[i]->depends_on[k]);
-                ready = d < 0 || placed[d];
-            }
-            if (ready) {
-                placed[i] = true;
-                order[done++] = i;
-                progress = true;
+    for (size_t i = 0; i < n; i++)
+        m[i] = (struct id_ix){p->tasks[i]->task_id, i};
+    qsort(m, n, sizeof *m, id_ix_cmp);
+    /* successors of each task, in CSR form */
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < p->tasks[i]->ndepends; k++) {
+            long d = id_ix_find(m, n, p->tasks[i]->depends_on[k]);
+            if (d >= 0) {
+                start[d + 1]++;
+                indeg[i]++;
             }
         }
-        if (!progress) /* cannot happen after the parser's check */
+    for (size_t i = 0; i < n; i++)
+        start[i + 1] += start[i];
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < p->tasks[i]->ndepends; k++) {
+            long d = id_ix_find(m, n, p->tasks[i]->depends_on[k]);
+            if (d >= 0)
+                succ[start[d] + fill[d]++] = i;
+        }
+    /* a min-first scan over a "ready" flag array keeps the listing order among ready tasks */
+    for (size_t i = 0; i < n; i++)
+        queued[i] = indeg[i] == 0;
+    size_t scan = 0;
+    while (done < n) {
+        while (scan < n && queued[scan] != 1)
+            scan++;
+        if (scan == n) { /* a cycle: cannot happen after the parser's check */
             for (size_t i = 0; i < n; i++)
-                if (!placed[i]) {
-                    placed[i] = true;
+                if (queued[i] != 2) {
+                    queued[i] = 2;
                     order[done++] = i;
                 }
+            break;
+        }
+        size_t v = scan;
+        queued[v] = 2;
+        order[done++] = v;
+        for (size_t e = start[v]; e < start[v + 1]; e++) {
+            size_t w = succ[e];
+            if (--indeg[w] == 0) {
+                queued[w] = 1;
+                if (w < scan)
+                    scan = w;
+            }
+        }
     }
-    free(placed);
+out:
+    free(m);
+    free(indeg);
+    free(start);
+    free(succ);
+    free(fill);
+    free(queued);
 }
 
 fc_rc

@@ -226,3 +226,38 @@ Test(store, failure_and_cancel)
     fc_request_free(r5);
     fc_store_close(s);
 }
+
+Test(store, long_chain_one_task_at_a_time)
+{
+    fresh_db();
+    struct fc_store *s = open_db(4);
+    enum { N = 300 };
+    static char buf[100000];
+    size_t n = (size_t)snprintf(buf, sizeof buf,
+                                "{\"schema\":\"fluid.request/1\",\"relocation_id\":\"r-6\","
+                                "\"idempotency_key\":\"k-6\",\"plan\":{\"tasks\":[");
+    for (int i = 0; i < N; i++) {
+        char dep[32] = "[]";
+        if (i)
+            snprintf(dep, sizeof dep, "[\"t%d\"]", i - 1);
+        n += (size_t)snprintf(buf + n, sizeof buf - n,
+                              "%s{\"task_id\":\"t%d\",\"stages\":[{\"kind\":\"test\"}],"
+                              "\"depends_on\":%s}", i ? "," : "", i, dep);
+    }
+    snprintf(buf + n, sizeof buf - n, "]}}");
+    struct fc_request *r = req(buf);
+    bool dup;
+    cr_assert_eq(fc_store_add_request(s, r, &dup, NULL), FC_OK, "%s", fc_error_msg());
+    cr_assert_str_eq(drain(s), "relocation.r-6.state.accepted default.test "
+                               "relocation.r-6.state.running");
+    for (int i = 0; i < N; i++) {
+        char tid[16], key[32];
+        snprintf(tid, sizeof tid, "t%d", i);
+        snprintf(key, sizeof key, "k-6/t%d", i);
+        event(s, "r-6", tid, key, FC_TS_DONE, true);
+        cr_assert_str_eq(drain(s), i + 1 < N ? "default.test" : "relocation.r-6.state.done",
+                         "after t%d", i);
+    }
+    fc_request_free(r);
+    fc_store_close(s);
+}

@@ -219,3 +219,32 @@ Test(conduit_msgs, round_trips_and_rejections)
            "\"ts\":\"2026-11-23T15:20:01Z\",\"tasks\":{}}",
            FC_E_INVALID, "state", "unknown state \"paused\"");
 }
+
+Test(plan, largest_plan_in_reverse_order)
+{
+    /* FC_TASKS_MAX tasks listed last-first: t0 depends on t1, ..., so the order reverses */
+    static char buf[200000];
+    size_t n = (size_t)snprintf(buf, sizeof buf,
+                                "{\"schema\":\"fluid.plan/1\",\"relocation_id\":\"r\",\"tasks\":[");
+    for (int i = 0; i < FC_TASKS_MAX; i++) {
+        char dep[32] = "[]";
+        if (i + 1 < FC_TASKS_MAX)
+            snprintf(dep, sizeof dep, "[\"t%d\"]", i + 1);
+        n += (size_t)snprintf(buf + n, sizeof buf - n,
+                              "%s{\"task_id\":\"t%d\",\"stages\":[{\"kind\":\"test\"}],"
+                              "\"depends_on\":%s}", i ? "," : "", i, dep);
+    }
+    snprintf(buf + n, sizeof buf - n, "]}");
+    FC_AUTO(plan) struct fc_plan *p = NULL;
+    cr_assert_eq(fc_plan_parse(buf, strlen(buf), &p), FC_OK, "%s", fc_error_msg());
+    static size_t order[FC_TASKS_MAX];
+    fc_plan_topo_order(p, order);
+    for (size_t i = 0; i < FC_TASKS_MAX; i++)
+        cr_assert_eq(order[i], FC_TASKS_MAX - 1 - i);
+    /* one more is too many */
+    n = strlen(buf) - 2;
+    snprintf(buf + n, sizeof buf - n, ",{\"task_id\":\"x\",\"stages\":[{\"kind\":\"test\"}]}]}");
+    fc_rc rc = fc_msg_validate(buf, strlen(buf), NULL);
+    cr_assert_eq(rc, FC_E_INVALID);
+    cr_assert_str_eq(fc_msg_error_path(), "tasks");
+}
