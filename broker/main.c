@@ -212,6 +212,8 @@ main(int argc, char **argv)
         if (fc_amqp_connected(b.a) && b.next_hb_ns > now &&
             (b.next_hb_ns - now) / 1000000u < (uint64_t)timeout)
             timeout = (int)((b.next_hb_ns - now) / 1000000u);
+        if (fc_amqp_pending(b.a))
+            timeout = 0; /* frames read while waiting for a confirm or an RPC */
         if (poll(pfd, n, timeout) < 0 && errno != EINTR)
             break;
         if (pfd[0].revents) {

@@ -671,9 +671,10 @@ fc_viaduct_migrator_dir(const char *flag, const char *config_value, const char *
         return strdup(config_value);
     char *d = exe_dir();
     if (d) {
-        char p[PATH_MAX];
-        snprintf(p, sizeof p, "%s/fluid-checksum", d);
-        if (access(p, X_OK) == 0)
+        char **k = fc_viaduct_kinds(d);
+        bool any = k && k[0];
+        fc_viaduct_kinds_free(k);
+        if (any)
             return d;
         free(d);
     }

@@ -94,6 +94,9 @@ uint64_t fc_amqp_generation(const struct fc_amqp *a);
 /* The socket to poll for POLLIN, or -1 when disconnected. Data may already be buffered: after
  * poll, or at least every heartbeat_s/2, call fc_amqp_wait(a, 0, ...). */
 int fc_amqp_fd(const struct fc_amqp *a);
+/* True when deliveries or frames are already buffered in memory: do not block in poll() on
+ * fc_amqp_fd() then (call fc_amqp_wait(a, 0, ...) first). */
+bool fc_amqp_pending(const struct fc_amqp *a);
 /* "host:port/vhost" of the connection (for logs). */
 const char *fc_amqp_where(const struct fc_amqp *a);
 

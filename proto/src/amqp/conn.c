@@ -248,6 +248,14 @@ fc_amqp_fd(const struct fc_amqp *a)
     return a->up && a->conn ? amqp_get_sockfd(a->conn) : -1;
 }
 
+bool
+fc_amqp_pending(const struct fc_amqp *a)
+{
+    if (a->qlen > 0)
+        return true;
+    return a->up && a->conn && (amqp_frames_enqueued(a->conn) || amqp_data_in_buffer(a->conn));
+}
+
 const char *
 fc_amqp_where(const struct fc_amqp *a)
 {

@@ -173,16 +173,27 @@ tb_broker(const struct tb_env *e, const char *site, const char *id, const char *
 {
     char bin[1024];
     tb_bin("fluid-broker", bin, sizeof bin);
-    const char *argv[64] = {bin, "--amqp", e->url, "--site", site, "--broker-id", id,
-                            "--heartbeat-s", "1"};
-    size_t n = 9;
+    const char *argv[64] = {bin, "--site", site, "--broker-id", id, "--heartbeat-s", "1"};
+    size_t n = 7;
     for (size_t i = 0; extra && extra[i] && n < 62; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
     snprintf(log_out, cap, "%s/%s.log", e->run_dir, id);
     int fd = open(log_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     cr_assert(fd >= 0, "open %s", log_out);
-    struct fc_spawn sp = {.argv = argv, .fd = {-1, fd, fd}};
+    /* the URL holds a password: through the environment, never argv */
+    static char env_url[1100];
+    snprintf(env_url, sizeof env_url, "FLUID_AMQP_URL=%s", e->url);
+    extern char **environ;
+    const char *env[256];
+    size_t ne = 0;
+    for (char **p = environ; *p && ne < 254; p++) {
+        if (strncmp(*p, "FLUID_AMQP_URL=", 15) != 0)
+            env[ne++] = *p;
+    }
+    env[ne++] = env_url;
+    env[ne] = NULL;
+    struct fc_spawn sp = {.argv = argv, .env = env, .fd = {-1, fd, fd}};
     pid_t pid = -1;
     fc_rc rc = fc_spawn(&sp, &pid);
     close(fd);

@@ -110,7 +110,7 @@ fc_rc fc_viaduct_run(const struct fc_viaduct_opts *o, const volatile int *cancel
                      struct fc_viaduct **out);
 
 /* The migrator folder to use: flag, else $FLUID_MIGRATOR_DIR, else config_value, else the
- * folder of the running executable when it holds fluid-checksum (the build tree), else
+ * folder of the running executable when it holds a migrator (build tree, bin/), else
  * the installed libexec folder (fallback). Returns a malloc'd absolute path. */
 char *fc_viaduct_migrator_dir(const char *flag, const char *config_value, const char *fallback);
 /* The kinds found in dir (fluid-<kind> executables with a valid kind), sorted; a
