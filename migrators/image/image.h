@@ -97,7 +97,8 @@ fc_rc img_in_read_some(struct img_in *in, void *buf, size_t len, size_t *got);
 fc_rc img_in_spool(struct img_in *in, const char *tmpdir);
 
 /* ---- output ---- */
-/* An output file, written mostly in order through a large buffer. */
+/* An output file, written mostly in order through a large buffer; a full buffer is written
+ * by a background thread while the next one fills (write-behind). */
 struct img_out {
     int fd;
     bool seekable;         /* regular file: pwrite anywhere, gaps stay holes */
@@ -106,11 +107,14 @@ struct img_out {
     uint8_t *buf;          /* append buffer: bytes [buf_off, buf_off + buf_len) */
     size_t buf_len, buf_cap;
     uint64_t buf_off;
+    struct img_wb *wb;     /* the write-behind thread, NULL if it could not start */
 };
 fc_rc img_out_init(struct img_out *o, int fd);
 void img_out_fini(struct img_out *o);
 /* Appends len bytes at off >= pos (a gap is a hole on a file, zeros on a pipe). */
 fc_rc img_out_append(struct img_out *o, uint64_t off, const void *buf, size_t len);
+/* Like img_out_append for large runs: written from buf at once (files), not copied. */
+fc_rc img_out_append_direct(struct img_out *o, uint64_t off, const void *buf, size_t len);
 /* Writes at any offset (seekable outputs only); flushes the append buffer first. */
 fc_rc img_out_pwrite(struct img_out *o, uint64_t off, const void *buf, size_t len);
 fc_rc img_out_flush(struct img_out *o);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "image.h"
 
 #define OUT_BUF (4u << 20)
+#define DIRECT_MIN (256u << 10)
 
 fc_rc
 img_in_open(struct img_in *in, const char *path)
@@ -226,6 +228,119 @@ img_in_spool(struct img_in *in, const char *tmpdir)
 
 /* ---------- output ---------- */
 
+static fc_rc
+out_raw(int fd, bool seekable, uint64_t off, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t w = seekable ? pwrite(fd, p, len, (off_t)off) : write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO,
+                            "write output at offset %llu", (unsigned long long)off);
+        }
+        p += w;
+        off += (uint64_t)w;
+        len -= (size_t)w;
+    }
+    return FC_OK;
+}
+
+/* Write-behind: full buffers are queued to writer threads. A regular file gets two threads
+ * writing disjoint ranges at once (as QEMU keeps several requests in flight); a pipe gets
+ * one, which writes the buffers in order. */
+#define WB_SLOTS 3
+#define WB_THREADS 2
+
+struct wb_slot {
+    uint8_t *buf;
+    size_t len;
+    uint64_t off, seq;
+    int state; /* 0 free, 1 queued, 2 being written */
+};
+
+struct img_wb {
+    pthread_t th[WB_THREADS];
+    int nth;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+    int fd;
+    bool seekable;
+    struct wb_slot slot[WB_SLOTS];
+    uint64_t seq;
+    fc_rc rc;               /* first failure, reported by the next call */
+    char err[512];
+};
+
+static void *
+wb_main(void *arg)
+{
+    struct img_wb *wb = arg;
+    pthread_mutex_lock(&wb->mu);
+    for (;;) {
+        struct wb_slot *s = NULL;
+        for (int i = 0; i < WB_SLOTS; i++)
+            if (wb->slot[i].state == 1 && (!s || wb->slot[i].seq < s->seq))
+                s = &wb->slot[i];
+        if (!s) {
+            if (wb->stop)
+                break;
+            pthread_cond_wait(&wb->cv, &wb->mu);
+            continue;
+        }
+        s->state = 2;
+        pthread_mutex_unlock(&wb->mu);
+        fc_rc rc = wb->rc == FC_OK ? out_raw(wb->fd, wb->seekable, s->off, s->buf, s->len)
+                                   : FC_OK;
+        pthread_mutex_lock(&wb->mu);
+        if (rc != FC_OK && wb->rc == FC_OK) {
+            wb->rc = rc;
+            snprintf(wb->err, sizeof wb->err, "%s", fc_error_msg());
+        }
+        s->state = 0;
+        pthread_cond_broadcast(&wb->cv);
+    }
+    pthread_mutex_unlock(&wb->mu);
+    return NULL;
+}
+
+/* Waits until every queued buffer is written; reports a failure. */
+static fc_rc
+wb_wait(struct img_out *o)
+{
+    struct img_wb *wb = o->wb;
+    if (!wb)
+        return FC_OK;
+    pthread_mutex_lock(&wb->mu);
+    for (int i = 0; i < WB_SLOTS; i++)
+        while (wb->slot[i].state != 0)
+            pthread_cond_wait(&wb->cv, &wb->mu);
+    pthread_mutex_unlock(&wb->mu);
+    return wb->rc == FC_OK ? FC_OK : FC_ERR(wb->rc, "%s", wb->err);
+}
+
+static void
+wb_free(struct img_wb *wb)
+{
+    if (!wb)
+        return;
+    if (wb->nth) {
+        pthread_mutex_lock(&wb->mu);
+        wb->stop = true;
+        pthread_cond_broadcast(&wb->cv);
+        pthread_mutex_unlock(&wb->mu);
+        for (int i = 0; i < wb->nth; i++)
+            pthread_join(wb->th[i], NULL);
+    }
+    pthread_mutex_destroy(&wb->mu);
+    pthread_cond_destroy(&wb->cv);
+    for (int i = 0; i < WB_SLOTS; i++)
+        free(wb->slot[i].buf);
+    free(wb);
+}
+
 fc_rc
 img_out_init(struct img_out *o, int fd)
 {
@@ -237,34 +352,36 @@ img_out_init(struct img_out *o, int fd)
     o->buf = malloc(o->buf_cap);
     if (!o->buf)
         return FC_ERR(FC_E_NOMEM, "output: out of memory");
+    struct img_wb *wb = calloc(1, sizeof *wb);
+    if (!wb)
+        return FC_OK; /* no write-behind: write synchronously */
+    pthread_mutex_init(&wb->mu, NULL);
+    pthread_cond_init(&wb->cv, NULL);
+    wb->fd = fd;
+    wb->seekable = o->seekable;
+    for (int i = 0; i < WB_SLOTS; i++)
+        if (!(wb->slot[i].buf = malloc(o->buf_cap))) {
+            wb_free(wb);
+            return FC_OK;
+        }
+    int want = o->seekable ? WB_THREADS : 1;
+    while (wb->nth < want && pthread_create(&wb->th[wb->nth], NULL, wb_main, wb) == 0)
+        wb->nth++;
+    if (wb->nth == 0) {
+        wb_free(wb);
+        return FC_OK;
+    }
+    o->wb = wb;
     return FC_OK;
 }
 
 void
 img_out_fini(struct img_out *o)
 {
+    wb_free(o->wb);
+    o->wb = NULL;
     free(o->buf);
     o->buf = NULL;
-}
-
-static fc_rc
-out_raw(struct img_out *o, uint64_t off, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = o->seekable ? pwrite(o->fd, p, len, (off_t)off) : write(o->fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO,
-                            "write output at offset %llu", (unsigned long long)off);
-        }
-        p += w;
-        off += (uint64_t)w;
-        len -= (size_t)w;
-        o->bytes_written += (uint64_t)w;
-    }
-    return FC_OK;
 }
 
 fc_rc
@@ -272,7 +389,36 @@ img_out_flush(struct img_out *o)
 {
     if (o->buf_len == 0)
         return FC_OK;
-    fc_rc rc = out_raw(o, o->buf_off, o->buf, o->buf_len);
+    fc_rc rc = FC_OK;
+    struct img_wb *wb = o->wb;
+    if (!wb) {
+        rc = out_raw(o->fd, o->seekable, o->buf_off, o->buf, o->buf_len);
+    } else {
+        /* hand the full buffer to a free slot and fill that slot's buffer next */
+        pthread_mutex_lock(&wb->mu);
+        struct wb_slot *s = NULL;
+        while (!s && wb->rc == FC_OK) {
+            for (int i = 0; i < WB_SLOTS && !s; i++)
+                if (wb->slot[i].state == 0)
+                    s = &wb->slot[i];
+            if (!s)
+                pthread_cond_wait(&wb->cv, &wb->mu);
+        }
+        if (s) {
+            uint8_t *t = s->buf;
+            s->buf = o->buf;
+            s->len = o->buf_len;
+            s->off = o->buf_off;
+            s->seq = wb->seq++;
+            s->state = 1;
+            o->buf = t;
+            pthread_cond_broadcast(&wb->cv);
+        } else {
+            rc = FC_ERR(wb->rc, "%s", wb->err);
+        }
+        pthread_mutex_unlock(&wb->mu);
+    }
+    o->bytes_written += o->buf_len;
     o->buf_off += o->buf_len;
     o->buf_len = 0;
     return rc;
@@ -310,14 +456,6 @@ img_out_append(struct img_out *o, uint64_t off, const void *buf, size_t len)
         o->buf_off = off;
     const char *p = buf;
     while (len > 0) {
-        if (o->buf_len == 0 && len >= o->buf_cap) {
-            /* large writes go straight through */
-            if ((rc = out_raw(o, off, p, len)) != FC_OK)
-                return rc;
-            o->buf_off = off + len;
-            o->pos = off + len;
-            return FC_OK;
-        }
         size_t k = o->buf_cap - o->buf_len;
         if (k > len)
             k = len;
@@ -334,14 +472,33 @@ img_out_append(struct img_out *o, uint64_t off, const void *buf, size_t len)
 }
 
 fc_rc
+img_out_append_direct(struct img_out *o, uint64_t off, const void *buf, size_t len)
+{
+    if (!o->seekable || !o->wb || len < DIRECT_MIN || off < o->pos)
+        return img_out_append(o, off, buf, len);
+    /* queue what is buffered, then write this run from the caller's memory while the
+     * writer threads work on the queued buffers (disjoint ranges) */
+    fc_rc rc = img_out_flush(o);
+    if (rc == FC_OK)
+        rc = out_raw(o->fd, true, off, buf, len);
+    o->pos = o->buf_off = off + len;
+    o->bytes_written += len;
+    return rc;
+}
+
+fc_rc
 img_out_pwrite(struct img_out *o, uint64_t off, const void *buf, size_t len)
 {
     if (!o->seekable)
         return FC_ERR(FC_E_INTERNAL, "output: positioned write on a pipe");
     fc_rc rc = img_out_flush(o);
-    if (rc != FC_OK)
-        return rc;
-    return out_raw(o, off, buf, len);
+    if (rc == FC_OK)
+        rc = wb_wait(o);
+    if (rc == FC_OK)
+        rc = out_raw(o->fd, o->seekable, off, buf, len);
+    if (rc == FC_OK)
+        o->bytes_written += len;
+    return rc;
 }
 
 fc_rc
@@ -353,7 +510,7 @@ img_out_finish(struct img_out *o, uint64_t size)
         if ((rc = img_out_append(o, size - 1, z, 1)) != FC_OK)
             return rc;
     }
-    if ((rc = img_out_flush(o)) != FC_OK)
+    if ((rc = img_out_flush(o)) != FC_OK || (rc = wb_wait(o)) != FC_OK)
         return rc;
     if (o->seekable && ftruncate(o->fd, (off_t)size) != 0)
         return FC_ERRNO(FC_E_IO, "set the output's size to %llu", (unsigned long long)size);

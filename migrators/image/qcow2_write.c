@@ -135,6 +135,34 @@ store_plain(struct q2w *w, uint64_t ci, const void *data)
     return rc;
 }
 
+/* How many whole clusters from p (at guest cluster ci) are data in one L2 table: a run
+ * stored with one write. 1 when the first is zero (cluster() skips it). */
+static size_t
+run_clusters(struct q2w *w, uint64_t ci, const uint8_t *p, size_t len)
+{
+    size_t n = 0, max = len / w->cs;
+    uint64_t room = w->l2_entries - ci % w->l2_entries;
+    while (n < max && n < room && !fc_is_zero(p + n * w->cs, w->cs))
+        n++;
+    return n ? n : 1;
+}
+
+static fc_rc
+store_run(struct q2w *w, uint64_t ci, const uint8_t *p, size_t n)
+{
+    fc_rc rc = l2_for(w, ci);
+    uint64_t off;
+    if (rc == FC_OK)
+        rc = alloc_clusters(w, n, &off);
+    if (rc == FC_OK)
+        rc = img_out_append_direct(w->out, off, p, n * w->cs);
+    for (size_t i = 0; rc == FC_OK && i < n; i++)
+        img_put_be64(w->l2 + ((ci + i) % w->l2_entries) * 8, (off + i * w->cs) |
+                     QCOW2_OFLAG_COPIED);
+    w->l2_used = true;
+    return rc;
+}
+
 static fc_rc
 store_job(struct q2w *w, struct img_job *j)
 {
@@ -233,10 +261,11 @@ q2w_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
     while (len > 0 && rc == FC_OK) {
         uint64_t ci = w->vpos / w->cs;
         if (w->cfill == 0 && len >= w->cs) {
-            rc = cluster(w, ci, p);
-            p += w->cs;
-            len -= w->cs;
-            w->vpos += w->cs;
+            size_t n = w->pool ? 1 : run_clusters(w, ci, p, len);
+            rc = n > 1 ? store_run(w, ci, p, n) : cluster(w, ci, p);
+            p += n * w->cs;
+            len -= n * w->cs;
+            w->vpos += n * w->cs;
             continue;
         }
         size_t k = w->cs - w->cfill < len ? w->cs - w->cfill : len;

@@ -203,7 +203,7 @@ img_raw_put(struct img_out *out, uint64_t off, const void *buf, size_t len)
             j += kk;
         }
         if (j > i) {
-            fc_rc rc = img_out_append(out, off + i, p + i, j - i);
+            fc_rc rc = img_out_append_direct(out, off + i, p + i, j - i);
             if (rc != FC_OK)
                 return rc;
         } else {

@@ -1,0 +1,73 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# fluid-image against qemu-img convert on the same machine in the same run: a raw image of
+# SIZE MiB (default 4096) with about 40% random data in scattered 1 MiB runs and 60% holes,
+# converted by both tools alternately (the order flips every repetition), REPS times
+# (default 3). Prints a markdown table: median wall time of each, the ratio, peak RSS.
+# usage: bench.sh FLUID_IMAGE WORKDIR [REPS] [SIZE_MIB]
+set -euo pipefail
+fluid=$1
+work=$2
+reps=${3:-3}
+mib=${4:-4096}
+here=$(cd "$(dirname "$0")" && pwd)
+qemu=$(command -v qemu-img) || { echo "qemu-img is needed" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "/usr/bin/time is needed (Debian package time)" >&2; exit 1; }
+mkdir -p "$work"
+src=$work/bench-$mib.raw
+if [ ! -f "$src" ]; then
+    echo "making $src" >&2
+    python3 "$here/make-image.py" "$src" "$mib"
+fi
+[ -f "$work/bench-$mib.qcow2" ] || "$qemu" convert -O qcow2 "$src" "$work/bench-$mib.qcow2"
+q=$work/bench-$mib.qcow2
+out=$work/bench-out
+
+# name|args after "convert" without SRC DST|SRC
+cases=(
+    "raw→qcow2|-O qcow2|$src"
+    "qcow2→raw|-O raw|$q"
+    "raw→vmdk (monolithicSparse)|-O vmdk|$src"
+    "raw→vmdk (streamOptimized)|-O vmdk -o subformat=streamOptimized|$src"
+    "qcow2→vpc|-O vpc|$q"
+    "raw→qcow2 -c (compressed)|-c -O qcow2|$src"
+)
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+run() { # tool args... -> "wall rss_kb"
+    rm -f "$out"
+    sync
+    /usr/bin/time -f "%e %M" -o "$work/time.out" nice -n 10 "$@" >/dev/null 2>"$work/err.out" ||
+        { echo "failed: $*" >&2; cat "$work/err.out" >&2; exit 1; }
+    cat "$work/time.out"
+}
+
+echo "| conversion | fluid-image (s) | qemu-img (s) | ratio | fluid RSS (MiB) | qemu RSS (MiB) |"
+echo "|---|---:|---:|---:|---:|---:|"
+for c in "${cases[@]}"; do
+    IFS='|' read -r name args in <<<"$c"
+    : >"$work/f.t"
+    : >"$work/q.t"
+    for ((i = 0; i < reps; i++)); do
+        # shellcheck disable=SC2086
+        if ((i % 2 == 0)); then
+            run "$fluid" convert $args "$in" "$out" >>"$work/f.t"
+            run "$qemu" convert $args "$in" "$out" >>"$work/q.t"
+        else
+            run "$qemu" convert $args "$in" "$out" >>"$work/q.t"
+            run "$fluid" convert $args "$in" "$out" >>"$work/f.t"
+        fi
+    done
+    fm=$(cut -d' ' -f1 "$work/f.t" | median)
+    qm=$(cut -d' ' -f1 "$work/q.t" | median)
+    fr=$(cut -d' ' -f2 "$work/f.t" | sort -n | tail -1)
+    qr=$(cut -d' ' -f2 "$work/q.t" | sort -n | tail -1)
+    fall=$(cut -d' ' -f1 "$work/f.t" | tr '\n' ' ')
+    qall=$(cut -d' ' -f1 "$work/q.t" | tr '\n' ' ')
+    echo "runs $name: fluid [ $fall] qemu [ $qall]" >&2
+    awk -v n="$name" -v f="$fm" -v q="$qm" -v fr="$fr" -v qr="$qr" 'BEGIN {
+        printf "| %s | %.2f | %.2f | %.2f | %.0f | %.0f |\n", n, f, q, (q > 0 ? f / q : 0),
+               fr / 1024, qr / 1024 }'
+done
+rm -f "$out" "$work/time.out" "$work/err.out" "$work/f.t" "$work/q.t"
