@@ -337,6 +337,22 @@ make_footer(struct vpcw *w)
     img_put_be32(f + 64, checksum(f, VPC_FOOTER, 64));
 }
 
+/* Stores block idx (VPC_BLOCK bytes at data) unless it is all zeros. */
+static fc_rc
+put_block(struct vpcw *w, uint64_t idx, const uint8_t *data)
+{
+    if (fc_is_zero(data, VPC_BLOCK))
+        return FC_OK;
+    uint8_t bitmap[512];
+    memset(bitmap, 0xff, sizeof bitmap);
+    img_put_be32(w->bat + idx * 4, (uint32_t)(w->next / 512));
+    fc_rc rc = img_out_append(w->out, w->next, bitmap, sizeof bitmap);
+    if (rc == FC_OK)
+        rc = img_out_append_direct(w->out, w->next + 512, data, VPC_BLOCK);
+    w->next += 512 + VPC_BLOCK;
+    return rc;
+}
+
 static fc_rc
 flush_block(struct vpcw *w)
 {
@@ -344,16 +360,7 @@ flush_block(struct vpcw *w)
     if (w->bfill < VPC_BLOCK)
         memset(w->blk + w->bfill, 0, VPC_BLOCK - w->bfill);
     w->bfill = 0;
-    if (fc_is_zero(w->blk, VPC_BLOCK))
-        return FC_OK;
-    static uint8_t bitmap[512];
-    memset(bitmap, 0xff, sizeof bitmap);
-    img_put_be32(w->bat + idx * 4, (uint32_t)(w->next / 512));
-    fc_rc rc = img_out_append(w->out, w->next, bitmap, sizeof bitmap);
-    if (rc == FC_OK)
-        rc = img_out_append(w->out, w->next + 512, w->blk, VPC_BLOCK);
-    w->next += 512 + VPC_BLOCK;
-    return rc;
+    return put_block(w, idx, w->blk);
 }
 
 static fc_rc
@@ -390,6 +397,15 @@ vw_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
     }
     const uint8_t *p = buf;
     while (len > 0) {
+        if (w->bfill == 0 && len >= VPC_BLOCK) { /* a whole block: no copy */
+            fc_rc rc = put_block(w, w->vpos / VPC_BLOCK, p);
+            if (rc != FC_OK)
+                return rc;
+            w->vpos += VPC_BLOCK;
+            p += VPC_BLOCK;
+            len -= VPC_BLOCK;
+            continue;
+        }
         size_t k = VPC_BLOCK - w->bfill < len ? VPC_BLOCK - w->bfill : len;
         memcpy(w->blk + w->bfill, p, k);
         w->bfill += k;
