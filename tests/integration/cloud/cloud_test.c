@@ -22,6 +22,8 @@ void
 ct_capture_start(void)
 {
     snprintf(cap_path, sizeof cap_path, "/tmp/fluid-cloud-test-log-%d-XXXXXX", (int)getpid());
+    if (getenv("FLUID_TEST_KEEP_LOG")) /* debugging: keep the log file, print its name */
+        fprintf(stderr, "log: %s\n", cap_path);
     int fd = mkstemp(cap_path);
     cr_assert(fd >= 0);
     fflush(stderr);
@@ -46,7 +48,8 @@ ct_capture_stop(void)
     size_t n = fread(buf, 1, (1 << 22) - 1, f);
     buf[n] = '\0';
     fclose(f);
-    unlink(cap_path);
+    if (!getenv("FLUID_TEST_KEEP_LOG"))
+        unlink(cap_path);
     return buf;
 }
 

@@ -100,7 +100,7 @@ json_t *
 dc_wait(struct fc_os *os, enum fc_os_service svc, const char *path, const char *key,
         const char *field, const char *want, int tries)
 {
-    const char *last = "?";
+    const char *last;
     char seen[64] = "?";
     for (int i = 0; i < tries; i++) {
         json_t *r = dc_call(os, svc, "GET", NULL, "%s", path);
@@ -109,7 +109,7 @@ dc_wait(struct fc_os *os, enum fc_os_service svc, const char *path, const char *
             return r;
         snprintf(seen, sizeof seen, "%s", last ? last : "(none)");
         json_decref(r);
-        if (last && (strcmp(last, "ERROR") == 0 || strcmp(last, "error") == 0))
+        if (strcmp(seen, "ERROR") == 0 || strcmp(seen, "error") == 0)
             break;
         sleep(1);
     }
