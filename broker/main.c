@@ -117,6 +117,7 @@ begin_stop(struct broker *b)
     } else if (b->stopping == 2) {
         fc_log(FC_INFO, FC_MSG("stopping now: running tasks go back to the queue"));
         tasks_requeue_all(b);
+        b->stop_deadline_ns = broker_now_ns();
     }
 }
 
@@ -193,6 +194,14 @@ main(int argc, char **argv)
     for (;;) {
         if (b.stopping && b.ntasks == 0)
             break;
+        /* a third SIGTERM, or RabbitMQ unreachable 30 s past the drain time: leave anyway
+         * (unconfirmed outcomes are not lost: the tasks are redelivered and run again) */
+        if (b.stopping >= 3 || (requeued && broker_now_ns() > b.stop_deadline_ns + 30000000000u &&
+                                !fc_amqp_connected(b.a))) {
+            fc_log(FC_WARN, FC_MSG("leaving with tasks not settled; RabbitMQ redelivers them"),
+                   FC_U64("tasks", b.ntasks));
+            break;
+        }
         uint64_t now = broker_now_ns();
         if (b.stopping && !requeued && now >= b.stop_deadline_ns) {
             fc_log(FC_WARN, FC_MSG("drain time over: running tasks go back to the queue"));

@@ -167,6 +167,7 @@ fc_rc fc_amqp_queue_purge(struct fc_amqp *a, const char *queue);
  * another connection holds it. RabbitMQ drops it when the connection closes or dies; it is
  * not re-taken after a reconnect (the caller checks fc_amqp_generation()). */
 fc_rc fc_amqp_lock(struct fc_amqp *a, const char *name);
+/* Drops it (queue.delete without waiting for the reply). */
 fc_rc fc_amqp_unlock(struct fc_amqp *a, const char *name);
 /* Declares a durable queue with x-expires = expires_ms (0: none), binds it to exchange with
  * key, and returns how many messages it holds. */

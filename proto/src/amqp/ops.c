@@ -682,7 +682,15 @@ fc_amqp_lock(struct fc_amqp *a, const char *name)
 fc_rc
 fc_amqp_unlock(struct fc_amqp *a, const char *name)
 {
-    return fc_amqp_queue_delete(a, name);
+    /* no-wait: deleting one's own exclusive queue does not fail in practice, and a failure
+     * closes only channel 2 (reopened on its next use) */
+    fc_rc rc = fc_amqp_aux_(a);
+    if (rc != FC_OK)
+        return rc;
+    amqp_queue_delete_t m = {.ticket = 0, .queue = B(name), .if_unused = 0, .if_empty = 0,
+                             .nowait = 1};
+    int st = amqp_send_method(a->conn, CH_AUX, AMQP_QUEUE_DELETE_METHOD, &m);
+    return st == AMQP_STATUS_OK ? FC_OK : fc_amqp_status_rc_(a, st, "unlock");
 }
 
 fc_rc
