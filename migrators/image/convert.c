@@ -474,6 +474,7 @@ run_reader(struct conv *c, const struct img_reader *rd)
     void *rst = calloc(1, rd->state_size);
     if (!rst)
         return FC_ERR(FC_E_NOMEM, "out of memory");
+    c->in.backing = o->backing;
     rc = rd->open(rst, &c->in);
     if (rc == FC_OK) {
         struct img_info info = {0};

@@ -18,6 +18,7 @@ struct img_convert_opts {
     bool framed_out;        /* --framed: write the framed stream on stdout */
     int threads;            /* -m / threads for compression, 0 = all CPUs */
     const char *tmpdir;     /* spool files; NULL = $TMPDIR or /tmp */
+    const char *backing;    /* --backing: the qcow2 input's backing file, vouched for */
     struct fc_migrator *m;  /* events (may be NULL) */
 };
 

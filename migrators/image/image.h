@@ -74,6 +74,7 @@ struct img_in {
     size_t head_len;
     uint64_t pos;          /* sequential reads: bytes consumed so far */
     uint64_t bytes_read;   /* statistics */
+    const char *backing;   /* the backing file the user vouches for (--backing), or NULL */
 };
 
 /* Opens path ("-" = stdin) and reads its head. */

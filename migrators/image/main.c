@@ -12,7 +12,7 @@
 static const char usage[] =
     "usage: fluid-image info [--json] [-f FMT] FILE\n"
     "       fluid-image convert [-f FMT] -O FMT [-o key=value,...] [-c] [-p] [-m N]\n"
-    "                           [--framed] [-T TMPDIR] SRC DST\n"
+    "                           [--framed] [--tmpdir DIR] [--backing FILE] SRC DST\n"
     "       fluid-image formats\n"
     "SRC and DST may be - (stdin, stdout). Formats: raw, qcow2, vmdk, vpc; others are\n"
     "handed to qemu-img when it is installed.\n";
@@ -61,13 +61,15 @@ cmd_convert(int argc, char **argv, struct fc_migrator *m)
 {
     static const struct option lo[] = {
         {"framed", no_argument, NULL, 'F'},
+        {"tmpdir", required_argument, NULL, 'D'},
+        {"backing", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct img_convert_opts o = {.m = m};
     int ch;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "+f:O:o:cpm:T:Wnqh", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+f:O:o:cpm:t:T:S:WnqUh", lo, NULL)) != -1) {
         switch (ch) {
         case 'f':
             o.src_fmt = optarg;
@@ -92,8 +94,11 @@ cmd_convert(int argc, char **argv, struct fc_migrator *m)
             o.threads = (int)v;
             break;
         }
-        case 'T':
+        case 'D':
             o.tmpdir = optarg;
+            break;
+        case 'B':
+            o.backing = optarg;
             break;
         case 'F':
             o.framed_out = true;
@@ -101,6 +106,11 @@ cmd_convert(int argc, char **argv, struct fc_migrator *m)
         case 'W': /* qemu-img habits that need nothing here */
         case 'n':
         case 'q':
+        case 'U':
+        case 't': /* cache modes: fluid-image always uses the page cache */
+        case 'T':
+            break;
+        case 'S': /* zero detection granularity: clusters here */
             break;
         case 'h':
             fputs(usage, stdout);

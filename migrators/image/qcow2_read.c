@@ -23,7 +23,46 @@ struct q2r {
     char backing[1024];
     uint8_t *l1, *l2, *data, *cbuf;
     struct libdeflate_decompressor *dec;
+    struct img_in *bin;       /* the backing file given with --backing, or NULL */
+    struct q2r *bq;           /* its reader when it is qcow2 (NULL: raw) */
+    uint8_t *rl2, *rbuf;      /* random reads: the cached L2 table, a cluster */
+    uint64_t rl2_off;         /* 0: none cached */
 };
+
+static fc_rc q2_open(void *st, struct img_in *in);
+static void q2_close(void *st);
+
+/* Opens the backing file the user gave (raw, or qcow2 without a backing file itself). */
+static fc_rc
+open_backing(struct q2r *q)
+{
+    const char *n = q->in->name;
+    if (!(q->bin = calloc(1, sizeof *q->bin)))
+        return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
+    fc_rc rc = img_in_open(q->bin, q->in->backing);
+    if (rc != FC_OK)
+        return rc;
+    if (!q->bin->seekable)
+        return FC_ERR(FC_E_INVALID, "%s: the backing file %s must be a file", n, q->in->backing);
+    const uint8_t *h = q->bin->head;
+    size_t hl = q->bin->head_len;
+    if (hl >= 4 && memcmp(h, QCOW2_MAGIC, 4) == 0) {
+        if (!(q->bq = calloc(1, sizeof *q->bq)))
+            return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
+        if ((rc = q2_open(q->bq, q->bin)) != FC_OK)
+            return rc;
+        if (q->bq->backing[0])
+            return FC_ERR(FC_E_UNSUPPORTED,
+                          "%s: the backing file %s has a backing file itself (\"%s\"); only one "
+                          "level is read", n, q->in->backing, q->bq->backing);
+        return FC_OK;
+    }
+    const char *other = img_foreign_probe(h, hl);
+    if (other || (hl >= 4 && memcmp(h, "KDMV", 4) == 0) || (hl >= 8 && !memcmp(h, "conectix", 8)))
+        return FC_ERR(FC_E_UNSUPPORTED, "%s: backing file %s: only raw and qcow2 backing files "
+                      "are read", n, q->in->backing);
+    return FC_OK;
+}
 
 static bool
 q2_probe(const uint8_t *h, size_t len)
@@ -128,6 +167,8 @@ q2_open(void *st, struct img_in *in)
         for (char *c = q->backing; *c; c++)
             if ((unsigned char)*c < 0x20)
                 *c = '?';
+        if (in->backing)
+            return open_backing(q);
     }
     return FC_OK;
 }
@@ -153,8 +194,9 @@ read_run(struct q2r *q, struct img_emit *e, uint64_t host, size_t len)
     return rc != FC_OK ? rc : img_emit_data(e, q->data, len);
 }
 
+/* Inflates the compressed cluster of L2 entry ent (at file offset ent_at) into out. */
 static fc_rc
-compressed(struct q2r *q, struct img_emit *e, uint64_t ent, uint64_t ent_at, size_t len)
+inflate_cluster(struct q2r *q, uint64_t ent, uint64_t ent_at, uint8_t *out)
 {
     unsigned x = 62 - (q->cluster_bits - 8);
     uint64_t off = ent & ((1ull << x) - 1);
@@ -169,13 +211,125 @@ compressed(struct q2r *q, struct img_emit *e, uint64_t ent, uint64_t ent_at, siz
     fc_rc rc = img_in_pread_upto(q->in, q->cbuf, clen, off, "qcow2 compressed cluster", &got);
     if (rc != FC_OK)
         return rc;
-    rc = img_inflate(q->dec, false, q->cbuf, got, q->data, q->cs, "qcow2 compressed cluster",
-                     off);
-    if (rc != FC_OK) {
+    rc = img_inflate(q->dec, false, q->cbuf, got, out, q->cs, "qcow2 compressed cluster", off);
+    if (rc != FC_OK)
         fc_error_prefix("%s", q->in->name);
-        return rc;
+    return rc;
+}
+
+static fc_rc
+compressed(struct q2r *q, struct img_emit *e, uint64_t ent, uint64_t ent_at, size_t len)
+{
+    fc_rc rc = inflate_cluster(q, ent, ent_at, q->data);
+    return rc != FC_OK ? rc : img_emit_data(e, q->data, len);
+}
+
+/* Checks an L1 entry; *l2 gets the L2 table's offset (0: none). */
+static fc_rc
+check_l1e(struct q2r *q, uint64_t ent, uint64_t ent_at, uint64_t *l2)
+{
+    const char *n = q->in->name;
+    *l2 = ent & QCOW2_OFFSET_MASK;
+    if (ent & QCOW2_L1_RESERVED)
+        return FC_ERR(FC_E_INVALID,
+                      "%s: qcow2 L1 entry at offset %llu has reserved bits set (0x%llx)", n,
+                      (unsigned long long)ent_at, (unsigned long long)ent);
+    if (*l2 == 0)
+        return FC_OK;
+    if (*l2 % q->cs)
+        return FC_ERR(FC_E_INVALID,
+                      "%s: qcow2 L1 entry at offset %llu: L2 table offset %llu is not "
+                      "cluster aligned", n, (unsigned long long)ent_at, (unsigned long long)*l2);
+    if (*l2 + q->cs > q->l1_off && *l2 < q->l1_off + q->l1_size * 8)
+        return FC_ERR(FC_E_INVALID,
+                      "%s: qcow2 L1 entry at offset %llu: L2 table at %llu overlaps the L1 "
+                      "table", n, (unsigned long long)ent_at, (unsigned long long)*l2);
+    return FC_OK;
+}
+
+/* Checks a normal (uncompressed, allocated) L2 entry's data offset. */
+static fc_rc
+check_host(struct q2r *q, uint64_t host, uint64_t ent_at)
+{
+    const char *n = q->in->name;
+    if (host % q->cs)
+        return FC_ERR(FC_E_INVALID,
+                      "%s: qcow2 L2 entry at offset %llu: data offset %llu is not cluster "
+                      "aligned", n, (unsigned long long)ent_at, (unsigned long long)host);
+    if (host >= q->in->size)
+        return FC_ERR(FC_E_INVALID,
+                      "%s: qcow2 L2 entry at offset %llu: data cluster at %llu is past the end "
+                      "of the file (%llu bytes)", n, (unsigned long long)ent_at,
+                      (unsigned long long)host, (unsigned long long)q->in->size);
+    return FC_OK;
+}
+
+/* Reads len bytes of guest content at off (a backing image: any offset, zeros past the
+ * end). */
+static fc_rc
+q2_read_at(struct q2r *q, uint64_t off, uint8_t *buf, size_t len)
+{
+    if (!q->rl2 && (!(q->rl2 = malloc(q->cs)) || !(q->rbuf = malloc(q->cs)) ||
+                    (!q->cbuf && !(q->cbuf = malloc(2 * q->cs + 512))) ||
+                    (!q->dec && !(q->dec = libdeflate_alloc_decompressor()))))
+        return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
+    uint64_t per_l2 = q->cs / 8;
+    fc_rc rc = FC_OK;
+    while (len > 0 && rc == FC_OK) {
+        if (off >= q->size) {
+            memset(buf, 0, len);
+            break;
+        }
+        uint64_t in_cl = off % q->cs, ci = off / q->cs, i1 = ci / per_l2;
+        size_t k = q->cs - in_cl < len ? (size_t)(q->cs - in_cl) : len;
+        if (k > q->size - off)
+            k = (size_t)(q->size - off);
+        uint8_t e8[8];
+        uint64_t l2, ent = 0, ent_at = 0;
+        if ((rc = img_in_pread(q->in, e8, 8, q->l1_off + i1 * 8, "qcow2 L1 table")) != FC_OK ||
+            (rc = check_l1e(q, img_be64(e8), q->l1_off + i1 * 8, &l2)) != FC_OK)
+            break;
+        if (l2 && l2 != q->rl2_off) {
+            if ((rc = img_in_pread(q->in, q->rl2, q->cs, l2, "qcow2 L2 table")) != FC_OK)
+                break;
+            q->rl2_off = l2;
+        }
+        if (l2) {
+            ent_at = l2 + (ci % per_l2) * 8;
+            ent = img_be64(q->rl2 + (ci % per_l2) * 8);
+        }
+        uint64_t host = ent & QCOW2_OFFSET_MASK;
+        if (ent & QCOW2_OFLAG_COMPRESSED) {
+            if ((rc = inflate_cluster(q, ent, ent_at, q->rbuf)) == FC_OK)
+                memcpy(buf, q->rbuf + in_cl, k);
+        } else if (ent & QCOW2_L2_RESERVED) {
+            rc = FC_ERR(FC_E_INVALID, "%s: qcow2 L2 entry at offset %llu has reserved bits set",
+                        q->in->name, (unsigned long long)ent_at);
+        } else if ((ent & QCOW2_OFLAG_ZERO) || host == 0) {
+            memset(buf, 0, k);
+        } else if ((rc = check_host(q, host, ent_at)) == FC_OK) {
+            size_t got;
+            rc = img_in_pread_upto(q->in, buf, k, host + in_cl, "qcow2 data cluster", &got);
+        }
+        buf += k;
+        off += k;
+        len -= k;
     }
-    return img_emit_data(e, q->data, len);
+    return rc;
+}
+
+/* Guest content of the backing file at off into q->data. */
+static fc_rc
+backing_read(struct q2r *q, uint64_t off, size_t len)
+{
+    if (q->bq)
+        return q2_read_at(q->bq, off, q->data, len);
+    if (off >= q->bin->size) {
+        memset(q->data, 0, len);
+        return FC_OK;
+    }
+    size_t got;
+    return img_in_pread_upto(q->bin, q->data, len, off, "backing file data", &got);
 }
 
 static fc_rc
@@ -207,19 +361,16 @@ walk_l2(struct q2r *q, struct img_emit *e, uint64_t l2_off, uint64_t vpos, uint6
                 if (run_len && (rc = read_run(q, e, run_host, (size_t)run_len)) != FC_OK)
                     return rc;
                 run_len = 0;
-                img_emit_zero(e, len);
+                if (host == 0 && !(ent & QCOW2_OFLAG_ZERO) && q->bin) {
+                    if ((rc = backing_read(q, vpos, len)) != FC_OK ||
+                        (rc = img_emit_data(e, q->data, len)) != FC_OK)
+                        return rc;
+                } else {
+                    img_emit_zero(e, len);
+                }
             } else {
-                if (host % q->cs)
-                    return FC_ERR(FC_E_INVALID,
-                                  "%s: qcow2 L2 entry at offset %llu: data offset %llu is not "
-                                  "cluster aligned", n, (unsigned long long)ent_at,
-                                  (unsigned long long)host);
-                if (host >= q->in->size)
-                    return FC_ERR(FC_E_INVALID,
-                                  "%s: qcow2 L2 entry at offset %llu: data cluster at %llu is "
-                                  "past the end of the file (%llu bytes)", n,
-                                  (unsigned long long)ent_at, (unsigned long long)host,
-                                  (unsigned long long)q->in->size);
+                if ((rc = check_host(q, host, ent_at)) != FC_OK)
+                    return rc;
                 is_data = true;
             }
         }
@@ -249,18 +400,18 @@ q2_pump(void *st, struct fc_sink *sink, const volatile sig_atomic_t *cancel)
         !(q->cbuf = malloc(2 * q->cs + 512)) || !(q->l1 = malloc(L1_CHUNK * 8)) ||
         !(q->dec = libdeflate_alloc_decompressor()))
         return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
-    if (q->backing[0])
+    if (q->backing[0] && !q->bin)
         return FC_ERR(FC_E_UNSUPPORTED,
-                      "%s: the qcow2 image has a backing file \"%s\"; fluid-image converts "
-                      "standalone images only (flatten it with qemu-img convert first)",
-                      n, q->backing);
+                      "%s: the qcow2 image has a backing file \"%s\", which is read only when "
+                      "given with --backing FILE (an image from elsewhere must not make us "
+                      "read local files)", n, q->backing);
     struct fc_stream_info info = {.size = q->size, .format = "raw"};
     fc_rc rc = sink->begin(sink, &info);
     if (rc != FC_OK)
         return rc;
     struct img_emit e;
     img_emit_init(&e, sink, cancel);
-    uint64_t l2_cover = q->cs * (q->cs / 8), l1_end = q->l1_off + q->l1_size * 8;
+    uint64_t l2_cover = q->cs * (q->cs / 8);
     uint64_t nl1 = (q->size + l2_cover - 1) / l2_cover;
     for (uint64_t i = 0; i < nl1; i++) {
         if (i % L1_CHUNK == 0) {
@@ -272,24 +423,23 @@ q2_pump(void *st, struct fc_sink *sink, const volatile sig_atomic_t *cancel)
         uint64_t ent = img_be64(q->l1 + (i % L1_CHUNK) * 8), ent_at = q->l1_off + i * 8;
         uint64_t vpos = i * l2_cover;
         uint64_t vend = q->size - vpos < l2_cover ? q->size : vpos + l2_cover;
-        uint64_t l2 = ent & QCOW2_OFFSET_MASK;
-        if (ent & QCOW2_L1_RESERVED)
-            return FC_ERR(FC_E_INVALID,
-                          "%s: qcow2 L1 entry at offset %llu has reserved bits set (0x%llx)", n,
-                          (unsigned long long)ent_at, (unsigned long long)ent);
+        uint64_t l2;
+        if ((rc = check_l1e(q, ent, ent_at, &l2)) != FC_OK)
+            return rc;
+        if (l2 == 0 && q->bin) {
+            for (uint64_t p = vpos; p < vend;) {
+                size_t k = vend - p < DATA_BUF ? (size_t)(vend - p) : DATA_BUF;
+                if ((rc = backing_read(q, p, k)) != FC_OK ||
+                    (rc = img_emit_data(&e, q->data, k)) != FC_OK)
+                    return rc;
+                p += k;
+            }
+            continue;
+        }
         if (l2 == 0) {
             img_emit_zero(&e, vend - vpos);
             continue;
         }
-        if (l2 % q->cs)
-            return FC_ERR(FC_E_INVALID,
-                          "%s: qcow2 L1 entry at offset %llu: L2 table offset %llu is not "
-                          "cluster aligned", n, (unsigned long long)ent_at,
-                          (unsigned long long)l2);
-        if (l2 + q->cs > q->l1_off && l2 < l1_end)
-            return FC_ERR(FC_E_INVALID,
-                          "%s: qcow2 L1 entry at offset %llu: L2 table at %llu overlaps the L1 "
-                          "table", n, (unsigned long long)ent_at, (unsigned long long)l2);
         if ((rc = walk_l2(q, &e, l2, vpos, vend)) != FC_OK)
             return rc;
     }
@@ -302,6 +452,16 @@ static void
 q2_close(void *st)
 {
     struct q2r *q = st;
+    if (q->bq) {
+        q2_close(q->bq);
+        free(q->bq);
+    }
+    if (q->bin) {
+        img_in_close(q->bin);
+        free(q->bin);
+    }
+    free(q->rl2);
+    free(q->rbuf);
     free(q->l1);
     free(q->l2);
     free(q->data);

@@ -328,3 +328,28 @@ Test(image_convert, qemu_img_fallback, .init = setup, .fini = t_teardown)
     cr_assert_eq(t_wait(pid), 2, "exit status for an unsupported format: %s", t_err);
     cr_assert(strstr(t_err, "raw, qcow2, vmdk, vpc"), "the error lists the formats: %s", t_err);
 }
+
+/* A qcow2 overlay is read with its backing file only when --backing names it. */
+Test(image_convert, backing_file, .init = setup, .fini = t_teardown)
+{
+    char src[PATH_MAX], base[PATH_MAX], ov[PATH_MAX], out[PATH_MAX];
+    make_input(&inputs[3], base, sizeof base); /* compressed qcow2 as the base */
+    t_path(src, sizeof src, "src.raw");
+    t_path(ov, sizeof ov, "overlay.qcow2");
+    t_path(out, sizeof out, "flat.qcow2");
+    T_RUN_OK(t_qemu_img, "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", ov);
+    T_RUN_OK(t_qemu_io, "-f", "qcow2", "-c", "write -P 0x99 1M 100k", "-c", "write -z 4M 64k",
+             ov);
+    const char *refuse[] = {t_fluid, "convert", "-O", "qcow2", ov, out, NULL};
+    cr_assert_eq(t_run(refuse), 2, "an overlay without --backing is refused: %s", t_err);
+    cr_assert(strstr(t_err, "--backing"), "%s", t_err);
+    cr_assert(!t_exists(out));
+    T_RUN_OK(t_fluid, "convert", "--backing", base, "-O", "qcow2", ov, out);
+    t_compare("qcow2", ov, "qcow2", out);
+    t_check("qcow2", out);
+    /* a raw base */
+    T_RUN_OK(t_qemu_img, "create", "-q", "-f", "qcow2", "-b", src, "-F", "raw", ov);
+    T_RUN_OK(t_qemu_io, "-f", "qcow2", "-c", "write -P 0x98 3M 100k", ov);
+    T_RUN_OK(t_fluid, "convert", "--backing", src, "-O", "vpc", ov, out);
+    t_compare("qcow2", ov, "vpc", out);
+}
