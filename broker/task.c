@@ -332,7 +332,9 @@ try_finish(struct broker *b, struct btask *t)
     if (!holds_lock(b, t)) {
         /* reconnected since the lock was taken: take it again, and look at the record, which
          * may already hold our outcome (published just before the connection dropped) */
-        fc_rc rc = fc_amqp_lock(b->a, t->lock);
+        uint32_t n = 0;
+        fc_rc rc = fc_amqp_lock_record(b->a, t->lock, t->record, FC_AMQP_X_EVENTS, t->cc,
+                                       b->cfg.retention_s * 1000u, &n);
         if (rc == FC_E_CONFLICT) {
             fc_log(FC_WARN, FC_MSG("another broker took over the task; waiting for it"),
                    FC_STR("task", t->task->task_id));
@@ -345,10 +347,6 @@ try_finish(struct broker *b, struct btask *t)
         if (rc != FC_OK)
             return;
         t->lock_gen = fc_amqp_generation(b->a);
-        uint32_t n = 0;
-        if (fc_amqp_declare_record(b->a, t->record, FC_AMQP_X_EVENTS, t->cc,
-                                   b->cfg.retention_s * 1000u, &n) != FC_OK)
-            return;
         if (n > 0) {
             release(b, t);
             return;
@@ -386,7 +384,9 @@ is_cancelled(struct broker *b, const struct fc_task *k)
 static void
 acquire(struct broker *b, struct btask *t)
 {
-    fc_rc rc = fc_amqp_lock(b->a, t->lock);
+    uint32_t n = 0;
+    fc_rc rc = fc_amqp_lock_record(b->a, t->lock, t->record, FC_AMQP_X_EVENTS, t->cc,
+                                   b->cfg.retention_s * 1000u, &n);
     if (rc == FC_E_CONFLICT) {
         if (t->st != BT_DEFERRED)
             fc_log(FC_INFO, FC_MSG("task held by another broker; deferred"),
@@ -395,12 +395,8 @@ acquire(struct broker *b, struct btask *t)
         t->due_ns = broker_now_ns() + 1000000000u;
         return;
     }
-    uint32_t n = 0;
-    if (rc == FC_OK) {
+    if (rc == FC_OK)
         t->lock_gen = fc_amqp_generation(b->a);
-        rc = fc_amqp_declare_record(b->a, t->record, FC_AMQP_X_EVENTS, t->cc,
-                                    b->cfg.retention_s * 1000u, &n);
-    }
     if (rc != FC_OK) {
         fc_log(FC_WARN, FC_MSG("cannot take the task's lock or record; giving it back"),
                FC_STR("task", t->task->task_id), FC_STR("error", fc_error_msg()));

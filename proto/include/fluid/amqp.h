@@ -174,4 +174,10 @@ fc_rc fc_amqp_unlock(struct fc_amqp *a, const char *name);
 fc_rc fc_amqp_declare_record(struct fc_amqp *a, const char *queue, const char *exchange,
                              const char *key, uint32_t expires_ms, uint32_t *messages);
 
+/* fc_amqp_lock + fc_amqp_declare_record in one round trip (the methods are pipelined on
+ * channel 2). FC_E_CONFLICT when another connection holds the lock. */
+fc_rc fc_amqp_lock_record(struct fc_amqp *a, const char *lock, const char *queue,
+                          const char *exchange, const char *key, uint32_t expires_ms,
+                          uint32_t *messages);
+
 #endif

@@ -702,3 +702,49 @@ fc_amqp_declare_record(struct fc_amqp *a, const char *queue, const char *exchang
         rc = qbind(a, queue, exchange, key);
     return rc;
 }
+
+/* queue.declare without waiting for declare-ok (errors surface on the next sync RPC). */
+static int
+send_qdecl(struct fc_amqp *a, const char *name, bool durable, bool exclusive, bool auto_delete,
+           amqp_table_t args)
+{
+    amqp_queue_declare_t m = {.ticket = 0, .queue = B(name), .passive = 0, .durable = durable,
+                              .exclusive = exclusive, .auto_delete = auto_delete, .nowait = 1,
+                              .arguments = args};
+    return amqp_send_method(a->conn, CH_AUX, AMQP_QUEUE_DECLARE_METHOD, &m);
+}
+
+fc_rc
+fc_amqp_lock_record(struct fc_amqp *a, const char *lock, const char *queue,
+                    const char *exchange, const char *key, uint32_t expires_ms,
+                    uint32_t *messages)
+{
+    fc_rc rc = fc_amqp_aux_(a);
+    if (rc != FC_OK)
+        return rc;
+    /* four methods in a row on channel 2, one round trip: a channel processes them in order,
+     * so the passive declare's reply comes after the others took effect, or the channel
+     * closes naming the first that failed */
+    amqp_table_entry_t e = {.key = B("x-expires")};
+    e.value.kind = AMQP_FIELD_KIND_I64;
+    e.value.value.i64 = (int64_t)expires_ms;
+    amqp_table_t args = {expires_ms ? 1 : 0, &e};
+    amqp_queue_bind_t bind = {.ticket = 0, .queue = B(queue), .exchange = B(exchange),
+                              .routing_key = B(key), .nowait = 1,
+                              .arguments = amqp_empty_table};
+    int st = send_qdecl(a, lock, false, true, true, amqp_empty_table);
+    if (st == AMQP_STATUS_OK)
+        st = send_qdecl(a, queue, true, false, false, args);
+    if (st == AMQP_STATUS_OK)
+        st = amqp_send_method(a->conn, CH_AUX, AMQP_QUEUE_BIND_METHOD, &bind);
+    if (st != AMQP_STATUS_OK)
+        return fc_amqp_status_rc_(a, st, "lock and record");
+    uint32_t n = 0;
+    rc = qdecl(a, queue, true, false, 0, &n, NULL);
+    if (rc == FC_E_CONFLICT)
+        return FC_ERR(FC_E_CONFLICT, "lock %s: held by another connection", lock);
+    if (rc == FC_OK && messages)
+        *messages = n;
+    return rc;
+}
+

@@ -256,3 +256,34 @@ Test(amqp, bad_urls_are_invalid)
     struct fc_amqp_config c = {.url = "amqp://u:p@127.0.0.1:1/"};
     cr_assert_eq(fc_amqp_open(&c, &a), FC_E_NET, "%s", fc_error_msg());
 }
+
+Test(amqp, lock_record_in_one_round_trip)
+{
+    struct fc_amqp *a = tb_amqp(&env, false), *b = tb_amqp(&env, false);
+    cr_assert_eq(fc_amqp_declare_topology(a), FC_OK);
+    char lock[128], rec[128], key[160];
+    tb_unique(lock, sizeof lock, "fluid.lock.test-lr");
+    tb_unique(rec, sizeof rec, "fluid.outcome.test-lr");
+    snprintf(key, sizeof key, "outcome.%s", rec);
+    uint32_t n = 99;
+    cr_assert_eq(fc_amqp_lock_record(a, lock, rec, FC_AMQP_X_EVENTS, key, 60000, &n), FC_OK,
+                 "%s", fc_error_msg());
+    cr_assert_eq(n, 0);
+    cr_assert_eq(fc_amqp_lock_record(b, lock, rec, FC_AMQP_X_EVENTS, key, 60000, &n),
+                 FC_E_CONFLICT, "%s", fc_error_msg());
+    cr_assert(fc_amqp_connected(b));
+    /* the binding is in place: a CC'd publish lands in the record */
+    const char *cc[] = {key};
+    struct fc_amqp_msg m = {.exchange = FC_AMQP_X_EVENTS, .routing_key = "test.lr", .body = "{}",
+                            .len = 2, .cc = cc, .ncc = 1};
+    cr_assert_eq(fc_amqp_publish(b, &m), FC_OK, "%s", fc_error_msg());
+    cr_assert_eq(fc_amqp_unlock(a, lock), FC_OK);
+    /* unlock does not wait: a synchronous call on the same channel orders after it */
+    cr_assert_eq(fc_amqp_queue_info(a, rec, NULL, NULL), FC_OK);
+    cr_assert_eq(fc_amqp_lock_record(b, lock, rec, FC_AMQP_X_EVENTS, key, 60000, &n), FC_OK,
+                 "%s", fc_error_msg());
+    cr_assert_eq(n, 1);
+    fc_amqp_queue_delete(b, rec);
+    fc_amqp_close(a);
+    fc_amqp_close(b);
+}
