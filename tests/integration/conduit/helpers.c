@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fluid/error.h"
+#include "fluid/msg.h"
 #include "fluid/spawn.h"
 
 extern char **environ;
@@ -138,10 +139,57 @@ tc_init(struct tc *t, const char *test)
 }
 
 void
+tc_node(struct tc *t, const char *verb)
+{
+    const char *argv[] = {t->fixture, verb, t->node_dir, NULL};
+    char err[8192];
+    int st = run_env(argv, NULL, NULL, 0, err, sizeof err);
+    cr_assert_eq(st, 0, "rabbitmq fixture %s %s: exit %d: %s", verb, t->node_dir, st, err);
+}
+
+void
+tc_init_private(struct tc *t, const char *test)
+{
+    memset(t, 0, sizeof *t);
+    t->conduit = -1;
+    const char *run = getenv("FLUID_TEST_RUN_DIR"), *bin = getenv("FLUID_BIN_DIR"),
+               *src = getenv("FLUID_SOURCE_DIR");
+    if (!run || !bin || !src)
+        cr_assert_fail("FLUID_TEST_RUN_DIR/FLUID_BIN_DIR/FLUID_SOURCE_DIR not set: use ctest");
+    snprintf(t->bin, sizeof t->bin, "%s", bin);
+    snprintf(t->fixture, sizeof t->fixture, "%s/tests/fixtures/rabbitmq.sh", src);
+    snprintf(t->name, sizeof t->name, "conduit-%s-%d", test, (int)getpid());
+    snprintf(t->dir, sizeof t->dir, "%s/%s", run, t->name);
+    snprintf(t->node_dir, sizeof t->node_dir, "%s/%s-node", run, t->name);
+    mkdir(run, 0755);
+    mkdir(t->dir, 0755);
+    mkdir(t->node_dir, 0755);
+    tc_node(t, "start");
+    char path[1200], line[2048];
+    snprintf(path, sizeof path, "%s/rabbitmq.env", t->node_dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (!strncmp(line, "FLUID_AMQP_URL=", 15))
+            snprintf(t->url, sizeof t->url, "%.500s", line + 15);
+        else if (!strncmp(line, "FLUID_RABBITMQCTL=", 18))
+            snprintf(t->ctl, sizeof t->ctl, "%.1000s", line + 18);
+    }
+    fclose(f);
+    cr_assert(t->url[0] && t->ctl[0], "%s lacks FLUID_AMQP_URL/FLUID_RABBITMQCTL", path);
+}
+
+void
 tc_fini(struct tc *t)
 {
     if (t->conduit > 0)
         tc_conduit_stop(t, SIGKILL);
+    if (t->node_dir[0]) {
+        const char *argv[] = {t->fixture, "stop", t->node_dir, NULL};
+        run_env(argv, NULL, NULL, 0, NULL, 0);
+        return;
+    }
     const char *argv[] = {t->ctl, "delete_vhost", t->name, NULL};
     run_env(argv, NULL, NULL, 0, NULL, 0);
 }
@@ -277,3 +325,50 @@ tc_stop(pid_t pid, int sig)
         ;
     return st;
 }
+
+/* Takes the next task from fluid.tasks.default (cr_assert_fail if none within 60 s). */
+struct fc_task *
+tc_take_task(struct fc_amqp *a)
+{
+    for (int i = 0; i < 1200; i++) {
+        struct fc_amqp_delivery *d = NULL;
+        cr_assert_eq(fc_amqp_get(a, "fluid.tasks.default", &d), FC_OK, "%s", fc_error_msg());
+        if (d) {
+            struct fc_task *t = NULL;
+            cr_assert_eq(fc_task_parse(d->body, d->len, &t), FC_OK, "task: %s", fc_error_msg());
+            cr_assert_str_eq(d->message_id ? d->message_id : "", t->idempotency_key);
+            fc_amqp_ack(a, d);
+            fc_amqp_delivery_free(d);
+            return t;
+        }
+        struct fc_amqp_delivery *none = NULL;
+        fc_amqp_wait(a, 50, &none); /* lets the connection breathe */
+        fc_amqp_delivery_free(none);
+    }
+    cr_assert_fail("no task in fluid.tasks.default within 60 s");
+    return NULL;
+}
+
+/* Publishes the TaskEvent a broker would publish for t. */
+void
+tc_report(struct fc_amqp *a, const struct fc_task *t, enum fc_task_state state)
+{
+    struct fc_task_event e = {.relocation_id = t->relocation_id, .task_id = t->task_id,
+                              .idempotency_key = t->idempotency_key, .state = state,
+                              .broker = "test-broker", .site = "default", .attempt = 1};
+    if (state == FC_TS_DONE)
+        e.result = json_pack("{s:[{s:s,s:i}]}", "stages", "kind", "checksum", "exit", 0);
+    if (state == FC_TS_FAILED) {
+        e.has_error = true;
+        e.error = (struct fc_task_error){FC_E_CHILD, "exit 3", 0, "boom"};
+    }
+    json_auto_t *j = fc_event_to_json(&e);
+    json_decref(e.result);
+    char *body = fc_msg_dump(j), rk[256];
+    fc_amqp_rk_task_event(rk, sizeof rk, t->relocation_id, t->task_id, fc_task_state_name(state));
+    struct fc_amqp_msg m = {.exchange = FC_AMQP_X_EVENTS, .routing_key = rk, .body = body,
+                            .len = strlen(body), .message_id = t->idempotency_key};
+    cr_assert_eq(fc_amqp_publish(a, &m), FC_OK, "%s", fc_error_msg());
+    free(body);
+}
+

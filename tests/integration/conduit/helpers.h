@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "fluid/amqp.h"
+#include "fluid/msg.h"
 
 struct tc {
     char name[128];       /* unique per test process: test name + pid */
@@ -17,6 +18,8 @@ struct tc {
     char url[512];        /* amqp URL of the private vhost */
     char ctl[1024];       /* the fixture's rabbitmqctl wrapper */
     char bin[1024];       /* $FLUID_BIN_DIR */
+    char node_dir[1024];  /* private node's run dir, "" when using the shared fixture */
+    char fixture[1024];   /* tests/fixtures/rabbitmq.sh */
     pid_t conduit;
     int conduit_runs;
 };
@@ -24,6 +27,11 @@ struct tc {
 /* Reads the fixture's env (cr_assert_fail when missing), makes <dir>, creates the vhost
  * <name> with permissions for the fixture's user. */
 void tc_init(struct tc *t, const char *test);
+/* As tc_init, but on a private RabbitMQ node started for this test in <run>/<name>-node
+ * (for tests that restart it without disturbing others); vhost "/". */
+void tc_init_private(struct tc *t, const char *test);
+/* Runs the fixture script on the private node: verb = stop|start|restart. */
+void tc_node(struct tc *t, const char *verb);
 /* Deletes the vhost (best effort) and stops what is still running. */
 void tc_fini(struct tc *t);
 /* Opens a connection to the vhost (no reconnect). */
@@ -50,6 +58,10 @@ char *tc_status(const struct tc *t, const char *rid);
 pid_t tc_spawn(const struct tc *t, const char *const *argv, const char *log);
 /* Sends sig to pid and waits; returns the wait status. */
 int tc_stop(pid_t pid, int sig);
+/* Plays a broker: takes the next task from fluid.tasks.default (60 s at most). */
+struct fc_task *tc_take_task(struct fc_amqp *a);
+/* Plays a broker: publishes t's TaskEvent in state (done: a result; failed: an error). */
+void tc_report(struct fc_amqp *a, const struct fc_task *t, enum fc_task_state state);
 /* $FLUID_BIN_DIR/prog into buf. */
 const char *tc_bin(const struct tc *t, const char *prog, char *buf, size_t cap);
 

@@ -29,52 +29,6 @@ header(const struct fc_amqp_delivery *d, const char *k)
     return v ? v : "";
 }
 
-/* Takes the next task from fluid.tasks.default (cr_assert_fail if none within 60 s). */
-static struct fc_task *
-take_task(struct fc_amqp *a)
-{
-    for (int i = 0; i < 1200; i++) {
-        struct fc_amqp_delivery *d = NULL;
-        cr_assert_eq(fc_amqp_get(a, "fluid.tasks.default", &d), FC_OK, "%s", fc_error_msg());
-        if (d) {
-            struct fc_task *t = NULL;
-            cr_assert_eq(fc_task_parse(d->body, d->len, &t), FC_OK, "task: %s", fc_error_msg());
-            cr_assert_str_eq(d->message_id ? d->message_id : "", t->idempotency_key);
-            fc_amqp_ack(a, d);
-            fc_amqp_delivery_free(d);
-            return t;
-        }
-        struct fc_amqp_delivery *none = NULL;
-        fc_amqp_wait(a, 50, &none); /* lets the connection breathe */
-        fc_amqp_delivery_free(none);
-    }
-    cr_assert_fail("no task in fluid.tasks.default within 60 s");
-    return NULL;
-}
-
-/* Publishes the TaskEvent a broker would publish for t. */
-static void
-report(struct fc_amqp *a, const struct fc_task *t, enum fc_task_state state)
-{
-    struct fc_task_event e = {.relocation_id = t->relocation_id, .task_id = t->task_id,
-                              .idempotency_key = t->idempotency_key, .state = state,
-                              .broker = "test-broker", .site = "default", .attempt = 1};
-    if (state == FC_TS_DONE)
-        e.result = json_pack("{s:[{s:s,s:i}]}", "stages", "kind", "checksum", "exit", 0);
-    if (state == FC_TS_FAILED) {
-        e.has_error = true;
-        e.error = (struct fc_task_error){FC_E_CHILD, "exit 3", 0, "boom"};
-    }
-    json_auto_t *j = fc_event_to_json(&e);
-    json_decref(e.result);
-    char *body = fc_msg_dump(j), rk[256];
-    fc_amqp_rk_task_event(rk, sizeof rk, t->relocation_id, t->task_id, fc_task_state_name(state));
-    struct fc_amqp_msg m = {.exchange = FC_AMQP_X_EVENTS, .routing_key = rk, .body = body,
-                            .len = strlen(body), .message_id = t->idempotency_key};
-    cr_assert_eq(fc_amqp_publish(a, &m), FC_OK, "%s", fc_error_msg());
-    free(body);
-}
-
 /* Waits for the event with routing key rk on the subscription; returns its body. */
 static char *
 wait_event(struct fc_amqp *a, const char *rk)
@@ -95,7 +49,10 @@ Test(conduit, amqp_publish_consumed_invalid_dead_lettered_nothing_lost)
 {
     struct tc t;
     tc_init(&t, "dead");
-    struct fc_amqp *a = tc_amqp(&t);
+    struct fc_amqp *a = tc_amqp(&t); /* subscriptions only */
+    /* basic.get cannot share a channel with deliveries of a consumer (librabbitmq answers
+     * "unexpected protocol state"): gets and publishes use their own connection */
+    struct fc_amqp *g = tc_amqp(&t);
     const char *all[] = {"#"};
     cr_assert_eq(fc_amqp_subscribe(a, FC_AMQP_X_EVENTS, all, 1, 100, NULL), FC_OK);
     tc_conduit_start(&t, NULL);
@@ -123,27 +80,27 @@ Test(conduit, amqp_publish_consumed_invalid_dead_lettered_nothing_lost)
 
     /* fluid.dead: both bodies, unchanged, with the reason */
     struct fc_amqp_delivery *d = NULL;
-    cr_assert_eq(fc_amqp_get(a, FC_AMQP_Q_DEAD, &d), FC_OK);
+    cr_assert_eq(fc_amqp_get(g, FC_AMQP_Q_DEAD, &d), FC_OK);
     cr_assert_not_null(d, "the invalid request is not in fluid.dead");
     cr_assert_eq(d->len, strlen(bad));
     cr_assert_eq(memcmp(d->body, bad, d->len), 0, "body changed");
     cr_assert(strstr(header(d, FC_AMQP_H_REASON), "plan.tasks[1].stages[0].kind"), "reason: %s",
               header(d, FC_AMQP_H_REASON));
     cr_assert_str_eq(header(d, FC_AMQP_H_ROUTING_KEY), FC_AMQP_Q_REQUESTS);
-    fc_amqp_ack(a, d);
+    fc_amqp_ack(g, d);
     fc_amqp_delivery_free(d);
-    cr_assert_eq(fc_amqp_get(a, FC_AMQP_Q_DEAD, &d), FC_OK);
+    cr_assert_eq(fc_amqp_get(g, FC_AMQP_Q_DEAD, &d), FC_OK);
     cr_assert_not_null(d, "the unparsable request is not in fluid.dead");
     cr_assert_str_eq(d->body, "{\"not json\"");
-    fc_amqp_ack(a, d);
+    fc_amqp_ack(g, d);
     fc_amqp_delivery_free(d);
-    tc_wait_queue(a, FC_AMQP_Q_DEAD, 0);
+    tc_wait_queue(g, FC_AMQP_Q_DEAD, 0);
 
     /* nothing else is lost: the valid ones run to done */
     for (int i = 0; i < 3; i++) {
-        struct fc_task *task = take_task(a);
-        report(a, task, FC_TS_STARTED);
-        report(a, task, FC_TS_DONE);
+        struct fc_task *task = tc_take_task(g);
+        tc_report(g, task, FC_TS_STARTED);
+        tc_report(g, task, FC_TS_DONE);
         fc_task_free(task);
     }
     char *done = wait_event(a, "relocation.r-ok1.state.done");
@@ -152,8 +109,9 @@ Test(conduit, amqp_publish_consumed_invalid_dead_lettered_nothing_lost)
     char *st = tc_status(&t, "r-ok2");
     cr_assert(strstr(st, "\"state\":\"done\""), "%s", st);
     free(st);
-    tc_wait_queue(a, FC_AMQP_Q_REQUESTS, 0);
+    tc_wait_queue(g, FC_AMQP_Q_REQUESTS, 0);
     fc_amqp_close(a);
+    fc_amqp_close(g);
     cr_assert_eq(tc_conduit_stop(&t, SIGTERM), 0, "clean SIGTERM exit");
     tc_fini(&t);
 }
@@ -162,7 +120,10 @@ Test(conduit, sigkill_mid_plan_resumes_without_republishing)
 {
     struct tc t;
     tc_init(&t, "kill");
-    struct fc_amqp *a = tc_amqp(&t);
+    struct fc_amqp *a = tc_amqp(&t); /* subscriptions only */
+    /* basic.get cannot share a channel with deliveries of a consumer (librabbitmq answers
+     * "unexpected protocol state"): gets and publishes use their own connection */
+    struct fc_amqp *g = tc_amqp(&t);
     const char *keys[] = {"relocation.r-k.state.*"};
     cr_assert_eq(fc_amqp_subscribe(a, FC_AMQP_X_EVENTS, keys, 1, 100, NULL), FC_OK);
     const char *par[] = {"--max-parallel", "2", NULL};
@@ -173,11 +134,11 @@ Test(conduit, sigkill_mid_plan_resumes_without_republishing)
                                 T("c", "[\"a\"]") "," T("d", "[\"b\",\"c\"]")));
     free(wait_event(a, "relocation.r-k.state.running"));
     int seen[4] = {0};
-    struct fc_task *ta = take_task(a);
+    struct fc_task *ta = tc_take_task(g);
     cr_assert_str_eq(ta->task_id, "a");
     seen[0]++;
-    report(a, ta, FC_TS_DONE);
-    tc_wait_queue(a, "fluid.tasks.default", 2); /* b and c published */
+    tc_report(g, ta, FC_TS_DONE);
+    tc_wait_queue(g, "fluid.tasks.default", 2); /* b and c published */
     free(tc_status(&t, "r-k")); /* the conduit's loop came round: its outbox is flushed */
     int st = tc_conduit_stop(&t, SIGKILL);
     cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
@@ -186,25 +147,25 @@ Test(conduit, sigkill_mid_plan_resumes_without_republishing)
     char *s = tc_status(&t, "r-k");
     cr_assert(strstr(s, "\"state\":\"running\""), "%s", s);
     free(s);
-    tc_wait_queue(a, "fluid.tasks.default", 2); /* a, b, c are not published again */
+    tc_wait_queue(g, "fluid.tasks.default", 2); /* a, b, c are not published again */
 
     /* b and c done, and the conduit killed at once, mid-way through handling them */
-    struct fc_task *tb = take_task(a), *tx = take_task(a);
+    struct fc_task *tb = tc_take_task(g), *tx = tc_take_task(g);
     for (int i = 0; i < 2; i++) {
         struct fc_task *x = i ? tx : tb;
         cr_assert(strcmp(x->task_id, "b") == 0 || strcmp(x->task_id, "c") == 0, "%s", x->task_id);
         seen[x->task_id[0] - 'a']++;
-        report(a, x, FC_TS_DONE);
+        tc_report(g, x, FC_TS_DONE);
     }
     st = tc_conduit_stop(&t, SIGKILL);
     cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     tc_conduit_start(&t, par);
 
     /* d runs once its inputs' outcomes are recorded (from the durable event queue) */
-    struct fc_task *td = take_task(a);
+    struct fc_task *td = tc_take_task(g);
     cr_assert_str_eq(td->task_id, "d");
     seen[3]++;
-    report(a, td, FC_TS_DONE);
+    tc_report(g, td, FC_TS_DONE);
     char *done = wait_event(a, "relocation.r-k.state.done");
     cr_assert(strstr(done, "\"done\":4"), "%s", done);
     free(done);
@@ -212,11 +173,11 @@ Test(conduit, sigkill_mid_plan_resumes_without_republishing)
      * principle be published twice (killed between its publisher confirm and the outbox
      * delete): then both copies carry the same idempotency key and brokers run it once. */
     struct fc_amqp_delivery *extra = NULL;
-    cr_assert_eq(fc_amqp_get(a, "fluid.tasks.default", &extra), FC_OK);
+    cr_assert_eq(fc_amqp_get(g, "fluid.tasks.default", &extra), FC_OK);
     if (extra) {
         cr_assert_str_eq(extra->message_id, td->idempotency_key,
                          "a task other than d was published twice");
-        fc_amqp_ack(a, extra);
+        fc_amqp_ack(g, extra);
         fc_amqp_delivery_free(extra);
     }
     cr_assert_eq(seen[0], 1);
@@ -237,6 +198,7 @@ Test(conduit, sigkill_mid_plan_resumes_without_republishing)
     fc_task_free(tx);
     fc_task_free(td);
     fc_amqp_close(a);
+    fc_amqp_close(g);
     cr_assert_eq(tc_conduit_stop(&t, SIGTERM), 0);
     tc_fini(&t);
 }
@@ -245,7 +207,10 @@ Test(conduit, resubmit_is_a_no_op)
 {
     struct tc t;
     tc_init(&t, "resubmit");
-    struct fc_amqp *a = tc_amqp(&t);
+    struct fc_amqp *a = tc_amqp(&t); /* subscriptions only */
+    /* basic.get cannot share a channel with deliveries of a consumer (librabbitmq answers
+     * "unexpected protocol state"): gets and publishes use their own connection */
+    struct fc_amqp *g = tc_amqp(&t);
     const char *all[] = {"relocation.*.state.*"};
     cr_assert_eq(fc_amqp_subscribe(a, FC_AMQP_X_EVENTS, all, 1, 100, NULL), FC_OK);
     tc_conduit_start(&t, NULL);
@@ -253,7 +218,7 @@ Test(conduit, resubmit_is_a_no_op)
     tc_amqp_publish_cli(&t, r1);
     free(wait_event(a, "relocation.r-s1.state.accepted"));
     free(wait_event(a, "relocation.r-s1.state.running"));
-    tc_wait_queue(a, "fluid.tasks.default", 2);
+    tc_wait_queue(g, "fluid.tasks.default", 2);
 
     /* the same request again (also through fluidctl), then another one behind it */
     char path[1200], prog[1200], out[4096], err[4096];
@@ -271,16 +236,16 @@ Test(conduit, resubmit_is_a_no_op)
     /* requests are handled in order: once r-s2 is accepted, both re-submits were handled */
     char *ev = wait_event(a, "relocation.r-s2.state.accepted");
     free(ev);
-    tc_wait_queue(a, "fluid.tasks.default", 3); /* r-s1's two tasks once, r-s2's one */
+    tc_wait_queue(g, "fluid.tasks.default", 3); /* r-s1's two tasks once, r-s2's one */
     /* no second accepted/running event for r-s1 arrived before r-s2's */
     free(wait_event(a, "relocation.r-s2.state.running"));
-    tc_wait_queue(a, FC_AMQP_Q_DEAD, 0);
+    tc_wait_queue(g, FC_AMQP_Q_DEAD, 0);
 
     /* the same relocation_id with another key is a conflict: rejected, named */
     tc_amqp_publish_cli(&t, REQ("r-s1", "k-other", T("a", "[]")));
     struct fc_amqp_delivery *d = NULL;
     for (int i = 0; i < 1200 && !d; i++) {
-        cr_assert_eq(fc_amqp_get(a, FC_AMQP_Q_DEAD, &d), FC_OK);
+        cr_assert_eq(fc_amqp_get(g, FC_AMQP_Q_DEAD, &d), FC_OK);
         if (!d) {
             struct fc_amqp_delivery *none = NULL;
             fc_amqp_wait(a, 50, &none);
@@ -290,10 +255,11 @@ Test(conduit, resubmit_is_a_no_op)
     cr_assert_not_null(d);
     cr_assert(strstr(header(d, FC_AMQP_H_REASON), "relocation_id"), "%s",
               header(d, FC_AMQP_H_REASON));
-    fc_amqp_ack(a, d);
+    fc_amqp_ack(g, d);
     fc_amqp_delivery_free(d);
-    tc_wait_queue(a, "fluid.tasks.default", 3);
+    tc_wait_queue(g, "fluid.tasks.default", 3);
     fc_amqp_close(a);
+    fc_amqp_close(g);
     cr_assert_eq(tc_conduit_stop(&t, SIGTERM), 0);
     tc_fini(&t);
 }
