@@ -148,10 +148,16 @@ struct img_reader {
     void (*close)(void *st);
 };
 
+/* qcow2 compression levels: isa-l's 1..3, or zlib's 1..9 without isa-l */
+#ifdef FLUID_HAVE_ISAL
+#define IMG_Q2_MAX_LEVEL 3
+#else
+#define IMG_Q2_MAX_LEVEL 9
+#endif
+
 struct img_wopts {
     const char *dst_name;   /* the destination's file name (VMDK descriptors name it) */
     bool compress;          /* -c */
-    int level;              /* deflate level (1..12), 0 = default */
     int threads;            /* compression threads, 0 = number of CPUs */
 };
 

@@ -3,7 +3,8 @@
  * compressed by worker threads (the writer helps while it waits), and retired in order.
  * qcow2 clusters are raw deflate that QEMU inflates with a 4 KiB window, so they are made
  * by isa-l with hist_bits = 12 when available (zlib with windowBits -12 otherwise);
- * streamOptimized VMDK grains are zlib streams made by libdeflate. */
+ * streamOptimized VMDK grains are zlib streams made by libdeflate (stored when a sample
+ * shows the grain does not compress). */
 #include <libdeflate.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ enum { J_FREE, J_QUEUED, J_RUNNING, J_DONE };
 
 /* Per-thread compressor state. */
 struct comp {
-    struct libdeflate_compressor *ld;
+    struct libdeflate_compressor *ld, *ld0, *ld1; /* the level asked for; 0 (stored); 1 */
     uint8_t *lvlbuf;
     z_stream z;
     bool zinit;
@@ -46,11 +47,28 @@ struct img_pool {
     bool helper_failed;
 };
 
+#ifdef FLUID_HAVE_ISAL
+static uint32_t
+isal_buf_size(uint32_t level)
+{
+    return level >= 3 ? ISAL_DEF_LVL3_DEFAULT : level == 2 ? ISAL_DEF_LVL2_DEFAULT
+                                                          : ISAL_DEF_LVL1_DEFAULT;
+}
+#endif
+
 static size_t
 do_compress(struct img_pool *p, struct comp *c, const uint8_t *in, size_t len, uint8_t *out)
 {
-    if (p->kind == 1)
+    if (p->kind == 1) {
+        /* a grain whose first and middle 8 KiB do not shrink by 1/64 is stored (still a
+         * valid zlib stream): random or already compressed data costs a copy, not a
+         * compression */
+        if (len >= 32768 && c->ld0 && libdeflate_deflate_compress(c->ld1, in, 8192, out,
+                                                                   8192 - 128) == 0 &&
+            libdeflate_deflate_compress(c->ld1, in + len / 2, 8192, out, 8192 - 128) == 0)
+            return libdeflate_zlib_compress(c->ld0, in, len, out, p->limit);
         return libdeflate_zlib_compress(c->ld, in, len, out, p->limit);
+    }
 #ifdef FLUID_HAVE_ISAL
     struct isal_zstream s;
     isal_deflate_stateless_init(&s);
@@ -60,9 +78,9 @@ do_compress(struct img_pool *p, struct comp *c, const uint8_t *in, size_t len, u
     s.avail_out = (uint32_t)p->limit;
     s.end_of_stream = 1;
     s.flush = NO_FLUSH;
-    s.level = 1;
+    s.level = (uint32_t)(p->level ? p->level : 1);
     s.level_buf = c->lvlbuf;
-    s.level_buf_size = ISAL_DEF_LVL1_DEFAULT;
+    s.level_buf_size = isal_buf_size(s.level);
     s.hist_bits = 12;
     s.gzip_flag = IGZIP_DEFLATE;
     if (isal_deflate_stateless(&s) != COMP_OK || s.avail_in != 0)
@@ -93,10 +111,12 @@ comp_init(struct img_pool *p, struct comp *c)
     memset(c, 0, sizeof *c);
     if (p->kind == 1) {
         c->ld = libdeflate_alloc_compressor(p->level ? p->level : 6);
-        return c->ld ? FC_OK : FC_ERR(FC_E_NOMEM, "compressor: out of memory");
+        c->ld0 = libdeflate_alloc_compressor(0);
+        c->ld1 = libdeflate_alloc_compressor(1);
+        return c->ld && c->ld0 && c->ld1 ? FC_OK : FC_ERR(FC_E_NOMEM, "compressor: out of memory");
     }
 #ifdef FLUID_HAVE_ISAL
-    c->lvlbuf = malloc(ISAL_DEF_LVL1_DEFAULT);
+    c->lvlbuf = malloc(isal_buf_size((uint32_t)(p->level ? p->level : 1)));
     if (!c->lvlbuf)
         return FC_ERR(FC_E_NOMEM, "compressor: out of memory");
 #endif
@@ -108,6 +128,10 @@ comp_fini(struct comp *c)
 {
     if (c->ld)
         libdeflate_free_compressor(c->ld);
+    if (c->ld0)
+        libdeflate_free_compressor(c->ld0);
+    if (c->ld1)
+        libdeflate_free_compressor(c->ld1);
     free(c->lvlbuf);
     if (c->zinit)
         deflateEnd(&c->z);

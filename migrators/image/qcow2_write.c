@@ -31,6 +31,7 @@ struct q2w {
     uint64_t *rt;             /* offsets of written refcount blocks */
     size_t rt_len, rt_cap;
     struct img_pool *pool;
+    int level;
 };
 
 /* Adds one reference to host cluster c (c never below the current block). */
@@ -247,7 +248,7 @@ q2w_begin(struct fc_sink *s, const struct fc_stream_info *info)
     uint64_t hdr;
     fc_rc rc = alloc_clusters(w, 1, &hdr); /* the header's cluster */
     if (rc == FC_OK && w->wo.compress) {
-        rc = img_pool_new(&w->pool, 0, w->wo.level, w->wo.threads, w->cs, w->cs - 512);
+        rc = img_pool_new(&w->pool, 0, w->level, w->wo.threads, w->cs, w->cs - 512);
     }
     return rc;
 }
@@ -392,7 +393,8 @@ q2w_end(struct fc_sink *s, uint64_t size, const uint8_t *sha256)
     return img_out_finish(w->out, t * w->cs);
 }
 
-static const char *const q2_keys[] = {"compat", "cluster_size", "compression_type", NULL};
+static const char *const q2_keys[] = {"compat", "cluster_size", "compression_type",
+                                     "compression_level", NULL};
 
 static fc_rc
 q2w_option(void *st, const char *key, const char *value)
@@ -423,13 +425,22 @@ q2w_option(void *st, const char *key, const char *value)
         w->cluster_bits = b;
         return FC_OK;
     }
+    if (strcmp(key, "compression_level") == 0) {
+        char *end;
+        long v = strtol(value, &end, 10);
+        if (*end || v < 1 || v > IMG_Q2_MAX_LEVEL)
+            return FC_ERR(FC_E_INVALID, "qcow2: compression_level=%s (1 to %d)", value,
+                          IMG_Q2_MAX_LEVEL);
+        w->level = (int)v;
+        return FC_OK;
+    }
     if (strcmp(key, "compression_type") == 0) {
         if (strcmp(value, "zlib") != 0)
             return FC_ERR(FC_E_UNSUPPORTED, "qcow2: compression_type=%s (only zlib)", value);
         return FC_OK;
     }
     return FC_ERR(FC_E_INVALID, "qcow2: unknown option \"%s\" (compat, cluster_size, "
-                  "compression_type)", key);
+                  "compression_type, compression_level)", key);
 }
 
 static fc_rc

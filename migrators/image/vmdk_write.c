@@ -34,6 +34,7 @@ struct vmw {
     size_t cfill;
     bool gt_used;
     struct img_pool *pool;
+    int level;
 };
 
 static void
@@ -249,7 +250,7 @@ vw_begin(struct fc_sink *s, const struct fc_stream_info *info)
             (rc = img_out_append(w->out, DESC_OFF * 512, d, sizeof d)) != FC_OK)
             return rc;
         w->next = w->overhead * 512;
-        return img_pool_new(&w->pool, 1, w->wo.level, w->wo.threads, w->gbytes,
+        return img_pool_new(&w->pool, 1, w->level, w->wo.threads, w->gbytes,
                             w->gbytes + w->gbytes / 8 + 1024);
     }
     w->rgd_off = DESC_OFF + DESC_SECTORS;
@@ -367,7 +368,8 @@ vw_end(struct fc_sink *s, uint64_t size, const uint8_t *sha256)
     return img_out_finish(w->out, w->next);
 }
 
-static const char *const vmdk_keys[] = {"subformat", "adapter_type", "hwversion", NULL};
+static const char *const vmdk_keys[] = {"subformat", "adapter_type", "hwversion",
+                                        "compression_level", NULL};
 
 static fc_rc
 vw_option(void *st, const char *key, const char *value)
@@ -392,6 +394,14 @@ vw_option(void *st, const char *key, const char *value)
         snprintf(w->adapter, sizeof w->adapter, "%s", value);
         return FC_OK;
     }
+    if (strcmp(key, "compression_level") == 0) {
+        char *end;
+        long v = strtol(value, &end, 10);
+        if (*end || v < 1 || v > 12)
+            return FC_ERR(FC_E_INVALID, "vmdk: compression_level=%s (1 to 12)", value);
+        w->level = (int)v;
+        return FC_OK;
+    }
     if (strcmp(key, "hwversion") == 0) {
         char *end;
         unsigned long v = strtoul(value, &end, 10);
@@ -401,7 +411,7 @@ vw_option(void *st, const char *key, const char *value)
         return FC_OK;
     }
     return FC_ERR(FC_E_INVALID, "vmdk: unknown option \"%s\" (subformat, adapter_type, "
-                  "hwversion)", key);
+                  "hwversion, compression_level)", key);
 }
 
 static bool
