@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fluid/error.h"
@@ -26,6 +27,15 @@ static const char request[] =
     "{\"schema\":\"fluid.request/1\",\"relocation_id\":\"r-e2e\",\"idempotency_key\":\"k-e2e\","
     "\"plan\":{\"tasks\":[" CHAIN("t-a", "1", "[]") "," CHAIN("t-b", "2", "[]") ","
     CHAIN("t-c", "3", "[\"t-a\",\"t-b\"]") "]}}";
+
+static void
+write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
 
 static pid_t
 broker(const struct tc *t, const char *id)
@@ -103,6 +113,58 @@ Test(e2e, checksum_plan_runs_to_done_with_real_brokers)
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "broker 1 did not stop cleanly: %d", st);
     st = tc_stop(b2, SIGTERM);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "broker 2 did not stop cleanly: %d", st);
+    cr_assert_eq(tc_conduit_stop(&t, SIGTERM), 0);
+    tc_fini(&t);
+}
+
+/* fluidctl cancel on a relocation whose first task hangs: the broker stops the chain, the
+ * conduit records the dependent task cancelled, the relocation ends cancelled and
+ * fluidctl watch exits with status 6. */
+Test(e2e, cancel_ends_the_relocation_cancelled)
+{
+    struct tc t;
+    tc_init(&t, "e2ecancel");
+    tc_conduit_start(&t, NULL);
+    pid_t b1 = broker(&t, "b-cancel-1");
+    char path[1200], prog[1200], out[65536], err[8192];
+    tc_bin(&t, "fluidctl", prog, sizeof prog);
+    snprintf(path, sizeof path, "%s/request.json", t.dir);
+    write_file(path,
+               "{\"schema\":\"fluid.request/1\",\"relocation_id\":\"r-c\","
+               "\"idempotency_key\":\"k-c\",\"plan\":{\"tasks\":["
+               "{\"task_id\":\"t-hang\",\"stages\":[{\"kind\":\"test\",\"args\":[\"--hang\"]}]},"
+               "{\"task_id\":\"t-after\",\"depends_on\":[\"t-hang\"],"
+               "\"stages\":[{\"kind\":\"checksum\",\"args\":[\"--generate\",\"1M\"]}]}]}}");
+    const char *sub[] = {prog, "submit", path, NULL};
+    int st = tc_run(&t, sub, out, sizeof out, err, sizeof err);
+    cr_assert_eq(st, 0, "submit: exit %d: %s", st, err);
+
+    /* wait until the hanging task has started (as the conduit records it), then cancel */
+    bool started = false;
+    for (int i = 0; i < 1200 && !started; i++) {
+        char *s = tc_status(&t, "r-c");
+        started = strstr(s, "\"task_id\":\"t-hang\",\"kind\":\"test\",\"site\":\"default\","
+                            "\"state\":\"started\"") != NULL;
+        free(s);
+        if (!started)
+            nanosleep(&(struct timespec){0, 50000000L}, NULL);
+    }
+    cr_assert(started, "t-hang never started");
+    const char *cancel[] = {prog, "cancel", "--reason", "test", "r-c", NULL};
+    st = tc_run(&t, cancel, out, sizeof out, err, sizeof err);
+    cr_assert_eq(st, 0, "cancel: exit %d: %s", st, err);
+
+    const char *watch[] = {prog, "watch", "--timeout", "120", "r-c", NULL};
+    st = tc_run(&t, watch, out, sizeof out, err, sizeof err);
+    cr_assert_eq(st, 6, "watch: exit %d (want 6, cancelled): %s\n%s", st, err, out);
+    cr_assert(strstr(out, "relocation r-c cancelled"), "%s", out);
+    const char *status[] = {prog, "status", "r-c", NULL};
+    st = tc_run(&t, status, out, sizeof out, err, sizeof err);
+    cr_assert_eq(st, 6, "status: exit %d: %s", st, err);
+    cr_assert(strstr(out, "t-after") && strstr(out, "not run"), "%s", out);
+
+    st = tc_stop(b1, SIGTERM);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "broker did not stop cleanly: %d", st);
     cr_assert_eq(tc_conduit_stop(&t, SIGTERM), 0);
     tc_fini(&t);
 }
