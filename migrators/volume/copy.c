@@ -39,7 +39,8 @@ job_ssh_opts(struct job *j, const struct fc_ssh_url *u, struct fc_ssh_opts *o)
 {
     *o = (struct fc_ssh_opts){.host = u->host, .port = u->port,
                               .user = u->user[0] ? u->user : NULL, .identity = j->identity,
-                              .known_hosts = j->known_hosts};
+                              .known_hosts = j->known_hosts,
+                              .connect_timeout_s = j->timeout_s, .io_timeout_s = j->timeout_s};
 }
 
 bool

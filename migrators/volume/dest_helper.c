@@ -44,10 +44,12 @@ read_reply(struct fc_ssh_chan *ch, struct fc_ssh *ssh, struct fc_frame *f, uint8
 {
     uint8_t h[24];
     *payload = NULL;
-    fc_rc rc = fc_ssh_chan_read_full(ch, h, sizeof h, "the helper's reply");
-    if (rc != FC_OK)
-        return rc;
-    fc_frame_decode(h, f);
+    fc_rc rc;
+    do { /* PROGRESS: the helper is hashing; the wait goes on */
+        if ((rc = fc_ssh_chan_read_full(ch, h, sizeof h, "the helper's reply")) != FC_OK)
+            return rc;
+        fc_frame_decode(h, f);
+    } while (f->type == VM_PROGRESS && f->length == 0);
     uint64_t lim = f->type == VM_ERR ? 4096 : max;
     if (f->length > lim)
         return FC_ERR(FC_E_REMOTE, "helper on %s: reply %u of %" PRIu64 " bytes is too long",

@@ -60,7 +60,7 @@ l_open(struct job *j)
         if (j->delta || j->resume) {
             uint64_t size = (uint64_t)lseek(l->fd, 0, SEEK_END);
             return hash_chunks_fd(l->fd, size, &j->base_hash, &j->base_chunks,
-                                  &fc_cancel_requested);
+                                  &fc_cancel_requested, NULL);
         }
         return FC_OK;
     }
@@ -90,7 +90,7 @@ l_open(struct job *j)
         fstat(l->fd, &ps);
         j->fresh = false;
         return hash_chunks_fd(l->fd, (uint64_t)ps.st_size, &j->base_hash, &j->base_chunks,
-                              &fc_cancel_requested);
+                              &fc_cancel_requested, NULL);
     }
     l->fd = open(l->part, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (l->fd < 0)
@@ -163,7 +163,7 @@ l_finish(struct job *j, uint64_t size, const uint8_t *sha, uint8_t dsha[32])
     if (fsync(l->fd) != 0)
         return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO, "fsync %s", name);
     if (j->verify) {
-        fc_rc rc = hash_file_fd(l->fd, size, dsha);
+        fc_rc rc = hash_file_fd(l->fd, size, dsha, NULL);
         if (rc != FC_OK)
             return rc;
         if (memcmp(dsha, sha, 32) != 0)

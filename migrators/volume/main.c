@@ -26,6 +26,7 @@ static const char usage[] =
     "  --streams N           parallel SSH connections (1-16, default 1)\n"
     "  --remote-helper PATH  absolute path of fluid-volume on the destination, or none\n"
     "  --framed              write the framed stream when DEST is -\n"
+    "  --timeout S           SSH connect / stalled transfer timeout (default 20 / 120)\n"
     "  -p, --progress        progress on the terminal\n";
 
 static fc_rc
@@ -80,7 +81,8 @@ run_copy(struct fc_migrator *m, int argc, char **argv)
         {"resume", no_argument, 0, 'r'},          {"delta", no_argument, 0, 'd'},
         {"streams", required_argument, 0, 'n'},   {"remote-helper", required_argument, 0, 'H'},
         {"framed", no_argument, 0, 'f'},          {"progress", no_argument, 0, 'p'},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+        {"timeout", required_argument, 0, 't'},   {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     int c;
     fc_rc rc;
     optind = 1;
@@ -106,6 +108,14 @@ run_copy(struct fc_migrator *m, int argc, char **argv)
             break;
         }
         case 'H': j.remote_helper = optarg; break;
+        case 't': {
+            char *end;
+            long t = strtol(optarg, &end, 10);
+            if (*end || t < 1 || t > 86400)
+                return FC_ERR(FC_E_INVALID, "--timeout: seconds, 1..86400");
+            j.timeout_s = (unsigned)t;
+            break;
+        }
         case 'f': j.framed = true; break;
         case 'p': j.progress = true; break;
         case 'h': fputs(usage, stdout); return FC_OK;

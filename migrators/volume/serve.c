@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -69,6 +70,19 @@ reply(uint32_t type, uint32_t aux, uint64_t off, const void *buf, size_t len)
     if (rc == FC_OK && len)
         rc = fc_write_all(1, buf, len);
     return rc;
+}
+
+/* While hashing: a PROGRESS message every 2 s so that the client knows we are alive. */
+static void
+tick(uint64_t done)
+{
+    static struct timespec last;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - last.tv_sec < 2)
+        return;
+    last = now;
+    reply(VM_PROGRESS, 0, done, NULL, 0);
 }
 
 static fc_rc
@@ -215,7 +229,7 @@ do_open(struct srv *s, uint64_t len)
         return rc;
     FC_AUTOFREE uint8_t *h = NULL;
     uint64_t n = 0;
-    if ((rc = hash_chunks_fd(s->fd, size, &h, &n, NULL)) != FC_OK)
+    if ((rc = hash_chunks_fd(s->fd, size, &h, &n, NULL, tick)) != FC_OK)
         return rc;
     return reply(VM_HASHES, 0, 0, h, n * 32);
 }
@@ -236,7 +250,7 @@ do_finish(struct srv *s, uint32_t flags, uint64_t size, uint64_t len)
         return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO, "fsync %s", name);
     memset(got, 0, sizeof got);
     if (flags & VF_VERIFY) {
-        if ((rc = hash_file_fd(s->fd, size, got)) != FC_OK)
+        if ((rc = hash_file_fd(s->fd, size, got, tick)) != FC_OK)
             return rc;
         if (memcmp(got, want, 32) != 0)
             return FC_ERR(FC_E_CHECKSUM, "destination %s: SHA-256 differs from the source's",

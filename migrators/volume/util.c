@@ -153,7 +153,7 @@ next_data(int fd, uint64_t off, uint64_t size)
 
 fc_rc
 hash_chunks_fd(int fd, uint64_t size, uint8_t **out, uint64_t *nchunks,
-               const volatile sig_atomic_t *cancel)
+               const volatile sig_atomic_t *cancel, vol_tick tick)
 {
     uint64_t n = (size + VOL_CHUNK - 1) / VOL_CHUNK;
     *out = NULL;
@@ -171,6 +171,8 @@ hash_chunks_fd(int fd, uint64_t size, uint8_t **out, uint64_t *nchunks,
         }
         uint64_t off = i * VOL_CHUNK;
         size_t len = (size_t)(size - off < VOL_CHUNK ? size - off : VOL_CHUNK);
+        if (tick && i % 64 == 0)
+            tick(off);
         if (len == VOL_CHUNK && next_data(fd, off, size) >= off + len) {
             memcpy(h + i * 32, zero_chunk_hash(), 32);
             continue;
@@ -200,7 +202,7 @@ hash_chunks_fd(int fd, uint64_t size, uint8_t **out, uint64_t *nchunks,
 }
 
 fc_rc
-hash_file_fd(int fd, uint64_t size, uint8_t sha[32])
+hash_file_fd(int fd, uint64_t size, uint8_t sha[32], vol_tick tick)
 {
     struct fc_sha256 h = {0};
     fc_rc rc = fc_sha256_init(&h);
@@ -212,9 +214,15 @@ hash_file_fd(int fd, uint64_t size, uint8_t sha[32])
         fc_sha256_free(&h);
         return FC_ERR(FC_E_NOMEM, "out of memory");
     }
-    uint64_t off = 0;
+    uint64_t off = 0, next_tick = 0;
     while (off < size) {
+        if (tick && off >= next_tick) {
+            tick(off);
+            next_tick = off + (64u << 20);
+        }
         uint64_t d = next_data(fd, off, size);
+        if (d > off + (64u << 20))
+            d = off + (64u << 20); /* zeros in slices, so that ticks keep coming */
         if (d > off) {
             fc_sha256_update_zeros(&h, d - off);
             off = d;

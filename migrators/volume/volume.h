@@ -34,6 +34,7 @@ enum vol_msg {
     VM_OK = 0x20,     /* len = JSON bytes that follow */
     VM_HASHES = 0x21, /* len = 32 * chunks: SHA-256 of each chunk of the existing base */
     VM_DONE = 0x22,   /* off = size, len = 32: SHA-256 of the destination as written */
+    VM_PROGRESS = 0x23, /* off = bytes hashed so far: the helper is busy, not gone */
     VM_ERR = 0x2f,    /* aux = fc_rc, len = message bytes */
 };
 enum { VF_VERIFY = 1, VF_COMMIT = 2 };
@@ -99,6 +100,7 @@ struct job {
     int zlevel;          /* 0 = no compression */
     bool sparse, verify, resume, delta, progress, framed;
     unsigned streams;
+    unsigned timeout_s;  /* SSH: connect and any blocking call (0 = library default) */
     enum vol_mode mode;
     const struct dest_ops *ops;
     void *dstate;        /* the destination's state */
@@ -146,9 +148,11 @@ fc_rc dest_helper_probe(struct job *j, bool *usable);
 fc_rc src_sftp_run(struct job *j, struct fc_sink *sink);
 
 /* Local helpers (util.c). */
+/* tick (may be NULL) is called with the bytes done about every 64 MiB. */
+typedef void (*vol_tick)(uint64_t done);
 fc_rc hash_chunks_fd(int fd, uint64_t size, uint8_t **out, uint64_t *nchunks,
-                     const volatile sig_atomic_t *cancel);
-fc_rc hash_file_fd(int fd, uint64_t size, uint8_t sha[32]);
+                     const volatile sig_atomic_t *cancel, vol_tick tick);
+fc_rc hash_file_fd(int fd, uint64_t size, uint8_t sha[32], vol_tick tick);
 const uint8_t *zero_chunk_hash(void);
 void sha256_buf(const void *buf, size_t len, uint8_t out[32]);
 void put_hdr(uint8_t h[24], uint32_t type, uint32_t aux, uint64_t off, uint64_t len);

@@ -400,7 +400,8 @@ fc_ssh_connect(const struct fc_ssh_opts *o, struct fc_ssh **out)
         goto fail;
     libssh2_session_set_timeout(s->sess, (long)ito * 1000);
     s->io_timeout_ms = (int)ito * 1000;
-    libssh2_keepalive_config(s->sess, 1, 30);
+    /* No libssh2 keepalives: in libssh2 1.10 their interval also caps every blocking wait
+     * (a 30 s interval makes any 30 s wait fail). TCP keepalive is on. */
     fc_log(FC_DEBUG, FC_MSG("ssh connected"), FC_STR("peer", s->peer), FC_STR("user", user),
            FC_STR("host_key", s->fingerprint));
     *out = s;

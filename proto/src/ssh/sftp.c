@@ -60,6 +60,7 @@ fc_sftp_read(struct fc_sftp_file *f, void *buf, size_t len, size_t *got)
 {
     char *p = buf;
     size_t have = 0;
+    *got = 0;
     while (have < len) {
         ssize_t n = libssh2_sftp_read(f->h, p + have, len - have);
         if (n < 0)
@@ -253,7 +254,7 @@ fc_sftp_read_file(struct fc_ssh *s, const char *path, size_t max, char **buf, si
             }
             b = nb;
         }
-        size_t got;
+        size_t got = 0;
         if ((rc = fc_sftp_read(f, b + have, cap - have, &got)) != FC_OK)
             break;
         have += got;

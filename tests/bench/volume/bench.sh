@@ -1,0 +1,110 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Benchmark: fluid-volume (SFTP mode, helper mode) against scp, `ssh host 'cat > f'` and
+# rsync --sparse --inplace over loopback, alternating, in one run. Reports medians of wall
+# time and of CPU seconds of both ends (client: the tool's process tree; server: the private
+# sshd's session processes, read from the listener's reaped-children times), and ratios.
+#   bench.sh BIN_DIR SOURCE_DIR WORK_DIR [ROUNDS]
+# Images: sparse.img 4 GiB (40% random data in scattered 1 MiB runs, 60% zeros),
+# dense.img 2 GiB random; then a 1% change (41 chunks) for the re-sync runs.
+set -euo pipefail
+bin=${1:?BIN_DIR}; src=${2:?SOURCE_DIR}; work=${3:?WORK_DIR}; rounds=${4:-3}
+vol=$bin/fluid-volume
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+"$src/tests/fixtures/sshd.sh" start "$work/run" >/dev/null
+trap '"$src/tests/fixtures/sshd.sh" stop "$work/run" >/dev/null; rm -rf "$work/dst"' EXIT
+. "$work/run/sshd.env"
+cfg=$SSHD_SSH_CONFIG
+url=ssh://$SSHD_USER@$SSHD_HOST:$SSHD_PORT
+mkdir -p "$work/dst"
+hz=$(getconf CLK_TCK)
+
+make_images() {
+    if [[ ! -f $work/sparse.img ]]; then
+        python3 - "$work" <<'PY'
+import os, random, sys
+w = sys.argv[1]
+random.seed(42)
+size = 4 << 30
+n = size >> 20
+with open(w + '/sparse.img', 'wb') as f:
+    f.truncate(size)
+    for i in sorted(random.sample(range(n), int(n * 0.4))):
+        f.seek(i << 20)
+        f.write(os.urandom(1 << 20))
+with open(w + '/dense.img', 'wb') as f:
+    for i in range(2048):
+        f.write(os.urandom(1 << 20))
+PY
+        cp --sparse=always "$work/sparse.img" "$work/sparse-v2.img"
+        python3 - "$work" <<'PY'
+import os, random, sys
+w = sys.argv[1]
+random.seed(7)
+n = (4 << 30) >> 20
+with open(w + '/sparse-v2.img', 'r+b') as f:
+    for i in random.sample(range(n), n // 100):      # 1% of the chunks
+        f.seek((i << 20) + random.randrange(0, (1 << 20) - 4096))
+        f.write(os.urandom(4096))
+PY
+    fi
+}
+
+srv_ticks() { awk '{print $16 + $17}' "/proc/$SSHD_PID/stat"; }
+
+# run NAME CMD...: prints "NAME wall client_cpu server_cpu"
+run() {
+    local name=$1; shift
+    sync
+    local s0 t0 t1 s1 out
+    s0=$(srv_ticks)
+    out=$(/usr/bin/time -o "$work/time.txt" -f "%e %U %S" "$@" 2>"$work/last.err" >/dev/null &&
+          tail -1 "$work/time.txt") || { echo "FAILED: $name" >&2; cat "$work/last.err" >&2; exit 1; }
+    sleep 0.3 # let sshd reap the session
+    s1=$(srv_ticks)
+    read -r wall u s <<<"$out"
+    echo "$name $wall $(echo "$u + $s" | bc) $(echo "scale=2; ($s1 - $s0) / $hz" | bc)"
+}
+
+fv=(nice "$vol" copy --identity "$SSHD_IDENTITY" --known-hosts "$SSHD_KNOWN_HOSTS")
+
+full_copy() {   # tool image
+    local t=$1 img=$work/$2.img d=$work/dst/$1-$2.img
+    rm -f "$d" "$d.fluid-part"
+    case $t in
+    fv-sftp) run "$t/$2" "${fv[@]}" --remote-helper none "$img" "$url$d" ;;
+    fv-helper) run "$t/$2" "${fv[@]}" --remote-helper "$vol" "$img" "$url$d" ;;
+    fv-helper-zstd) run "$t/$2" "${fv[@]}" --remote-helper "$vol" --compress zstd:1 "$img" "$url$d" ;;
+    scp) run "$t/$2" nice scp -F "$cfg" "$img" "fluid-test:$d" ;;
+    ssh-cat) run "$t/$2" nice sh -c 'ssh -F "$1" fluid-test "cat > $2" < "$3"' - "$cfg" "$d" "$img" ;;
+    rsync) run "$t/$2" nice rsync --sparse --inplace -e "ssh -F $cfg" "$img" "fluid-test:$d" ;;
+    esac
+    rm -f "$d"
+}
+
+resync() {      # tool: destination holds sparse.img, source is sparse-v2.img
+    local t=$1 d=$work/dst/resync-$1.img
+    rm -f "$d" "$d.fluid-part"
+    cp --sparse=always "$work/sparse.img" "$d"
+    case $t in
+    fv-sftp) run "$t/resync" "${fv[@]}" --delta --remote-helper none "$work/sparse-v2.img" "$url$d" ;;
+    fv-helper) run "$t/resync" "${fv[@]}" --delta --remote-helper "$vol" "$work/sparse-v2.img" "$url$d" ;;
+    rsync) run "$t/resync" nice rsync --sparse --inplace -e "ssh -F $cfg" "$work/sparse-v2.img" "fluid-test:$d" ;;
+    esac
+    cmp "$work/sparse-v2.img" "$d" || { echo "RESYNC RESULT DIFFERS: $t" >&2; exit 1; }
+    rm -f "$d"
+}
+
+make_images
+echo "# $(date -u +%FT%TZ) $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg), rounds $rounds"
+tools=(fv-sftp fv-helper scp ssh-cat rsync fv-helper-zstd)
+for ((r = 0; r < rounds; r++)); do
+    n=${#tools[@]}
+    for ((i = 0; i < n; i++)); do     # rotate the order each round
+        t=${tools[$(((i + r) % n))]}
+        full_copy "$t" sparse
+    done
+    for t in fv-helper fv-sftp scp ssh-cat; do full_copy "$t" dense; done
+    for t in fv-helper fv-sftp rsync; do resync "$t"; done
+done

@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+# Medians and ratios from bench.sh output (lines "tool/image wall client_cpu server_cpu").
+import statistics, sys
+runs = {}
+for line in sys.stdin:
+    if line.startswith('#') or not line.strip():
+        print(line.rstrip())
+        continue
+    name, wall, ccpu, scpu = line.split()
+    runs.setdefault(name, []).append((float(wall), float(ccpu), float(scpu)))
+med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) for k, v in runs.items()}
+print("| run | n | wall s (median) | client CPU s | server CPU s | total CPU s |")
+print("|---|---|---|---|---|---|")
+for k in sorted(med):
+    w, c, s = med[k]
+    print(f"| {k} | {len(runs[k])} | {w:.2f} | {c:.2f} | {s:.2f} | {c + s:.2f} |")
+def ratio(a, b, label):
+    if a in med and b in med:
+        print(f"- {label}: wall {med[b][0] / med[a][0]:.2f}x, total CPU "
+              f"{(med[b][1] + med[b][2]) / (med[a][1] + med[a][2]):.2f}x")
+print()
+print("Speed-up = peer time / fluid-volume time (>1: fluid-volume is faster):")
+for img in ("sparse", "dense"):
+    for fv in ("fv-helper", "fv-sftp", "fv-helper-zstd"):
+        for peer in ("scp", "ssh-cat", "rsync"):
+            ratio(f"{fv}/{img}", f"{peer}/{img}", f"{fv} vs {peer} ({img})")
+for fv in ("fv-helper", "fv-sftp"):
+    ratio(f"{fv}/resync", "rsync/resync", f"{fv} --delta vs rsync --inplace (1% change)")
+    ratio(f"{fv}/resync", f"{fv}/sparse", f"{fv} --delta vs its own full copy")
