@@ -390,18 +390,132 @@ def shell_quote(s):
     return "'" + s.replace("'", "'\\''") + "'"
 
 
+def user_session(project):
+    auth = v3.Password(auth_url=KS + "/v3", username=project, password=USER_PW,
+                       project_name=project, user_domain_id="default",
+                       project_domain_id="default")
+    return ks_session.Session(auth=auth)
+
+
+def wait_status(s, what, url, service, key, want, timeout=120):
+    def check():
+        st = call(s, "GET", url, service)[key]["status"]
+        if st.lower() in ("error", "error_deleting"):
+            raise Fail("%s went to status %s" % (what, st))
+        return st == want
+    wait_until("%s to be %s" % (what, want), check, timeout)
+
+
+def gone(s, url, service):
+    r = s.request(url, "GET", raise_exc=False, endpoint_filter={
+        "service_type": service, "interface": "public", "region_name": REGION})
+    return r.status_code == 404
+
+
+def verify():
+    """A smoke test through every API as the users source and target; cleans up after."""
+    t0 = time.time()
+    s = user_session("source")
+    tag = "devcloud-verify-%d" % os.getpid()
+    undo = []
+    try:
+        net = call(s, "POST", "/v2.0/networks", "network",
+                   body={"network": {"name": tag}})["network"]
+        undo.append(("DELETE", "/v2.0/networks/" + net["id"], "network"))
+        sub = call(s, "POST", "/v2.0/subnets", "network", body={"subnet": {
+            "name": tag, "network_id": net["id"], "ip_version": 4,
+            "cidr": "10.99.0.0/24"}})["subnet"]
+        ext = call(s, "GET", "/v2.0/networks?router:external=true&name=" + EXT_NET,
+                   "network")["networks"][0]
+        rt = call(s, "POST", "/v2.0/routers", "network", body={"router": {
+            "name": tag, "external_gateway_info": {"network_id": ext["id"]}}})["router"]
+        undo.append(("DELETE", "/v2.0/routers/" + rt["id"], "network"))
+        call(s, "PUT", "/v2.0/routers/%s/add_router_interface" % rt["id"], "network",
+             body={"subnet_id": sub["id"]})
+        undo.append(("PUT", "/v2.0/routers/%s/remove_router_interface" % rt["id"],
+                     "network", {"subnet_id": sub["id"]}))
+        sgs = []
+        for n in ("web", "db"):
+            sg = call(s, "POST", "/v2.0/security-groups", "network", body={
+                "security_group": {"name": tag + "-" + n}})["security_group"]
+            undo.append(("DELETE", "/v2.0/security-groups/" + sg["id"], "network"))
+            sgs.append(sg)
+        call(s, "POST", "/v2.0/security-group-rules", "network", body={
+            "security_group_rule": {"security_group_id": sgs[1]["id"], "direction": "ingress",
+                                    "protocol": "tcp", "port_range_min": 5432,
+                                    "port_range_max": 5432,
+                                    "remote_group_id": sgs[0]["id"]}})
+        flavor = call(s, "GET", "/flavors/1", "compute")["flavor"]
+        image = call(s, "GET", "/v2/images?name=" + IMAGE_NAME, "image")["images"][0]
+        srv = call(s, "POST", "/servers", "compute", body={"server": {
+            "name": tag, "flavorRef": flavor["id"], "imageRef": image["id"],
+            "networks": [{"uuid": net["id"]}],
+            "security_groups": [{"name": sg["name"]} for sg in sgs]}})["server"]
+        undo.append(("DELETE", "/servers/" + srv["id"], "compute"))
+        wait_status(s, "server " + tag, "/servers/" + srv["id"], "compute", "server", "ACTIVE")
+        port = call(s, "GET", "/v2.0/ports?device_id=" + srv["id"], "network")["ports"][0]
+        fip = call(s, "POST", "/v2.0/floatingips", "network", body={"floatingip": {
+            "floating_network_id": ext["id"], "port_id": port["id"]}})["floatingip"]
+        undo.insert(0, ("DELETE", "/v2.0/floatingips/" + fip["id"], "network"))
+
+        def fip_shown():
+            addrs = call(s, "GET", "/servers/" + srv["id"], "compute")["server"]["addresses"]
+            return any(a.get("addr") == fip["floating_ip_address"]
+                       for v in addrs.values() for a in v)
+        wait_until("the floating IP in the server's addresses", fip_shown, 60)
+        vol = call(s, "POST", "/volumes", "block-storage", body={"volume": {
+            "name": tag, "size": 1}})["volume"]
+        undo.append(("DELETE", "/volumes/" + vol["id"], "block-storage"))
+        wait_status(s, "volume " + tag, "/volumes/" + vol["id"], "block-storage", "volume",
+                    "available")
+        call(s, "POST", "/servers/%s/os-volume_attachments" % srv["id"], "compute",
+             body={"volumeAttachment": {"volumeId": vol["id"]}})
+        wait_status(s, "volume " + tag, "/volumes/" + vol["id"], "block-storage", "volume",
+                    "in-use")
+        call(s, "DELETE", "/servers/%s/os-volume_attachments/%s" % (srv["id"], vol["id"]),
+             "compute")
+        wait_status(s, "volume " + tag, "/volumes/" + vol["id"], "block-storage", "volume",
+                    "available")
+        t = user_session("target")
+        if not call(t, "GET", "/v2/images?name=" + IMAGE_NAME, "image")["images"]:
+            raise Fail("user target does not see image " + IMAGE_NAME)
+        if not call(t, "GET", "/flavors/1", "compute"):
+            raise Fail("user target does not see flavor m1.tiny")
+        say("verify: network, router, security groups, server, floating IP, volume "
+            "attach/detach as source; image and flavor as target: OK in %.0f s"
+            % (time.time() - t0))
+    finally:
+        for u in reversed(undo):
+            try:
+                if u[0] == "DELETE" and u[1].startswith("/servers/"):
+                    call(s, "DELETE", u[1], u[2], ok=(204, 404))
+                    wait_until("the server to go", lambda: gone(s, u[1], u[2]), 60)
+                elif u[0] == "DELETE" and u[1].startswith("/volumes/"):
+                    wait_until("the volume to settle", lambda: call(
+                        s, "GET", u[1], u[2])["volume"]["status"] in
+                        ("available", "error"), 60)
+                    call(s, "DELETE", u[1], u[2], ok=(202, 204, 404))
+                else:
+                    call(s, u[0], u[1], u[2], ok=(200, 202, 204, 404),
+                         body=u[3] if len(u) > 3 else None)
+            except Fail as e:
+                say("verify cleanup: " + str(e))
+
+
 def main():
     steps = {"identity": identity, "resources": resources, "ready": services_ready,
-             "clouds": clouds}
-    if len(sys.argv) < 2 or sys.argv[1] not in steps:
-        print("usage: bootstrap.py identity|resources|ready|clouds", file=sys.stderr)
+             "clouds": clouds, "verify": verify}
+    if len(sys.argv) < 2 or any(a not in steps for a in sys.argv[1:]):
+        print("usage: bootstrap.py STEP... (identity resources ready clouds verify)",
+              file=sys.stderr)
         return 2
     if not USER_PW or not SVC_PW:
         print("bootstrap.py: DEVCLOUD_USER_PW and DEVCLOUD_SVC_PW must be set",
               file=sys.stderr)
         return 2
     try:
-        steps[sys.argv[1]]()
+        for step in sys.argv[1:]:
+            steps[step]()
     except Fail as e:
         say("ERROR: " + str(e))
         return 1

@@ -36,7 +36,7 @@ start_daemon() {
     # calls setsid() in place without forking: $! is the session and group leader.
     setsid "${CLEAN_ENV[@]}" HOME="$home" "${envs[@]}" \
         setpriv --reuid="$user" --regid="$user" --init-groups -- "$@" \
-        </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
+        </dev/null >>"$LOG_DIR/$name.log" 2>&1 9>&- &
     echo $! >"$RUN_DIR/$name.pid"
     log "started $name (pid $!)"
 }
@@ -165,7 +165,7 @@ EOF
         # mariadbd drops to user mysql itself; start it as root.
         printf '\n==== %s start mariadb\n' "$(date -u +%FT%TZ)" >>"$LOG_DIR/mariadb.log"
         setsid "${CLEAN_ENV[@]}" /usr/sbin/mariadbd --defaults-file="$(db_cnf)" \
-            </dev/null >>"$LOG_DIR/mariadb.log" 2>&1 &
+            </dev/null >>"$LOG_DIR/mariadb.log" 2>&1 9>&- &
         echo $! >"$RUN_DIR/mariadb.pid"
         log "started mariadb (pid $!)"
     fi

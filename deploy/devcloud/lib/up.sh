@@ -75,11 +75,10 @@ dbsync() {
 nova_cells() {
     local E=$STATE_DIR/etc/nova/nova.conf nm
     nm=(as_user nova /usr/bin/nova-manage --config-file "$E")
-    "${nm[@]}" api_db sync
-    "${nm[@]}" cell_v2 map_cell0 --database_connection "$(db_url nova nova_cell0)"
-    if ! "${nm[@]}" cell_v2 list_cells 2>/dev/null | grep -q ' cell1 '; then
-        "${nm[@]}" cell_v2 create_cell --name cell1 --verbose
-    fi
+    "${nm[@]}" api_db sync || return 1
+    "${nm[@]}" cell_v2 map_cell0 --database_connection "$(db_url nova nova_cell0)" || return 1
+    # create_cell exits 2 when cell1 exists already.
+    "${nm[@]}" cell_v2 create_cell --name cell1 --verbose || [ $? = 2 ] || return 1
     "${nm[@]}" db sync
 }
 
@@ -108,7 +107,9 @@ keystone_setup() {
         "${CLEAN_ENV[@]}" "${km[@]}" credential_setup --keystone-user keystone \
             --keystone-group keystone >>"$LOG_DIR/dbsync-keystone.log" 2>&1
     fi
-    keystone_bootstrap
+    # Once per package version; a changed admin password is handled by the callers of
+    # bootstrap identity (they run keystone_bootstrap again when the admin cannot log in).
+    dbsync keystone-bootstrap python3-keystone keystone_bootstrap
 }
 
 keystone_bootstrap() {
@@ -238,8 +239,11 @@ devcloud_up() {
         upgrade heads & pids+=($!)
     dbsync cinder python3-cinder as_user cinder /usr/bin/cinder-manage \
         --config-file "$E/cinder/cinder.conf" db sync & pids+=($!)
-    bootstrap identity || die "registering users and the catalog failed: see $LOG_DIR/bootstrap.log"
-    bootstrap clouds
+    if ! bootstrap identity clouds; then
+        keystone_bootstrap
+        bootstrap identity clouds \
+            || die "registering users and the catalog failed: see $LOG_DIR/bootstrap.log"
+    fi
     local failed=0
     for p in "${pids[@]}"; do wait "$p" || failed=1; done
     [ $failed = 0 ] || die "a database sync failed (logs: $LOG_DIR/dbsync-*.log)"
@@ -254,19 +258,19 @@ devcloud_up() {
     log "up: ready in $((SECONDS - t0)) s; $(devcloud_env | grep OS_CLIENT_CONFIG_FILE)"
 }
 
-# Resources through the APIs; QUICK when every service was already running.
+# Resources through the APIs. QUICK: every service already ran, nothing was restarted.
 devcloud_bootstrap_all() {
-    if ! bootstrap identity; then
-        [ "${1:-}" = quick ] || die "identity bootstrap failed: see $LOG_DIR/bootstrap.log"
-        keystone_bootstrap
-        bootstrap identity || die "identity bootstrap failed: see $LOG_DIR/bootstrap.log"
+    if [ "${1:-}" = quick ]; then
+        if ! bootstrap identity clouds resources ready; then
+            keystone_bootstrap
+            bootstrap identity clouds resources ready \
+                || die "bootstrap failed: see $LOG_DIR/bootstrap.log"
+        fi
+        return 0
     fi
-    bootstrap clouds
     bootstrap resources || die "creating flavors, image or network failed: see $LOG_DIR/bootstrap.log"
-    if [ "${1:-}" != quick ]; then
-        as_user nova /usr/bin/nova-manage --config-file "$STATE_DIR/etc/nova/nova.conf" \
-            cell_v2 discover_hosts >>"$LOG_DIR/dbsync-nova.log" 2>&1 || true
-    fi
+    as_user nova /usr/bin/nova-manage --config-file "$STATE_DIR/etc/nova/nova.conf" \
+        cell_v2 discover_hosts >>"$LOG_DIR/dbsync-nova.log" 2>&1 || true
     bootstrap ready || die "a service did not come up: see $LOG_DIR/bootstrap.log"
 }
 
