@@ -323,3 +323,52 @@ Test(volume, paths_with_spaces_and_shell_metacharacters)
     cr_assert_eq(run_go(&r), 1, "%s", r.err);
     cr_assert(strstr(r.failed_msg, "--remote-helper"), "%s", r.failed_msg);
 }
+
+Test(volume, streams_compression_and_ssh_source)
+{
+    make_image(p("src.img"), 40 << 20, 1 << 20, 3 << 20, 13);
+    /* compressible data too: a run of text */
+    int fd = open(p("src.img"), O_WRONLY);
+    static char txt[4 << 20];
+    for (size_t i = 0; i < sizeof txt; i++)
+        txt[i] = "fluidcloud volume "[i % 18];
+    cr_assert_eq(pwrite(fd, txt, sizeof txt, 20 << 20), (ssize_t)sizeof txt);
+    close(fd);
+    char want[65], got[65];
+    file_sha(p("src.img"), want);
+    struct run r;
+    /* helper, 3 connections, zstd */
+    cr_assert_eq(ssh_copy(&r, true, p("src.img"), url(p("multi.img")), "--streams=3",
+                          "--compress=zstd:3"), 0, "%s", r.err);
+    check_mode(&r, true);
+    uint64_t zsent = result_u64(&r, "bytes_sent");
+    file_sha(p("multi.img"), got);
+    cr_assert_str_eq(got, want);
+    run_free(&r);
+    /* SFTP, 2 connections */
+    cr_assert_eq(ssh_copy(&r, false, p("src.img"), url(p("multi2.img")), "--streams=2", NULL),
+                 0, "%s", r.err);
+    check_mode(&r, false);
+    uint64_t sent = result_u64(&r, "bytes_sent");
+    file_sha(p("multi2.img"), got);
+    cr_assert_str_eq(got, want);
+    run_free(&r);
+    cr_log_info("sent with zstd: %llu, without: %llu", (unsigned long long)zsent,
+                (unsigned long long)sent);
+    cr_assert_lt(zsent + (3u << 20), sent, "compression saved nothing");
+    /* an ssh:// source read over SFTP into a local file */
+    run_init(&r, bin);
+    run_arg(&r, "copy");
+    run_arg(&r, "--events-fd=3");
+    run_arg(&r, idopt);
+    run_arg(&r, khopt);
+    run_arg(&r, url(p("multi.img")));
+    run_arg(&r, p("back.img"));
+    cr_assert_eq(run_go(&r), 0, "%s", r.err);
+    file_sha(p("back.img"), got);
+    cr_assert_str_eq(got, want);
+    struct stat st;
+    stat(p("back.img"), &st);
+    cr_assert_lt(st.st_blocks * 512, 24 << 20, "the local copy is not sparse");
+    run_free(&r);
+}
