@@ -26,6 +26,10 @@ struct img_convert_opts {
  * same folder is renamed). Unknown formats go to qemu-img when it is installed. */
 fc_rc img_convert(const struct img_convert_opts *o);
 
+/* Runs qemu-img with argv_tail (after the program), saying why in the log; FC_E_UNSUPPORTED
+ * listing our formats when qemu-img is not installed. */
+fc_rc img_run_qemu_img(const char *const *argv_tail, size_t n, const char *why);
+
 /* Prints what fluid-image knows about path (text or JSON on stdout). */
 fc_rc img_info(const char *path, const char *fmt, bool json, struct fc_migrator *m);
 

@@ -4,6 +4,7 @@
  * run coalescing into the sink and checked inflation of compressed clusters. */
 #include <libdeflate.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fluid/error.h"
 #include "image.h"
@@ -59,6 +60,26 @@ img_foreign_probe(const uint8_t *h, size_t len)
     if (len >= 21 && memcmp(h, "# Disk DescriptorFile", 21) == 0)
         return "vmdk"; /* a descriptor naming other files */
     return NULL;
+}
+
+/* VHD fixed has its footer at the end: a file whose last 512 bytes start "conectix". */
+static bool
+vpc_fixed_tail(const struct img_in *in)
+{
+    uint8_t t[8];
+    if (!in->seekable || in->size < 1024 || (in->size & 511))
+        return false;
+    return pread(in->fd, t, 8, (off_t)(in->size - 512)) == 8 && memcmp(t, "conectix", 8) == 0;
+}
+
+const struct img_reader *
+img_probe(const struct img_in *in)
+{
+    for (size_t i = 0; img_readers[i]; i++)
+        if (img_readers[i]->probe(in->head, in->head_len))
+            return img_readers[i] == &img_raw_reader && vpc_fixed_tail(in) ? &img_vpc_reader
+                                                                           : img_readers[i];
+    return &img_raw_reader;
 }
 
 void

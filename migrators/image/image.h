@@ -188,6 +188,9 @@ const struct img_reader *img_find_reader(const char *name);
 const struct img_writer *img_find_writer(const char *name);
 /* "raw, qcow2, vmdk, vpc" */
 const char *img_supported_list(void);
+/* The reader for an input by its head (a VHD footer at the end of an otherwise raw file is
+ * vpc fixed; anything unknown is raw). */
+const struct img_reader *img_probe(const struct img_in *in);
 /* Name of a format we know by its magic but do not handle (vhdx, vdi, qed, ...), or NULL. */
 const char *img_foreign_probe(const uint8_t *head, size_t len);
 
