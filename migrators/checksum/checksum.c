@@ -266,6 +266,10 @@ main(int argc, char **argv)
         return fc_migrator_finish(&m, FC_ERRNO(FC_E_IO, "--source %s", source));
     int in_fd = source ? in : 0;
     bool framed_in = gen ? true : peek_framed(in_fd);
+    /* under a broker, a task with "framed": false wants plain bytes between its stages */
+    json_t *tf = m.task ? json_object_get(m.task, "framed") : NULL;
+    if (out_mode < 0 && json_is_false(tf))
+        out_mode = 0;
     bool framed_out = out_mode < 0 ? (sinkpath ? false : framed_in) : out_mode == 1;
 
     FC_AUTOCLOSE int out = -1;
