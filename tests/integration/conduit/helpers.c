@@ -19,6 +19,38 @@
 
 extern char **environ;
 
+/* Every process a test started, so that tc_cleanup() (the suites' .fini, which Criterion
+ * runs after a failed assertion too) leaves nothing running. */
+static pid_t spawned[64];
+static size_t nspawned;
+
+static void
+remember(pid_t pid)
+{
+    if (nspawned < sizeof spawned / sizeof spawned[0])
+        spawned[nspawned++] = pid;
+}
+
+static void
+forget(pid_t pid)
+{
+    for (size_t i = 0; i < nspawned; i++)
+        if (spawned[i] == pid)
+            spawned[i] = -1;
+}
+
+void
+tc_cleanup(void)
+{
+    for (size_t i = 0; i < nspawned; i++) {
+        if (spawned[i] > 0) {
+            kill(spawned[i], SIGKILL);
+            waitpid(spawned[i], NULL, 0);
+        }
+    }
+    nspawned = 0;
+}
+
 static uint64_t
 now_ms(void)
 {
@@ -221,6 +253,7 @@ tc_conduit_start(struct tc *t, const char *const *extra)
     cr_assert(fd >= 0);
     struct fc_spawn sp = {.argv = argv, .env = env_with_url(t), .fd = {-1, fd, fd}};
     cr_assert_eq(fc_spawn(&sp, &t->conduit), FC_OK, "%s", fc_error_msg());
+    remember(t->conduit);
     close(fd);
     /* ready when it consumes fluid.requests */
     struct fc_amqp *a = tc_amqp(t);
@@ -248,6 +281,7 @@ tc_conduit_stop(struct tc *t, int sig)
     int st = 0;
     while (waitpid(t->conduit, &st, 0) < 0)
         ;
+    forget(t->conduit);
     t->conduit = -1;
     return st;
 }
@@ -312,6 +346,7 @@ tc_spawn(const struct tc *t, const char *const *argv, const char *log)
     struct fc_spawn sp = {.argv = argv, .env = env_with_url(t), .fd = {-1, fd, fd}};
     pid_t pid;
     cr_assert_eq(fc_spawn(&sp, &pid), FC_OK, "%s", fc_error_msg());
+    remember(pid);
     close(fd);
     return pid;
 }
@@ -323,6 +358,7 @@ tc_stop(pid_t pid, int sig)
     int st = 0;
     while (waitpid(pid, &st, 0) < 0)
         ;
+    forget(pid);
     return st;
 }
 

@@ -32,6 +32,9 @@ void tc_init(struct tc *t, const char *test);
 void tc_init_private(struct tc *t, const char *test);
 /* Runs the fixture script on the private node: verb = stop|start|restart. */
 void tc_node(struct tc *t, const char *verb);
+/* Kills (SIGKILL) every process the test started and did not stop: give it as the suite's
+ * .fini so that a failed assertion leaves nothing running. */
+void tc_cleanup(void);
 /* Deletes the vhost (best effort) and stops what is still running. */
 void tc_fini(struct tc *t);
 /* Opens a connection to the vhost (no reconnect). */

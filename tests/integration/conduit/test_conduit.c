@@ -45,6 +45,8 @@ wait_event(struct fc_amqp *a, const char *rk)
     return NULL;
 }
 
+TestSuite(conduit, .fini = tc_cleanup);
+
 Test(conduit, amqp_publish_consumed_invalid_dead_lettered_nothing_lost)
 {
     struct tc t;

@@ -50,6 +50,8 @@ broker(const struct tc *t, const char *id)
     return tc_spawn(t, argv, log);
 }
 
+TestSuite(e2e, .fini = tc_cleanup);
+
 Test(e2e, checksum_plan_runs_to_done_with_real_brokers)
 {
     struct tc t;

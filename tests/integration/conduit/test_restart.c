@@ -36,6 +36,8 @@ wait_state(const struct tc *t, const char *rid, const char *want)
     cr_assert_fail("%s never reached %s", rid, want);
 }
 
+TestSuite(conduit_restart, .fini = tc_cleanup);
+
 Test(conduit_restart, rabbitmq_restart_mid_plan)
 {
     struct tc t;
