@@ -4,6 +4,7 @@
  * (the fixture script in its own folder) so that restarting it disturbs no other test. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -122,5 +123,55 @@ Test(restart, brokers_reconnect_and_nothing_is_lost)
     }
     cr_assert_eq(n, 0, "%u tasks left in %s", n, tq);
     cr_assert_not(tb_file_contains(log1, penv.password));
+    fc_amqp_close(a);
+}
+
+/* A RabbitMQ that stops answering (SIGSTOP: no TCP reset) is noticed through the missed
+ * AMQP heartbeats; once it answers again the client reconnects and consumes again. */
+Test(restart, silent_rabbitmq_is_detected_by_heartbeats)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/rabbitmq/rabbitmq.pid", penv.run_dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    long pid = 0;
+    cr_assert_eq(fscanf(f, "%ld", &pid), 1);
+    fclose(f);
+    struct fc_amqp_config c = {.url = penv.url, .heartbeat_s = 2, .reconnect = true,
+                               .rpc_timeout_ms = 3000, .connect_timeout_ms = 2000};
+    struct fc_amqp *a = NULL;
+    cr_assert_eq(fc_amqp_open(&c, &a), FC_OK, "%s", fc_error_msg());
+    char key[128];
+    tb_unique(key, sizeof key, "test.silent");
+    const char *keys[] = {key};
+    cr_assert_eq(fc_amqp_declare_topology(a), FC_OK);
+    cr_assert_eq(fc_amqp_subscribe(a, FC_AMQP_X_EVENTS, keys, 1, 10, NULL), FC_OK);
+    uint64_t gen = fc_amqp_generation(a);
+    cr_assert_eq(kill((pid_t)pid, SIGSTOP), 0);
+    struct fc_amqp_delivery *d = NULL;
+    uint64_t end = tb_ms() + 60000;
+    while (fc_amqp_connected(a) && tb_ms() < end) {
+        fc_amqp_wait(a, 200, &d);
+        fc_amqp_delivery_free(d);
+        d = NULL;
+    }
+    bool noticed = !fc_amqp_connected(a);
+    kill((pid_t)pid, SIGCONT);
+    cr_assert(noticed, "a silent RabbitMQ was not noticed");
+    end = tb_ms() + 90000;
+    while (fc_amqp_generation(a) == gen && tb_ms() < end) {
+        fc_amqp_wait(a, 200, &d);
+        fc_amqp_delivery_free(d);
+        d = NULL;
+    }
+    cr_assert_gt(fc_amqp_generation(a), gen, "no reconnect after RabbitMQ answered again");
+    struct fc_amqp_msg m = {.exchange = FC_AMQP_X_EVENTS, .routing_key = key, .body = "{}",
+                            .len = 2};
+    cr_assert_eq(fc_amqp_publish(a, &m), FC_OK, "%s", fc_error_msg());
+    end = tb_ms() + 10000;
+    while (!d && tb_ms() < end)
+        cr_assert_eq(fc_amqp_wait(a, 200, &d), FC_OK);
+    cr_assert_not_null(d, "the subscription was not resumed");
+    fc_amqp_delivery_free(d);
     fc_amqp_close(a);
 }
