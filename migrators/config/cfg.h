@@ -80,7 +80,8 @@ struct cfg_rule {
     enum cfg_rule_type type;
     char *id; /* "files[0].rules[2] (regex)" or the rule's name: used in every message */
     /* regex, require */
-    pcre2_code *re;
+    pcre2_code *re;       /* UTF mode, matched with PCRE2_NO_UTF_CHECK on valid UTF-8 */
+    pcre2_code *re_bytes; /* the same for a file that is not valid UTF-8 */
     char *tpl_src;
     struct cfg_tpl_part *tpl;
     size_t ntpl;
@@ -156,6 +157,10 @@ fc_rc cfg_json_apply(const struct cfg_rule *rule, const char *path, const char *
 fc_rc cfg_yaml_apply(const struct cfg_rule *rule, const char *path, const char *in, size_t len,
                      struct cfg_buf *out);
 
+/* Whether s[0..n) is valid UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF). */
+bool cfg_utf8_valid(const char *s, size_t n);
+
 /* The line ending a file uses ("\r\n" when its first line ends so, else "\n"). */
 const char *cfg_eol_of(const char *in, size_t len);
 
@@ -196,14 +201,20 @@ struct cfg_target_ops {
                   void *ctx);
     /* Reads f->real (a regular file of at most max bytes) into f->old with its metadata. */
     fc_rc (*read)(struct cfg_target *t, struct cfg_file *f, uint64_t max);
-    /* Writes data to a new temporary file beside dst with the metadata of f, synced;
-     * returns its name in *tmp. */
+    /* Writes data to a new temporary file beside dst with the metadata of f (starting its
+     * write-back); returns its name in *tmp. */
     fc_rc (*stage)(struct cfg_target *t, const struct cfg_file *f, const char *dst,
                    const char *data, size_t len, char **tmp);
+    /* Makes a staged file durable (fsync); NULL when stage already did. Called for every
+     * staged file after all are staged, so that their write-back overlaps. */
+    fc_rc (*sync)(struct cfg_target *t, const char *tmp);
     /* Fails if f->real changed since read (size, mtime, inode). */
     fc_rc (*check)(struct cfg_target *t, const struct cfg_file *f);
-    /* Renames tmp over dst (atomic) and syncs the folder. */
+    /* Renames tmp over dst (atomic). */
     fc_rc (*commit)(struct cfg_target *t, const char *tmp, const char *dst);
+    /* Makes the renames in the folder of path durable (fsync); NULL when not needed.
+     * Called once per folder after every rename. */
+    void (*sync_dir)(struct cfg_target *t, const char *path);
     /* Removes a staged temporary file (best effort). */
     void (*discard)(struct cfg_target *t, const char *tmp);
     void (*close)(struct cfg_target *t);

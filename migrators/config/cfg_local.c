@@ -201,8 +201,8 @@ local_stage(struct cfg_target *t, const struct cfg_file *f, const char *dst, con
     /* after fchown, which may clear setuid bits */
     if (rc == FC_OK && fchmod(fd, f->mode & 07777) < 0)
         rc = FC_ERRNO(FC_E_IO, "%s: chmod of the temporary file", f->display);
-    if (rc == FC_OK && fsync(fd) < 0)
-        rc = FC_ERRNO(FC_E_IO, "%s: fsync of the temporary file", f->display);
+    if (rc == FC_OK)
+        sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* fsync'd by local_sync */
     if (rc != FC_OK) {
         unlinkat(dfd, name, 0);
         return rc;
@@ -226,6 +226,17 @@ local_check(struct cfg_target *t, const struct cfg_file *f)
 }
 
 static fc_rc
+local_sync(struct cfg_target *t, const char *tmp)
+{
+    FC_AUTOCLOSE int fd = open_resolved(tmp, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return open_error("open", tmp);
+    if (fsync(fd) < 0)
+        return FC_ERRNO(FC_E_IO, "%s: fsync", tmp);
+    return FC_OK;
+}
+
+static fc_rc
 local_commit(struct cfg_target *t, const char *tmp, const char *dst)
 {
     const char *base, *tbase = strrchr(tmp, '/') + 1;
@@ -234,8 +245,17 @@ local_commit(struct cfg_target *t, const char *tmp, const char *dst)
         return open_error("open its folder", dst);
     if (renameat(dfd, tbase, dfd, base) < 0)
         return FC_ERRNO(FC_E_IO, "%s: rename", dst);
-    fsync(dfd);
     return FC_OK;
+}
+
+static void
+local_sync_dir(struct cfg_target *t, const char *path)
+{
+    const char *base;
+    FC_AUTOCLOSE int dfd = open_parent(path, &base);
+    if (dfd < 0 || fsync(dfd) < 0)
+        fc_log(FC_WARN, FC_MSG("fsync of the folder failed"), FC_STR("path", path),
+               FC_STR("error", strerror(errno)));
 }
 
 static void
@@ -261,8 +281,10 @@ static const struct cfg_target_ops local_ops = {
     .list = local_list,
     .read = local_read,
     .stage = local_stage,
+    .sync = local_sync,
     .check = local_check,
     .commit = local_commit,
+    .sync_dir = local_sync_dir,
     .discard = local_discard,
     .close = local_close,
 };

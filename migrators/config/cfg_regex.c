@@ -58,7 +58,9 @@ fc_rc
 cfg_regex_apply(const struct cfg_rule *rule, const struct cfg_limits *lim, const char *path,
                 const char *in, size_t len, struct cfg_buf *out)
 {
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(rule->re, NULL);
+    bool utf = cfg_utf8_valid(in, len);
+    const pcre2_code *re = utf ? rule->re : rule->re_bytes;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
     pcre2_match_context *mc = pcre2_match_context_create(NULL);
     if (!md || !mc) {
         pcre2_match_data_free(md);
@@ -78,7 +80,8 @@ cfg_regex_apply(const struct cfg_rule *rule, const struct cfg_limits *lim, const
     bool found = false;
     const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
     while (off <= len) {
-        int m = pcre2_match(rule->re, (PCRE2_SPTR)in, len, off, flags, md, mc);
+        int m = pcre2_match(re, (PCRE2_SPTR)in, len, off, flags | (utf ? PCRE2_NO_UTF_CHECK : 0),
+                            md, mc);
         if (m == PCRE2_ERROR_NOMATCH) {
             if (!flags)
                 break;

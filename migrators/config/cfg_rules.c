@@ -233,7 +233,7 @@ compile_regex(struct cfg_rule *r, json_t *o, const struct cfg_vars *vars)
     fc_rc rc = get_str(o, "pattern", true, CFG_X_REGEX, vars, r->id, &pat);
     if (rc != FC_OK)
         return rc;
-    uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+    uint32_t opts = 0;
     json_t *f = json_object_get(o, "flags");
     if (f && !json_is_string(f))
         return FC_ERR(FC_E_INVALID, "%s: field \"flags\" must be a string of i, m, s, x", r->id);
@@ -274,13 +274,25 @@ compile_regex(struct cfg_rule *r, json_t *o, const struct cfg_vars *vars)
     pcre2_set_max_pattern_length(cc, 65536);
     int err = 0;
     PCRE2_SIZE eoff = 0;
-    r->re = pcre2_compile((PCRE2_SPTR)full, PCRE2_ZERO_TERMINATED, opts, &err, &eoff, cc);
+    r->re =
+        pcre2_compile((PCRE2_SPTR)full, PCRE2_ZERO_TERMINATED, opts | PCRE2_UTF, &err, &eoff, cc);
+    if (r->re) {
+        /* For files that are not valid UTF-8: bytes, or (when the pattern needs UTF) PCRE2's
+         * invalid-UTF mode, which is slower (it scans the subject at every match). */
+        int e2;
+        PCRE2_SIZE o2;
+        r->re_bytes = pcre2_compile((PCRE2_SPTR)full, PCRE2_ZERO_TERMINATED, opts, &e2, &o2, cc);
+        if (!r->re_bytes)
+            r->re_bytes = pcre2_compile((PCRE2_SPTR)full, PCRE2_ZERO_TERMINATED,
+                                        opts | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &e2, &o2, cc);
+    }
     pcre2_compile_context_free(cc);
-    if (!r->re) {
+    if (!r->re || !r->re_bytes) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);
         return FC_ERR(FC_E_INVALID, "%s: invalid regular expression at offset %zu: %s", r->id,
-                      (size_t)eoff, (const char *)msg);
+                      (size_t)eoff,
+                      r->re ? "cannot compile it for non-UTF-8 files" : (const char *)msg);
     }
     return FC_OK;
 }
@@ -573,6 +585,7 @@ rule_free(struct cfg_rule *r)
 {
     free(r->id);
     pcre2_code_free(r->re);
+    pcre2_code_free(r->re_bytes);
     free(r->tpl_src);
     free(r->tpl);
     free(r->section);

@@ -325,7 +325,16 @@ write_all(struct cfg_run *run, const struct cfg_run_opts *o)
             rc = f->t->ops->stage(f->t, f, f->real, f->old.p ? f->old.p : "", f->old.len,
                                   &backups[i]);
     }
-    /* 2. nothing changed under us */
+    /* 2. all durable (their write-back started at stage, so the waits overlap) */
+    for (size_t i = 0; i < run->nfiles && rc == FC_OK; i++) {
+        struct cfg_file *f = &run->files[i];
+        if (f->changed && f->t->ops->sync) {
+            rc = f->t->ops->sync(f->t, f->tmp);
+            if (rc == FC_OK && backups[i])
+                rc = f->t->ops->sync(f->t, backups[i]);
+        }
+    }
+    /* 3. nothing changed under us */
     for (size_t i = 0; i < run->nfiles && rc == FC_OK; i++)
         if (run->files[i].changed)
             rc = run->files[i].t->ops->check(run->files[i].t, &run->files[i]);
@@ -335,7 +344,7 @@ write_all(struct cfg_run *run, const struct cfg_run_opts *o)
         fc_error_prefix("nothing was written");
         return rc;
     }
-    /* 3. rename them all */
+    /* 4. rename them all, then make the renames durable, once per folder */
     size_t done = 0;
     for (size_t i = 0; i < run->nfiles && rc == FC_OK; i++) {
         struct cfg_file *f = &run->files[i];
@@ -355,6 +364,21 @@ write_all(struct cfg_run *run, const struct cfg_run_opts *o)
             free(f->tmp), f->tmp = NULL;
             done++;
         }
+    }
+    for (size_t i = 0; i < run->nfiles; i++) {
+        struct cfg_file *f = &run->files[i];
+        if (!f->changed || f->tmp || !f->t->ops->sync_dir)
+            continue;
+        bool seen = false;
+        size_t dl = (size_t)(strrchr(f->real, '/') - f->real);
+        for (size_t j = 0; j < i && !seen; j++) {
+            struct cfg_file *g = &run->files[j];
+            seen = g->changed && !g->tmp && g->t == f->t &&
+                   strrchr(g->real, '/') - g->real == (ptrdiff_t)dl &&
+                   strncmp(g->real, f->real, dl) == 0;
+        }
+        if (!seen)
+            f->t->ops->sync_dir(f->t, f->real);
     }
     if (rc != FC_OK) {
         discard_all(run, backups);

@@ -433,3 +433,38 @@ cfg_eol_of(const char *in, size_t len)
     const char *nl = memchr(in, '\n', len);
     return (nl && nl > in && nl[-1] == '\r') ? "\r\n" : "\n";
 }
+
+bool
+cfg_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = u[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        unsigned min;
+        if ((c & 0xe0) == 0xc0)
+            len = 2, min = 0x80, c &= 0x1f;
+        else if ((c & 0xf0) == 0xe0)
+            len = 3, min = 0x800, c &= 0x0f;
+        else if ((c & 0xf8) == 0xf0)
+            len = 4, min = 0x10000, c &= 0x07;
+        else
+            return false;
+        if (n - i < len)
+            return false;
+        for (size_t k = 1; k < len; k++) {
+            if ((u[i + k] & 0xc0) != 0x80)
+                return false;
+            c = c << 6 | (u[i + k] & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+            return false;
+        i += len;
+    }
+    return true;
+}

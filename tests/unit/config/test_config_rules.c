@@ -261,3 +261,24 @@ Test(diff, hunks_and_no_final_newline)
     cr_assert_eq(cfg_diff("/r/f", a, strlen(a), a, strlen(a), &out), FC_OK);
     cr_assert_eq(out.len, 0);
 }
+
+Test(regex, non_utf8_files_match_bytewise)
+{
+    /* Latin-1 file: '.' is one byte, literal and group replacements keep the other bytes */
+    expect(RULES1("*.conf", "{\"type\":\"regex\",\"pattern\":\"name=(.)(.*)\","
+                            "\"anchor\":\"line\",\"replace\":\"name=\\\\2\\\\1\"}"),
+           NULL, "a.conf", "name=\xe9t\xe9\nx=1\n", "name=t\xe9\xe9\nx=1\n");
+    /* a pattern that needs UTF still works on such a file */
+    expect(RULES1("*.conf", "{\"type\":\"regex\",\"pattern\":\"\\\\x{263a}\",\"replace\":\":)\"}"),
+           NULL, "a.conf", "\xff smile \xe2\x98\xba\n", "\xff smile :)\n");
+}
+
+Test(utf8, validity)
+{
+    cr_assert(cfg_utf8_valid("caf\xc3\xa9 \xe2\x98\xba \xf0\x9f\x98\x80", 14));
+    cr_assert_not(cfg_utf8_valid("\xc0\xaf", 2));         /* overlong '/' */
+    cr_assert_not(cfg_utf8_valid("\xed\xa0\x80", 3));     /* a surrogate */
+    cr_assert_not(cfg_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
+    cr_assert_not(cfg_utf8_valid("\xe2\x98", 2));         /* cut short */
+    cr_assert_not(cfg_utf8_valid("\xe9t", 2));            /* Latin-1 */
+}
