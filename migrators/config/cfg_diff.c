@@ -9,7 +9,7 @@
 #include "fluid/error.h"
 
 #define CONTEXT 3
-#define MAX_D 4000 /* beyond this many changed lines, the middle is replaced as one block */
+#define MAX_D 1500 /* beyond this many changed lines, the middle is replaced as one block */
 
 struct ln {
     const char *p;

@@ -61,12 +61,14 @@ add_edit(struct kv *k, size_t start, size_t end, char *text)
 {
     if (!text)
         return FC_ERR(FC_E_NOMEM, "out of memory");
-    struct edit *e = realloc(k->edits, (k->nedits + 1) * sizeof *e);
-    if (!e) {
-        free(text);
-        return FC_ERR(FC_E_NOMEM, "out of memory");
+    if ((k->nedits & (k->nedits - 1)) == 0) { /* at 0, 1, 2, 4, ...: grow geometrically */
+        struct edit *e = realloc(k->edits, (k->nedits ? 2 * k->nedits : 1) * sizeof *e);
+        if (!e) {
+            free(text);
+            return FC_ERR(FC_E_NOMEM, "out of memory");
+        }
+        k->edits = e;
     }
-    k->edits = e;
     k->edits[k->nedits++] = (struct edit){start, end, text};
     return FC_OK;
 }

@@ -366,3 +366,50 @@ Test(files, symlink_inside_the_root_is_followed_once_and_kept)
     cr_assert_eq(lstat(link, &st), 0);
     cr_assert(S_ISLNK(st.st_mode), "the symlink was replaced by a file");
 }
+
+Test(files, dry_run_diff_of_a_large_rewrite_applies)
+{
+    /* 1700 lines, every other one changed: more than the diff's edit-distance bound, so
+     * the diff falls back to one block; patch must still give the real run's bytes */
+    char dir[512], p[1024], q[1024], rules[1024], diff[1100];
+    cfg_make_tree(dir, sizeof dir, "bigdiff");
+    snprintf(p, sizeof p, "%s/app/big.cfg", dir);
+    snprintf(q, sizeof q, "%s/copy/big.cfg", dir);
+    size_t cap = 1700 * 32, n = 0;
+    char *buf = malloc(cap);
+    cr_assert_not_null(buf);
+    for (int i = 0; i < 1700; i++)
+        n += (size_t)snprintf(buf + n, cap - n, i % 2 ? "h%d=10.0.0.1\n" : "k%d\n", i);
+    cfg_write(p, buf, n);
+    free(buf);
+    snprintf(rules, sizeof rules, "%s/big.rules.json", dir);
+    char *doc = NULL;
+    cr_assert(asprintf(&doc,
+                       "{\"roots\":[\"%s/app\"],\"files\":[{\"glob\":\"*.cfg\",\"rules\":["
+                       "{\"type\":\"regex\",\"pattern\":\"=10\\\\.0\\\\.0\\\\.1$\","
+                       "\"flags\":\"m\",\"replace\":\"=192.168.7.7\"}]}]}",
+                       dir) > 0);
+    cfg_write(rules, doc, strlen(doc));
+    free(doc);
+    struct cfg_out o;
+    RUN(&o, "rewrite", "--rules", rules, "--dry-run", p);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    size_t dl = strlen(o.out);
+    cr_assert(dl > 0 && dl < sizeof o.out - 1, "diff of %zu bytes", dl);
+    snprintf(diff, sizeof diff, "%s/big.diff", dir);
+    cfg_write(diff, o.out, dl);
+    const char *app[] = {"/usr/bin/patch", "-p1", "-d", "/", "-i", diff, "-o", q, NULL};
+    char out[8192], err[8192];
+    int st = 0;
+    cfg_mkdirs(q);
+    cr_assert_eq(fc_run(app, out, sizeof out, err, sizeof err, &st), FC_OK);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "patch: %s%s", out, err);
+    RUN(&o, "rewrite", "--rules", rules, p);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    size_t na, nb;
+    char *a = cfg_slurp(p, &na), *b = cfg_slurp(q, &nb);
+    cr_assert(na == nb && memcmp(a, b, na) == 0, "patched copy differs from the real run");
+    cr_assert(strstr(a, "h1699=192.168.7.7\n"));
+    free(a);
+    free(b);
+}
