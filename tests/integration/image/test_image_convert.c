@@ -353,3 +353,43 @@ Test(image_convert, backing_file, .init = setup, .fini = t_teardown)
     T_RUN_OK(t_fluid, "convert", "--backing", src, "-O", "vpc", ov, out);
     t_compare("qcow2", ov, "vpc", out);
 }
+
+/* SIGTERM (the broker's cancel) ends the run with FC_E_CANCELLED and removes the temporary
+ * output. The input is a pipe this test feeds, so the signal arrives mid-conversion whatever
+ * the machine's speed. */
+Test(image_convert, cancel_removes_temp, .init = setup, .fini = t_teardown)
+{
+    char out[PATH_MAX];
+    t_path(out, sizeof out, "cancel.raw");
+    signal(SIGPIPE, SIG_IGN); /* fluid-image stops reading once cancelled */
+    int in[2];
+    cr_assert_eq(pipe2(in, O_CLOEXEC), 0);
+    const char *argv[] = {t_fluid, "convert", "-f", "raw", "-O", "raw", "-", out, NULL};
+    struct fc_spawn sp = {.argv = argv, .fd = {in[0], -1, -1}};
+    pid_t pid;
+    cr_assert_eq(fc_spawn(&sp, &pid), FC_OK);
+    close(in[0]);
+    static char buf[1 << 20];
+    memset(buf, 0x5a, sizeof buf);
+    cr_assert_eq(write(in[1], buf, sizeof buf), (ssize_t)sizeof buf);
+    /* the temporary output exists once the conversion has started */
+    bool seen = false;
+    while (!seen) {
+        DIR *d = opendir(t_dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL)
+            seen |= strncmp(e->d_name, "cancel.raw.tmp-", 15) == 0;
+        if (d)
+            closedir(d);
+        if (!seen)
+            usleep(10000);
+    }
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    for (int i = 0; i < 6; i++)
+        if (write(in[1], buf, sizeof buf) < 0)
+            break; /* it may already have stopped reading */
+    close(in[1]);
+    cr_assert_eq(t_wait(pid), 14, "exit status FC_E_CANCELLED");
+    cr_assert(!t_exists(out));
+    t_no_temp("cancel.raw");
+}
