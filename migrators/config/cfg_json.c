@@ -28,13 +28,15 @@ skip_string(const char *in, size_t p, size_t len)
     for (p++; p < len && in[p] != '"'; p++)
         if (in[p] == '\\')
             p++;
-    return p + 1;
+    return p < len ? p + 1 : len;
 }
 
 /* The end of the (valid) value starting at p. */
 static size_t
 skip_value(const char *in, size_t p, size_t len)
 {
+    if (p >= len)
+        return len;
     if (in[p] == '"')
         return skip_string(in, p, len);
     if (in[p] == '{' || in[p] == '[') {
@@ -74,10 +76,18 @@ scan(const char *in, size_t len, size_t p, struct member **out, size_t *n, size_
             m.vs = p;
         }
         m.ve = skip_value(in, p, len);
+        if (m.ke > len || m.vs > len || m.ve <= m.vs) { /* only on input Jansson refused */
+            free(*out);
+            *out = NULL;
+            return FC_ERR(FC_E_INVALID, "not valid JSON near offset %zu", m.ks);
+        }
         if (*n == cap) {
             struct member *t = realloc(*out, (cap = cap ? 2 * cap : 8) * sizeof *t);
-            if (!t)
+            if (!t) {
+                free(*out);
+                *out = NULL;
                 return FC_ERR(FC_E_NOMEM, "out of memory");
+            }
             *out = t;
         }
         (*out)[(*n)++] = m;
@@ -256,6 +266,10 @@ fc_rc
 cfg_json_apply(const struct cfg_rule *rule, const char *path, const char *in, size_t len,
                struct cfg_buf *out)
 {
+    const char *nul = memchr(in, '\0', len);
+    if (nul) /* Jansson stops at a NUL: the byte scanner below must see what it validated */
+        return FC_ERR(FC_E_INVALID, "%s: not valid JSON (a NUL byte at offset %zu)", rule->id,
+                      (size_t)(nul - in));
     json_error_t je;
     json_t *doc = json_loadb(in, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
     if (!doc)

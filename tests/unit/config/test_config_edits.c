@@ -214,3 +214,23 @@ Test(yaml, errors)
     fails("{\"type\":\"yaml\",\"path\":\"b\",\"set\":\"x\"}", "a.yaml", "a: &x 1\nb: *x\n",
           "is an alias");
 }
+
+Test(json, nul_byte_is_refused_not_overrun)
+{
+    /* found by fuzz_config_rules: Jansson stops at a NUL, the byte scanner did not */
+    fc_rc rc;
+    char in[] = "{\"a\": {\"b\": 1},\n \"c\": nul\0}\n";
+    char doc[] = "{\"roots\":[\"/r\"],\"files\":[{\"glob\":\"**\",\"rules\":[{\"type\":\"json\","
+                 "\"pointer\":\"/a/x\",\"set\":3}]}]}";
+    struct cfg_vars v;
+    cfg_vars_init(&v);
+    struct cfg_rules r;
+    cr_assert_eq(cfg_rules_parse(&r, doc, strlen(doc), &v), FC_OK);
+    struct cfg_buf out = {0};
+    rc = cfg_apply_all(&r, "/r/a.json", in, sizeof in - 1, &out, NULL);
+    cr_assert_eq(rc, FC_E_INVALID);
+    cr_assert(strstr(fc_error_msg(), "NUL byte at offset"), "%s", fc_error_msg());
+    cfg_buf_free(&out);
+    cfg_rules_free(&r);
+    cfg_vars_free(&v);
+}
