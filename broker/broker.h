@@ -40,7 +40,8 @@ enum btask_state {
     BT_RUNNING,   /* its viaduct runs */
     BT_BACKOFF,   /* failed transiently; next attempt at due_ns */
     BT_DEFERRED,  /* another broker holds its lock; try again at due_ns */
-    BT_FINISHING, /* outcome decided, not yet confirmed by RabbitMQ */
+    BT_FINISHING, /* outcome decided, to publish */
+    BT_CONFIRMING, /* outcome published, waiting for RabbitMQ's confirm */
 };
 
 struct broker;
@@ -70,6 +71,7 @@ struct btask {
     bool dead_lettered;
     bool cancel;                 /* a Cancel message asked for it */
     bool requeue;                /* shutting down: give it back instead of an outcome */
+    uint64_t out_seq, out_gen;   /* the outcome's publish (BT_CONFIRMING) */
 };
 
 struct cancelled {

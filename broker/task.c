@@ -101,8 +101,20 @@ give_back(struct broker *b, struct btask *t)
     task_free(t);
 }
 
+/* Outcomes are published asynchronously (seq set) and settled when confirmed. */
+static fc_rc
+publish_event_seq(struct broker *b, struct btask *t, enum fc_task_state state, json_t *progress,
+                  uint64_t *seq);
+
 static fc_rc
 publish_event(struct broker *b, struct btask *t, enum fc_task_state state, json_t *progress)
+{
+    return publish_event_seq(b, t, state, progress, NULL);
+}
+
+static fc_rc
+publish_event_seq(struct broker *b, struct btask *t, enum fc_task_state state, json_t *progress,
+                  uint64_t *seq)
 {
     struct fc_task *k = t->task;
     char ts[40];
@@ -146,7 +158,8 @@ publish_event(struct broker *b, struct btask *t, enum fc_task_state state, json_
     struct fc_amqp_msg m = {.exchange = FC_AMQP_X_EVENTS, .routing_key = rk, .body = body,
                             .len = strlen(body), .message_id = mid, .headers = h, .nheaders = 1,
                             .cc = final ? cc : NULL, .ncc = final ? 1 : 0};
-    fc_rc rc = final ? fc_amqp_publish(b->a, &m) : fc_amqp_publish_nowait(b->a, &m);
+    fc_rc rc = seq ? fc_amqp_publish_async(b->a, &m, seq)
+               : final ? fc_amqp_publish(b->a, &m) : fc_amqp_publish_nowait(b->a, &m);
     free(body);
     return rc;
 }
@@ -357,14 +370,39 @@ try_finish(struct broker *b, struct btask *t)
             return;
         t->dead_lettered = true;
     }
-    fc_rc rc = publish_event(b, t, t->outcome, NULL);
+    uint64_t seq = 0;
+    fc_rc rc = publish_event_seq(b, t, t->outcome, NULL, &seq);
     if (rc != FC_OK) {
-        fc_log(FC_WARN, FC_MSG("outcome not confirmed yet; will retry"),
+        fc_log(FC_WARN, FC_MSG("outcome not published yet; will retry"),
                FC_STR("task", t->task->task_id), FC_STR("error", fc_error_msg()));
         t->due_ns = broker_now_ns() + 500000000u;
         return;
     }
-    release(b, t);
+    /* acked (and unlocked) once RabbitMQ confirms it: see check_confirm */
+    t->st = BT_CONFIRMING;
+    t->out_seq = seq;
+    t->out_gen = fc_amqp_generation(b->a);
+    t->due_ns = 0;
+}
+
+/* BT_CONFIRMING: settle on the confirm; publish again if it was refused or lost (after a
+ * reconnect, try_finish first looks at the record, where a lost confirm's outcome shows). */
+static void
+check_confirm(struct broker *b, struct btask *t)
+{
+    int r = fc_amqp_confirmed(b->a, t->out_gen, t->out_seq);
+    if (r == 0)
+        return;
+    if (r > 0) {
+        release(b, t);
+        return;
+    }
+    fc_log(FC_WARN, FC_MSG("outcome not confirmed; publishing again"),
+           FC_STR("task", t->task->task_id));
+    t->st = BT_FINISHING;
+    t->due_ns = 0;
+    if (fc_amqp_generation(b->a) == t->out_gen && fc_amqp_connected(b->a))
+        try_finish(b, t); /* refused on a live connection: nothing landed */
 }
 
 static bool
@@ -597,6 +635,9 @@ tasks_timers(struct broker *b)
             break;
         case BT_FINISHING:
             try_finish(b, t);
+            break;
+        case BT_CONFIRMING:
+            check_confirm(b, t);
             break;
         default:
             break;

@@ -153,6 +153,13 @@ fc_rc fc_amqp_publish(struct fc_amqp *a, const struct fc_amqp_msg *m);
  * fails if any was nacked or returned. For batches (benchmarks, plans). */
 fc_rc fc_amqp_publish_nowait(struct fc_amqp *a, const struct fc_amqp_msg *m);
 fc_rc fc_amqp_confirm_wait(struct fc_amqp *a);
+/* Publishes without waiting and gives its sequence number: with the generation of the
+ * connection (fc_amqp_generation() now), fc_amqp_confirmed() tells what became of it. */
+fc_rc fc_amqp_publish_async(struct fc_amqp *a, const struct fc_amqp_msg *m, uint64_t *seq);
+/* 1: confirmed; 0: not yet (confirms are read by fc_amqp_wait); -1: refused (nack,
+ * unroutable with mandatory) or unknown because the connection was lost since: publish again
+ * (after checking, for an outcome, that it did not land). */
+int fc_amqp_confirmed(const struct fc_amqp *a, uint64_t gen, uint64_t seq);
 /* fc_amqp_publish, reconnecting with backoff on FC_E_NET until deadline_ms have passed. */
 fc_rc fc_amqp_publish_retry(struct fc_amqp *a, const struct fc_amqp_msg *m, unsigned deadline_ms);
 

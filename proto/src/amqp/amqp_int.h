@@ -56,6 +56,8 @@ struct fc_amqp {
     uint64_t wait_seq;  /* the publish fc_amqp_publish waits for (0 = none) */
     int wait_result;    /* 0 pending, 1 acked, 2 nacked, 3 returned */
     unsigned batch_nacks, batch_returns;
+    uint64_t *failed;   /* sequence numbers nacked or returned on this connection (recent) */
+    size_t nfailed, capfailed;
 
     /* reconnect backoff */
     unsigned backoff_ms;

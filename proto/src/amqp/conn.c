@@ -179,6 +179,7 @@ teardown(struct fc_amqp *a)
     a->up = false;
     a->aux_open = false;
     a->npending = 0;
+    a->nfailed = 0;
     a->return_seen = false;
     free_queue(a);
 }
@@ -214,6 +215,7 @@ fc_amqp_close(struct fc_amqp *a)
     free(a->sites);
     free(a->q);
     free(a->pending);
+    free(a->failed);
     if (a->url) {
         /* the URL holds the password: wipe it before freeing */
         memset(a->url, 0, strlen(a->url));
@@ -555,6 +557,22 @@ confirm(struct fc_amqp *a, uint64_t tag, bool multiple, bool ok)
         if (hit) {
             if (s == a->wait_seq)
                 a->wait_result = res;
+            if (res != 1) {
+                /* remember it for fc_amqp_confirmed (the most recent 4096) */
+                if (a->nfailed == a->capfailed) {
+                    size_t n = a->capfailed ? a->capfailed * 2 : 16;
+                    uint64_t *f = n <= 4096 ? realloc(a->failed, n * sizeof *f) : NULL;
+                    if (f) {
+                        a->failed = f;
+                        a->capfailed = n;
+                    } else if (a->nfailed > 0) {
+                        memmove(a->failed, a->failed + 1, (a->nfailed - 1) * sizeof *a->failed);
+                        a->nfailed--;
+                    }
+                }
+                if (a->nfailed < a->capfailed)
+                    a->failed[a->nfailed++] = s;
+            }
         } else {
             a->pending[j++] = s;
         }

@@ -555,6 +555,28 @@ fc_amqp_publish_nowait(struct fc_amqp *a, const struct fc_amqp_msg *m)
 }
 
 fc_rc
+fc_amqp_publish_async(struct fc_amqp *a, const struct fc_amqp_msg *m, uint64_t *seq)
+{
+    return do_publish(a, m, seq);
+}
+
+int
+fc_amqp_confirmed(const struct fc_amqp *a, uint64_t gen, uint64_t seq)
+{
+    if (!a->up || gen != a->gen || seq == 0 || seq >= a->next_seq)
+        return -1;
+    for (size_t i = 0; i < a->npending; i++) {
+        if (a->pending[i] == seq)
+            return 0;
+    }
+    for (size_t i = 0; i < a->nfailed; i++) {
+        if (a->failed[i] == seq)
+            return -1;
+    }
+    return 1;
+}
+
+fc_rc
 fc_amqp_confirm_wait(struct fc_amqp *a)
 {
     uint64_t deadline = fc_amqp_now_ns_() + (uint64_t)a->rpc_timeout_ms * 1000000u;
