@@ -278,26 +278,37 @@ Test(files, mode_owner_and_backup_are_kept)
     free(b);
 }
 
-Test(files, broker_done_event_lists_changed_and_unchanged)
+Test(files, broker_task_vars_and_done_event)
 {
     char dir[512];
     cfg_make_tree(dir, sizeof dir, "broker");
     cfg_write_rules(dir, NULL, NULL);
-    char rules[1024], vars[1024], root[1024], prog[1024], conffile[1024];
+    char rules[1024], root[1024], prog[1024], conffile[1024];
     snprintf(rules, sizeof rules, "%s/rules.json", dir);
-    snprintf(vars, sizeof vars, "%s/vars.json", dir);
     snprintf(root, sizeof root, "%s/app", dir);
     snprintf(conffile, sizeof conffile, "%s/app/conf/app.conf", dir);
     snprintf(prog, sizeof prog, "%s/fluid-config", getenv("FLUID_BIN_DIR"));
     /* app.conf is already rewritten: it must be listed as unchanged */
     cfg_write(conffile, tfiles[0].after, strlen(tfiles[0].after));
-    int ev[2];
+    /* the variables come from the Task (as the conduit sends them), not from --vars */
+    int ev[2], tk[2];
     cr_assert_eq(pipe(ev), 0);
-    const char *argv[] = {prog,  "--events-fd", "3",  "rewrite", "--rules",
-                          rules, "--vars",      vars, root,      NULL};
-    struct fc_spawn sp = {.argv = argv, .fd = {-1, -1, -1}, .pass = &ev[1], .npass = 1};
+    cr_assert_eq(pipe(tk), 0);
+    char *task = NULL;
+    cr_assert(asprintf(&task,
+                       "{\"schema\":\"fluid.task/1\",\"relocation_id\":\"r-cfg\","
+                       "\"task_id\":\"t-cfg\",\"vars\":%s}",
+                       tvars) > 0);
+    cr_assert_eq(write(tk[1], task, strlen(task)), (ssize_t)strlen(task));
+    free(task);
+    close(tk[1]);
+    const char *argv[] = {prog,      "--task-fd", "3",   "--events-fd", "4",
+                          "rewrite", "--rules",   rules, root,          NULL};
+    int pass[] = {tk[0], ev[1]};
+    struct fc_spawn sp = {.argv = argv, .fd = {-1, -1, -1}, .pass = pass, .npass = 2};
     pid_t pid;
     cr_assert_eq(fc_spawn(&sp, &pid), FC_OK, "%s", fc_error_msg());
+    close(tk[0]);
     close(ev[1]);
     char buf[65536];
     size_t n = 0;
@@ -412,4 +423,41 @@ Test(files, dry_run_diff_of_a_large_rewrite_applies)
     cr_assert(strstr(a, "h1699=192.168.7.7\n"));
     free(a);
     free(b);
+}
+
+Test(files, broker_failed_event_names_the_error)
+{
+    char dir[512], rules[1024], root[1024], prog[1024];
+    cfg_make_tree(dir, sizeof dir, "brokerfail");
+    cfg_write_rules(dir, NULL, NULL);
+    snprintf(rules, sizeof rules, "%s/rules.json", dir);
+    snprintf(root, sizeof root, "%s/app", dir);
+    snprintf(prog, sizeof prog, "%s/fluid-config", getenv("FLUID_BIN_DIR"));
+    int ev[2];
+    cr_assert_eq(pipe(ev), 0);
+    /* no variables at all: the first rule needing one fails the run */
+    const char *argv[] = {prog, "--events-fd", "3", "rewrite", "--rules", rules, root, NULL};
+    struct fc_spawn sp = {.argv = argv, .fd = {-1, -1, -1}, .pass = &ev[1], .npass = 1};
+    pid_t pid;
+    cr_assert_eq(fc_spawn(&sp, &pid), FC_OK, "%s", fc_error_msg());
+    close(ev[1]);
+    char buf[65536];
+    size_t n = 0;
+    ssize_t r;
+    while ((r = read(ev[0], buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)r;
+    buf[n] = '\0';
+    close(ev[0]);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == FC_E_INVALID, "status %d", st);
+    json_t *j = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
+    cr_assert_not_null(j, "events: %s", buf);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "event")), "failed");
+    json_t *err = json_object_get(j, "error");
+    cr_assert_str_eq(json_string_value(json_object_get(err, "code")), "FC_E_INVALID");
+    cr_assert(strstr(json_string_value(json_object_get(err, "message")), "undefined variable"),
+              "%s", buf);
+    json_decref(j);
+    cfg_expect_tree(dir, false);
 }
