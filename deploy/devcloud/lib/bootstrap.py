@@ -106,74 +106,85 @@ def password_works(user, pw):
         return False
 
 
-def ensure_project(s, name, desc):
-    p = find_one(call(s, "GET", KS + "/v3/projects?domain_id=default&name=" + name)
-                 ["projects"], "project " + name)
-    if p:
-        return p["id"]
-    say("creating project " + name)
-    return call(s, "POST", KS + "/v3/projects", body={"project": {
-        "name": name, "domain_id": "default", "description": desc}})["project"]["id"]
+class Identity:
+    """What keystone holds, read with one list call per kind; ensure_* create what lacks."""
 
+    def __init__(self, s):
+        self.s = s
+        self.projects = {p["name"]: p["id"] for p in call(
+            s, "GET", KS + "/v3/projects?domain_id=default")["projects"]}
+        self.users = {u["name"]: u["id"] for u in call(
+            s, "GET", KS + "/v3/users?domain_id=default")["users"]}
+        self.roles = {r["name"]: r["id"] for r in call(s, "GET", KS + "/v3/roles")["roles"]}
+        self.services = {x["type"]: x["id"] for x in call(
+            s, "GET", KS + "/v3/services")["services"]}
+        self.endpoints = call(s, "GET", KS + "/v3/endpoints")["endpoints"]
+        self.assigned = {(a["scope"]["project"]["id"], a["user"]["id"], a["role"]["id"])
+                         for a in call(s, "GET", KS + "/v3/role_assignments")
+                         ["role_assignments"]
+                         if "project" in a.get("scope", {}) and "user" in a}
 
-def ensure_role(s, name):
-    r = find_one(call(s, "GET", KS + "/v3/roles?name=" + name)["roles"], "role " + name)
-    if r:
-        return r["id"]
-    return call(s, "POST", KS + "/v3/roles", body={"role": {"name": name}})["role"]["id"]
+    def project(self, name, desc):
+        if name not in self.projects:
+            say("creating project " + name)
+            self.projects[name] = call(self.s, "POST", KS + "/v3/projects", body={"project": {
+                "name": name, "domain_id": "default", "description": desc}})["project"]["id"]
+        return self.projects[name]
 
+    def role(self, name):
+        if name not in self.roles:
+            self.roles[name] = call(self.s, "POST", KS + "/v3/roles",
+                                    body={"role": {"name": name}})["role"]["id"]
+        return self.roles[name]
 
-def ensure_user(s, name, pw, project_id):
-    u = find_one(call(s, "GET", KS + "/v3/users?domain_id=default&name=" + name)["users"],
-                 "user " + name)
-    if not u:
-        say("creating user " + name)
-        return call(s, "POST", KS + "/v3/users", body={"user": {
-            "name": name, "domain_id": "default", "password": pw,
-            "default_project_id": project_id, "enabled": True}})["user"]["id"]
-    if not password_works(name, pw):
-        say("resetting the password of user " + name)
-        call(s, "PATCH", KS + "/v3/users/" + u["id"], body={"user": {"password": pw}})
-    return u["id"]
+    def user(self, name, pw, project_id):
+        if name not in self.users:
+            say("creating user " + name)
+            self.users[name] = call(self.s, "POST", KS + "/v3/users", body={"user": {
+                "name": name, "domain_id": "default", "password": pw,
+                "default_project_id": project_id, "enabled": True}})["user"]["id"]
+        elif os.environ.get("DEVCLOUD_PASSWORDS_SET") != "1" and not password_works(name, pw):
+            say("resetting the password of user " + name)
+            call(self.s, "PATCH", KS + "/v3/users/" + self.users[name],
+                 body={"user": {"password": pw}})
+        return self.users[name]
 
+    def grant(self, project_id, user_id, role_id):
+        if (project_id, user_id, role_id) not in self.assigned:
+            call(self.s, "PUT", "%s/v3/projects/%s/users/%s/roles/%s"
+                 % (KS, project_id, user_id, role_id))
 
-def ensure_endpoints(s, stype, name, url):
-    svc = find_one(call(s, "GET", KS + "/v3/services?type=" + stype)["services"],
-                   "service " + stype)
-    if svc:
-        sid = svc["id"]
-    else:
-        say("registering service %s (%s)" % (name, stype))
-        sid = call(s, "POST", KS + "/v3/services", body={"service": {
-            "type": stype, "name": name, "enabled": True}})["service"]["id"]
-    eps = call(s, "GET", KS + "/v3/endpoints?service_id=" + sid)["endpoints"]
-    for iface in ("public", "internal", "admin"):
-        mine = [e for e in eps if e["interface"] == iface and e.get("region_id") == REGION]
-        if mine and mine[0]["url"] != url:
-            call(s, "PATCH", KS + "/v3/endpoints/" + mine[0]["id"],
-                 body={"endpoint": {"url": url}})
-        elif not mine:
-            call(s, "POST", KS + "/v3/endpoints", body={"endpoint": {
-                "service_id": sid, "interface": iface, "url": url, "region_id": REGION}})
+    def endpoints_of(self, stype, name, url):
+        sid = self.services.get(stype)
+        if not sid:
+            say("registering service %s (%s)" % (name, stype))
+            sid = call(self.s, "POST", KS + "/v3/services", body={"service": {
+                "type": stype, "name": name, "enabled": True}})["service"]["id"]
+        for iface in ("public", "internal", "admin"):
+            mine = [e for e in self.endpoints if e["service_id"] == sid
+                    and e["interface"] == iface and e.get("region_id") == REGION]
+            if mine and mine[0]["url"] != url:
+                call(self.s, "PATCH", KS + "/v3/endpoints/" + mine[0]["id"],
+                     body={"endpoint": {"url": url}})
+            elif not mine:
+                call(self.s, "POST", KS + "/v3/endpoints", body={"endpoint": {
+                    "service_id": sid, "interface": iface, "url": url, "region_id": REGION}})
 
 
 def identity():
-    s = admin_session()
     wait_http(KS + "/v3", 120)
-    admin_role = ensure_role(s, "admin")
-    member = ensure_role(s, "member")
-    service_role = ensure_role(s, "service")
-    svc_project = ensure_project(s, "service", "devcloud service users")
+    idn = Identity(admin_session())
+    admin_role, member, service_role = (idn.role(r) for r in ("admin", "member", "service"))
+    svc_project = idn.project("service", "devcloud service users")
     for u in SERVICE_USERS:
-        uid = ensure_user(s, u, SVC_PW, svc_project)
+        uid = idn.user(u, SVC_PW, svc_project)
         for r in (admin_role, service_role):
-            call(s, "PUT", "%s/v3/projects/%s/users/%s/roles/%s" % (KS, svc_project, uid, r))
+            idn.grant(svc_project, uid, r)
     for p in PROJECTS:
-        pid = ensure_project(s, p, "devcloud test project " + p)
-        uid = ensure_user(s, p, USER_PW, pid)
-        call(s, "PUT", "%s/v3/projects/%s/users/%s/roles/%s" % (KS, pid, uid, member))
+        pid = idn.project(p, "devcloud test project " + p)
+        idn.grant(pid, idn.user(p, USER_PW, pid), member)
     for stype, name, url in SERVICES:
-        ensure_endpoints(s, stype, name, url)
+        idn.endpoints_of(stype, name, url)
 
 
 # ---- waiting ----------------------------------------------------------------------------

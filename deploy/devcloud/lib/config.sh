@@ -80,6 +80,9 @@ write_configs() {
 use_stderr = true
 [database]
 connection = $(db_url keystone keystone)
+[identity]
+# bcrypt's cheapest cost: every password login of the tests is a hash check.
+password_hash_rounds = 4
 [token]
 provider = fernet
 [fernet_tokens]
