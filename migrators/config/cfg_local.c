@@ -128,6 +128,9 @@ local_read(struct cfg_target *t, struct cfg_file *f, uint64_t max)
                       "%s: refused: %lld bytes, above the limit of %llu bytes "
                       "(limits.max_file_bytes)",
                       f->display, (long long)st.st_size, (unsigned long long)max);
+    if (st.st_nlink > 1)
+        fc_log(FC_WARN, FC_MSG("file has other hard links: they keep the old content"),
+               FC_STR("path", f->display), FC_U64("links", st.st_nlink));
     f->mode = st.st_mode;
     f->uid = st.st_uid;
     f->gid = st.st_gid;
