@@ -2,6 +2,8 @@
 /* fluid-config over SFTP against the real sshd of the fixture: the same rules give the same
  * bytes as locally, the same dry-run diff, an idempotent rerun, refuse a symlink escape, and
  * an unknown host key (FC_E_VERIFY) with nothing written. */
+#include <dirent.h>
+
 #include "cfg_test_util.h"
 #include "fluid/error.h"
 
@@ -42,6 +44,19 @@ load_env(void)
 }
 
 TestSuite(sftp, .init = load_env);
+
+static void
+no_temp_files(const char *dir)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/app/conf", dir);
+    DIR *d = opendir(p);
+    cr_assert_not_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        cr_assert_null(strstr(e->d_name, ".fluid-"), "temporary file left: %s", e->d_name);
+    closedir(d);
+}
 
 /* Runs over SFTP on DIR/app (or with extra args); kh overrides known_hosts. */
 static void
@@ -86,6 +101,13 @@ Test(sftp, same_bytes_as_locally_and_idempotent)
     cfg_make_tree(b, sizeof b, "sftp");
     cfg_write_rules(a, NULL, NULL);
     cfg_write_rules(b, NULL, NULL);
+    for (int k = 0; k < 2; k++) { /* a mode and (as root) an owner to carry over */
+        char p[1024];
+        snprintf(p, sizeof p, "%s/app/%s", k ? b : a, tfiles[0].rel);
+        cr_assert_eq(chmod(p, 0640), 0);
+        if (geteuid() == 0)
+            cr_assert_eq(chown(p, 4321, 4322), 0);
+    }
     struct cfg_out o;
     run_local(&o, a, false);
     cr_assert_eq(o.status, 0, "local: %s", o.err);
@@ -104,6 +126,19 @@ Test(sftp, same_bytes_as_locally_and_idempotent)
         free(bb);
     }
     cfg_expect_tree(b, true);
+    no_temp_files(b);
+    /* mode carried over SFTP */
+    char pa[1024], pb[1024];
+    struct stat sa, sb;
+    snprintf(pa, sizeof pa, "%s/app/%s", a, tfiles[0].rel);
+    snprintf(pb, sizeof pb, "%s/app/%s", b, tfiles[0].rel);
+    cr_assert(stat(pa, &sa) == 0 && stat(pb, &sb) == 0);
+    cr_assert_eq(sb.st_mode & 07777, 0640);
+    cr_assert_eq(sa.st_mode, sb.st_mode);
+    cr_assert(sa.st_uid == sb.st_uid && sa.st_gid == sb.st_gid,
+              "owner %u:%u over SFTP, %u:%u "
+              "locally",
+              sb.st_uid, sb.st_gid, sa.st_uid, sa.st_gid);
     struct snap s;
     cfg_snap(b, &s);
     run_sftp(&o, b, false, NULL);
@@ -174,6 +209,7 @@ Test(sftp, symlink_escape_refused_nothing_written)
     cr_assert(strstr(o.err, "sftp://"), "%s", o.err);
     cfg_snap_same(d, &s);
     cfg_snap_free(&s);
+    no_temp_files(d);
 }
 
 Test(sftp, unknown_host_key_is_refused)
