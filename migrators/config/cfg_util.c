@@ -208,25 +208,17 @@ static fc_rc
 add_escaped(struct cfg_buf *b, const char *val, enum cfg_expand_mode mode)
 {
     fc_rc rc = FC_OK;
-    for (const char *p = val; *p && rc == FC_OK; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (mode == CFG_X_REGEX && c < 0x80 && !isalnum(c) && c != '_' && c != ' ') {
-            if (c == '\n')
-                rc = cfg_buf_adds(b, "\\n");
-            else if (c == '\r')
-                rc = cfg_buf_adds(b, "\\r");
-            else if (c == '\t')
-                rc = cfg_buf_adds(b, "\\t");
-            else if (c < 0x20 || c == 0x7f)
-                rc = cfg_buf_addf(b, "\\x{%02x}", c);
-            else
-                rc = cfg_buf_add(b, "\\", 1) ?: cfg_buf_add(b, p, 1);
-        } else if (mode == CFG_X_TEMPLATE && c == '\\') {
-            rc = cfg_buf_adds(b, "\\\\");
-        } else {
-            rc = cfg_buf_add(b, p, 1);
-        }
+    if (mode == CFG_X_REGEX) {
+        /* \Q...\E: literal even with flag x; a "\E" inside the value ends and restarts it */
+        rc = cfg_buf_adds(b, "\\Q");
+        for (const char *p = val; *p && rc == FC_OK; p++)
+            rc = (p[0] == '\\' && p[1] == 'E') ? (p++, cfg_buf_adds(b, "\\E\\\\E\\Q"))
+                                               : cfg_buf_add(b, p, 1);
+        return rc ?: cfg_buf_adds(b, "\\E");
     }
+    for (const char *p = val; *p && rc == FC_OK; p++)
+        rc =
+            (mode == CFG_X_TEMPLATE && *p == '\\') ? cfg_buf_adds(b, "\\\\") : cfg_buf_add(b, p, 1);
     return rc;
 }
 

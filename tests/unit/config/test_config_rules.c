@@ -120,6 +120,10 @@ Test(vars, expanded_literally_in_patterns_and_templates)
     expect(
         RULES1("*.conf", "{\"type\":\"regex\",\"pattern\":\"x\",\"replace\":\"${target.path}\"}"),
         vars, "a.conf", "x\n", "C:\\1\n");
+    /* literal even with flag x (whitespace ignored in the pattern) and with a \E inside */
+    expect(RULES1("*.conf", "{\"type\":\"regex\",\"pattern\":\"k = ${v.s}  # comment\","
+                            "\"flags\":\"x\",\"replace\":\"k=X\"}"),
+           "{\"v\":{\"s\":\"a b\\\\E(.*\"}}", "a.conf", "k=a b\\E(.*\n", "k=X\n");
     /* $${ is a literal ${ */
     expect(RULES1("*.conf", "{\"type\":\"regex\",\"pattern\":\"x\",\"replace\":\"$${HOME}\"}"),
            vars, "a.conf", "x\n", "${HOME}\n");
