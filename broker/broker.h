@@ -37,6 +37,7 @@ fc_rc broker_config_load(struct broker_config *c, int argc, char **argv, bool *e
 void broker_config_free(struct broker_config *c);
 
 enum btask_state {
+    BT_ACQUIRING, /* lock + record requested (ticket), reply pending */
     BT_RUNNING,   /* its viaduct runs */
     BT_BACKOFF,   /* failed transiently; next attempt at due_ns */
     BT_DEFERRED,  /* another broker holds its lock; try again at due_ns */
@@ -72,6 +73,8 @@ struct btask {
     bool cancel;                 /* a Cancel message asked for it */
     bool requeue;                /* shutting down: give it back instead of an outcome */
     uint64_t out_seq, out_gen;   /* the outcome's publish (BT_CONFIRMING) */
+    uint64_t ticket;             /* BT_ACQUIRING */
+    bool deferred_logged;
 };
 
 struct cancelled {

@@ -15,6 +15,7 @@
 
 static void try_finish(struct broker *b, struct btask *t);
 static void acquire(struct broker *b, struct btask *t);
+static bool is_cancelled(struct broker *b, const struct fc_task *k);
 
 /* Replaces invalid UTF-8 (a tail cut inside a character, binary noise) with '?'. */
 static void
@@ -418,29 +419,52 @@ is_cancelled(struct broker *b, const struct fc_task *k)
     return false;
 }
 
-/* Takes the lock, checks the outcome record, then runs (or settles) the task. */
+/* Asks for the lock and the outcome record (answered later: acquired()). */
 static void
 acquire(struct broker *b, struct btask *t)
 {
+    fc_rc rc = fc_amqp_lock_record_start(b->a, t->lock, t->record, FC_AMQP_X_EVENTS, t->cc,
+                                         b->cfg.retention_s * 1000u, &t->ticket);
+    if (rc != FC_OK) {
+        fc_log(FC_WARN, FC_MSG("cannot ask for the task's lock; giving it back"),
+               FC_STR("task", t->task->task_id), FC_STR("error", fc_error_msg()));
+        give_back(b, t);
+        return;
+    }
+    t->st = BT_ACQUIRING;
+    t->due_ns = 0;
+}
+
+/* The answer: run (or settle) the task. */
+static void
+acquired(struct broker *b, struct btask *t)
+{
     uint32_t n = 0;
-    fc_rc rc = fc_amqp_lock_record(b->a, t->lock, t->record, FC_AMQP_X_EVENTS, t->cc,
-                                   b->cfg.retention_s * 1000u, &n);
+    fc_rc rc = fc_amqp_lock_record_poll(b->a, t->ticket, &n);
+    if (rc == FC_E_TIMEOUT)
+        return; /* not answered yet */
+    t->ticket = 0;
     if (rc == FC_E_CONFLICT) {
-        if (t->st != BT_DEFERRED)
+        if (!t->deferred_logged)
             fc_log(FC_INFO, FC_MSG("task held by another broker; deferred"),
                    FC_STR("task", t->task->task_id));
+        t->deferred_logged = true;
         t->st = BT_DEFERRED;
         t->due_ns = broker_now_ns() + 1000000000u;
         return;
     }
-    if (rc == FC_OK)
-        t->lock_gen = fc_amqp_generation(b->a);
+    if (rc == FC_E_NET && fc_amqp_connected(b->a)) {
+        t->st = BT_DEFERRED; /* dropped behind another request's failure: ask again */
+        t->due_ns = 0;
+        return;
+    }
     if (rc != FC_OK) {
         fc_log(FC_WARN, FC_MSG("cannot take the task's lock or record; giving it back"),
                FC_STR("task", t->task->task_id), FC_STR("error", fc_error_msg()));
         give_back(b, t);
         return;
     }
+    t->lock_gen = fc_amqp_generation(b->a);
     if (n > 0) {
         fc_log(FC_INFO, FC_MSG("outcome already published; acking the redelivery"),
                FC_STR("task", t->task->task_id));
@@ -451,6 +475,10 @@ acquire(struct broker *b, struct btask *t)
         t->cancel = true;
         set_error(t, FC_E_CANCELLED, "cancelled before it started", -1, NULL);
         decide(b, t, FC_TS_CANCELLED);
+        return;
+    }
+    if (b->stopping && broker_now_ns() >= b->stop_deadline_ns) {
+        give_back(b, t); /* stopping: it runs elsewhere */
         return;
     }
     start_attempt(b, t);
@@ -632,6 +660,9 @@ tasks_timers(struct broker *b)
             break;
         case BT_DEFERRED:
             acquire(b, t);
+            break;
+        case BT_ACQUIRING:
+            acquired(b, t);
             break;
         case BT_FINISHING:
             try_finish(b, t);

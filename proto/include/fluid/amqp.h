@@ -186,5 +186,13 @@ fc_rc fc_amqp_declare_record(struct fc_amqp *a, const char *queue, const char *e
 fc_rc fc_amqp_lock_record(struct fc_amqp *a, const char *lock, const char *queue,
                           const char *exchange, const char *key, uint32_t expires_ms,
                           uint32_t *messages);
+/* The same without waiting: sends the request on channel 3 and gives a ticket. The reply is
+ * read by fc_amqp_wait(); fc_amqp_lock_record_poll() then returns FC_OK (with *messages),
+ * FC_E_CONFLICT, another error (FC_E_NET: ask again), or FC_E_TIMEOUT while it is pending.
+ * A settled ticket is forgotten once polled. Requests are answered in order. */
+fc_rc fc_amqp_lock_record_start(struct fc_amqp *a, const char *lock, const char *queue,
+                                const char *exchange, const char *key, uint32_t expires_ms,
+                                uint64_t *ticket);
+fc_rc fc_amqp_lock_record_poll(struct fc_amqp *a, uint64_t ticket, uint32_t *messages);
 
 #endif

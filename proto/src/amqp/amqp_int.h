@@ -12,6 +12,15 @@
 
 #define CH_MAIN 1 /* consume, ack, publish with confirms */
 #define CH_AUX 2  /* declarations that may fail; reopened after a channel error */
+#define CH_LOCK 3 /* pipelined lock + record requests (fc_amqp_lock_record_start) */
+
+struct fc_amqp_ticket {
+    uint64_t id;
+    int state;          /* 0 pending, 1 done, -1 failed */
+    fc_rc rc;
+    uint32_t messages;
+    char msg[640];
+};
 
 struct fc_amqp_consumer {
     char *queue;     /* NULL for a subscription until declared */
@@ -56,6 +65,10 @@ struct fc_amqp {
     uint64_t wait_seq;  /* the publish fc_amqp_publish waits for (0 = none) */
     int wait_result;    /* 0 pending, 1 acked, 2 nacked, 3 returned */
     unsigned batch_nacks, batch_returns;
+    bool lock_open;     /* CH_LOCK */
+    struct fc_amqp_ticket *tickets; /* lock + record requests, oldest first */
+    size_t ntickets, captickets;
+    uint64_t ticket_seq;
     uint64_t *failed;   /* sequence numbers nacked or returned on this connection (recent) */
     size_t nfailed, capfailed;
 
@@ -82,6 +95,10 @@ fc_rc fc_amqp_aux_(struct fc_amqp *a);
 /* Replays declarations and consumers after a connect (ops.c). */
 fc_rc fc_amqp_replay_(struct fc_amqp *a);
 void fc_amqp_consumer_free_(struct fc_amqp_consumer *c);
+/* A frame on CH_LOCK (declare-ok or channel close) settles the oldest pending ticket. */
+void fc_amqp_lock_frame_(struct fc_amqp *a, amqp_frame_t *f);
+/* The connection is gone: every pending ticket fails with FC_E_NET. */
+void fc_amqp_tickets_lost_(struct fc_amqp *a);
 char *fc_amqp_bytes_dup_(amqp_bytes_t b);
 
 #endif

@@ -178,6 +178,8 @@ teardown(struct fc_amqp *a)
     }
     a->up = false;
     a->aux_open = false;
+    a->lock_open = false;
+    fc_amqp_tickets_lost_(a);
     a->npending = 0;
     a->nfailed = 0;
     a->return_seen = false;
@@ -216,6 +218,7 @@ fc_amqp_close(struct fc_amqp *a)
     free(a->q);
     free(a->pending);
     free(a->failed);
+    free(a->tickets);
     if (a->url) {
         /* the URL holds the password: wipe it before freeing */
         memset(a->url, 0, strlen(a->url));
@@ -650,6 +653,10 @@ fc_amqp_pump_(struct fc_amqp *a, int timeout_ms)
         return fc_amqp_status_rc_(a, st, "read");
     if (f.frame_type != AMQP_FRAME_METHOD)
         return FC_OK;
+    if (f.channel == CH_LOCK) {
+        fc_amqp_lock_frame_(a, &f);
+        return FC_OK;
+    }
     switch (f.payload.method.id) {
     case AMQP_BASIC_DELIVER_METHOD:
         return on_deliver(a, &f);

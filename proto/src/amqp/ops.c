@@ -770,3 +770,142 @@ fc_amqp_lock_record(struct fc_amqp *a, const char *lock, const char *queue,
     return rc;
 }
 
+/* ---- pipelined lock + record requests on CH_LOCK ---- */
+
+void
+fc_amqp_tickets_lost_(struct fc_amqp *a)
+{
+    for (size_t i = 0; i < a->ntickets; i++) {
+        if (a->tickets[i].state == 0) {
+            a->tickets[i].state = -1;
+            a->tickets[i].rc = FC_E_NET;
+            snprintf(a->tickets[i].msg, sizeof a->tickets[i].msg, "amqp %s: connection lost",
+                     a->where);
+        }
+    }
+}
+
+void
+fc_amqp_lock_frame_(struct fc_amqp *a, amqp_frame_t *f)
+{
+    struct fc_amqp_ticket *head = NULL;
+    for (size_t i = 0; i < a->ntickets && !head; i++) {
+        if (a->tickets[i].state == 0)
+            head = &a->tickets[i];
+    }
+    if (f->payload.method.id == AMQP_QUEUE_DECLARE_OK_METHOD) {
+        amqp_queue_declare_ok_t *ok = f->payload.method.decoded;
+        if (head) {
+            head->state = 1;
+            head->rc = FC_OK;
+            head->messages = ok->message_count;
+        }
+        return;
+    }
+    if (f->payload.method.id != AMQP_CHANNEL_CLOSE_METHOD)
+        return;
+    /* the first request that failed closed the channel; the later ones were dropped */
+    amqp_channel_close_t *m = f->payload.method.decoded;
+    int code = m->reply_code;
+    char text[256];
+    snprintf(text, sizeof text, "%.*s", (int)m->reply_text.len, (char *)m->reply_text.bytes);
+    amqp_channel_close_ok_t okm = {0};
+    amqp_send_method(a->conn, CH_LOCK, AMQP_CHANNEL_CLOSE_OK_METHOD, &okm);
+    a->lock_open = false;
+    for (size_t i = 0; i < a->ntickets; i++) {
+        struct fc_amqp_ticket *t = &a->tickets[i];
+        if (t->state != 0)
+            continue;
+        t->state = -1;
+        if (t == head) {
+            t->rc = code == 405 ? FC_E_CONFLICT : code == 404 ? FC_E_NOTFOUND : FC_E_REMOTE;
+            snprintf(t->msg, sizeof t->msg, "amqp %s: %d %s", a->where, code, text);
+        } else {
+            t->rc = FC_E_NET; /* not processed: ask again */
+            snprintf(t->msg, sizeof t->msg, "amqp %s: request dropped by a channel error",
+                     a->where);
+        }
+    }
+}
+
+fc_rc
+fc_amqp_lock_record_start(struct fc_amqp *a, const char *lock, const char *queue,
+                          const char *exchange, const char *key, uint32_t expires_ms,
+                          uint64_t *ticket)
+{
+    *ticket = 0;
+    if (!a->up)
+        return FC_ERR(FC_E_NET, "amqp %s: not connected", a->where);
+    if (!a->lock_open) {
+        amqp_channel_open(a->conn, CH_LOCK);
+        fc_rc rc = fc_amqp_reply_rc_(a, amqp_get_rpc_reply(a->conn), CH_LOCK, "open channel 3");
+        if (rc != FC_OK)
+            return rc;
+        a->lock_open = true;
+    }
+    /* drop settled tickets that nobody asked for in a long time: keep the array short */
+    if (a->ntickets > 1024) {
+        size_t j = 0;
+        for (size_t i = 0; i < a->ntickets; i++) {
+            if (a->tickets[i].state == 0 || i + 512 >= a->ntickets)
+                a->tickets[j++] = a->tickets[i];
+        }
+        a->ntickets = j;
+    }
+    if (a->ntickets == a->captickets) {
+        size_t n = a->captickets ? a->captickets * 2 : 16;
+        struct fc_amqp_ticket *t = realloc(a->tickets, n * sizeof *t);
+        if (!t)
+            return FC_ERR(FC_E_NOMEM, "amqp: out of memory");
+        a->tickets = t;
+        a->captickets = n;
+    }
+    amqp_table_entry_t e = {.key = B("x-expires")};
+    e.value.kind = AMQP_FIELD_KIND_I64;
+    e.value.value.i64 = (int64_t)expires_ms;
+    amqp_table_t args = {expires_ms ? 1 : 0, &e};
+    amqp_queue_declare_t dl = {.queue = B(lock), .exclusive = 1, .auto_delete = 1, .nowait = 1,
+                               .arguments = amqp_empty_table};
+    amqp_queue_declare_t dr = {.queue = B(queue), .durable = 1, .nowait = 1, .arguments = args};
+    amqp_queue_bind_t bind = {.queue = B(queue), .exchange = B(exchange), .routing_key = B(key),
+                              .nowait = 1, .arguments = amqp_empty_table};
+    amqp_queue_declare_t dp = {.queue = B(queue), .passive = 1, .durable = 1,
+                               .arguments = amqp_empty_table};
+    int st = amqp_send_method(a->conn, CH_LOCK, AMQP_QUEUE_DECLARE_METHOD, &dl);
+    if (st == AMQP_STATUS_OK)
+        st = amqp_send_method(a->conn, CH_LOCK, AMQP_QUEUE_DECLARE_METHOD, &dr);
+    if (st == AMQP_STATUS_OK)
+        st = amqp_send_method(a->conn, CH_LOCK, AMQP_QUEUE_BIND_METHOD, &bind);
+    if (st == AMQP_STATUS_OK)
+        st = amqp_send_method(a->conn, CH_LOCK, AMQP_QUEUE_DECLARE_METHOD, &dp);
+    if (st != AMQP_STATUS_OK)
+        return fc_amqp_status_rc_(a, st, "lock and record");
+    struct fc_amqp_ticket *t = &a->tickets[a->ntickets++];
+    memset(t, 0, sizeof *t);
+    t->id = ++a->ticket_seq;
+    *ticket = t->id;
+    return FC_OK;
+}
+
+fc_rc
+fc_amqp_lock_record_poll(struct fc_amqp *a, uint64_t ticket, uint32_t *messages)
+{
+    for (size_t i = 0; i < a->ntickets; i++) {
+        struct fc_amqp_ticket *t = &a->tickets[i];
+        if (t->id != ticket)
+            continue;
+        if (t->state == 0)
+            return FC_E_TIMEOUT;
+        fc_rc rc = t->rc;
+        if (messages)
+            *messages = t->messages;
+        if (rc != FC_OK)
+            fc_error_at(rc, __FILE__, __LINE__, "%s", t->msg);
+        memmove(t, t + 1, (a->ntickets - i - 1) * sizeof *t);
+        a->ntickets--;
+        return rc;
+    }
+    return FC_ERR(FC_E_NET, "amqp %s: lock request %llu unknown (connection lost)", a->where,
+                  (unsigned long long)ticket);
+}
+

@@ -287,3 +287,48 @@ Test(amqp, lock_record_in_one_round_trip)
     fc_amqp_close(a);
     fc_amqp_close(b);
 }
+
+static fc_rc
+poll_ticket(struct fc_amqp *a, uint64_t t, uint32_t *n)
+{
+    uint64_t end = tb_ms() + 10000;
+    for (;;) {
+        fc_rc rc = fc_amqp_lock_record_poll(a, t, n);
+        if (rc != FC_E_TIMEOUT || tb_ms() > end)
+            return rc;
+        struct fc_amqp_delivery *d = NULL;
+        cr_assert_eq(fc_amqp_wait(a, 100, &d), FC_OK);
+        fc_amqp_delivery_free(d);
+    }
+}
+
+Test(amqp, pipelined_lock_requests_settle_in_order)
+{
+    struct fc_amqp *a = tb_amqp(&env, false), *b = tb_amqp(&env, false);
+    cr_assert_eq(fc_amqp_declare_topology(a), FC_OK);
+    char l[4][128], r[4][128], k[4][160];
+    for (int i = 0; i < 4; i++) {
+        tb_unique(l[i], sizeof l[i], "fluid.lock.test-pl");
+        tb_unique(r[i], sizeof r[i], "fluid.outcome.test-pl");
+        snprintf(k[i], sizeof k[i], "outcome.%s", r[i]);
+    }
+    cr_assert_eq(fc_amqp_lock(b, l[1]), FC_OK, "%s", fc_error_msg());
+    uint64_t t[4];
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(fc_amqp_lock_record_start(a, l[i], r[i], FC_AMQP_X_EVENTS, k[i], 60000, &t[i]),
+                     FC_OK, "%s", fc_error_msg());
+    uint32_t n = 99;
+    cr_assert_eq(poll_ticket(a, t[0], &n), FC_OK, "%s", fc_error_msg());
+    cr_assert_eq(n, 0);
+    cr_assert_eq(poll_ticket(a, t[1], &n), FC_E_CONFLICT, "%s", fc_error_msg());
+    cr_assert_eq(poll_ticket(a, t[2], &n), FC_E_NET, "dropped behind the failure: ask again");
+    cr_assert(fc_amqp_connected(a));
+    cr_assert_eq(fc_amqp_lock_record_start(a, l[2], r[2], FC_AMQP_X_EVENTS, k[2], 60000, &t[3]),
+                 FC_OK, "%s", fc_error_msg());
+    cr_assert_eq(poll_ticket(a, t[3], &n), FC_OK, "%s", fc_error_msg());
+    cr_assert_eq(fc_amqp_lock(b, l[2]), FC_E_CONFLICT, "a holds it now");
+    for (int i = 0; i < 3; i++)
+        fc_amqp_queue_delete(a, r[i]);
+    fc_amqp_close(a);
+    fc_amqp_close(b);
+}
