@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <poll.h>
+#include <sys/xattr.h>
 
 #include "cfg_test_util.h"
 #include "fluid/error.h"
@@ -246,7 +247,7 @@ Test(bad_rules, catastrophic_backtracking_is_reported)
             NULL, NULL, n);
 }
 
-Test(files, mode_owner_and_backup_are_kept)
+Test(files, mode_owner_xattrs_and_backup_are_kept)
 {
     char dir[512], p[1024], bk[1100];
     cfg_make_tree(dir, sizeof dir, "meta");
@@ -256,6 +257,8 @@ Test(files, mode_owner_and_backup_are_kept)
     cr_assert_eq(chmod(p, 0640), 0);
     if (geteuid() == 0)
         cr_assert_eq(chown(p, 4321, 4322), 0);
+    cr_assert_eq(setxattr(p, "user.fluid.test", "kept", 4, 0), 0,
+                 "the test folder's file system has no user xattrs: %s", strerror(errno));
     char rules[1024], vars[1024], root[1024];
     snprintf(rules, sizeof rules, "%s/rules.json", dir);
     snprintf(vars, sizeof vars, "%s/vars.json", dir);
@@ -264,6 +267,11 @@ Test(files, mode_owner_and_backup_are_kept)
     RUN(&o, "rewrite", "--rules", rules, "--vars", vars, "--backup", ".orig", root);
     cr_assert_eq(o.status, 0, "%s", o.err);
     cfg_expect_tree(dir, true);
+    /* extended attributes (where SELinux keeps its label) are carried to the new file */
+    char val[64] = "";
+    ssize_t vn = getxattr(p, "user.fluid.test", val, sizeof val - 1);
+    cr_assert_eq(vn, 4, "user.fluid.test not kept: %s", strerror(errno));
+    cr_assert(memcmp(val, "kept", 4) == 0);
     struct stat st, sb;
     cr_assert_eq(stat(p, &st), 0);
     cr_assert_eq(st.st_mode & 07777, 0640);
