@@ -413,3 +413,23 @@ tc_report(struct fc_amqp *a, const struct fc_task *t, enum fc_task_state state)
     free(body);
 }
 
+
+void
+tc_assert_no_password(const struct tc *t)
+{
+    /* amqp://user:PASSWORD@host... */
+    const char *colon = strchr(t->url + strlen("amqp://"), ':'), *at = strchr(t->url, '@');
+    cr_assert(colon && at && at > colon + 1, "test bug: no password in %s", t->name);
+    char pw[256];
+    snprintf(pw, sizeof pw, "%.*s", (int)(at - colon - 1), colon + 1);
+    for (int i = 1; i <= t->conduit_runs; i++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/conduit-%d.log", t->dir, i);
+        FILE *f = fopen(path, "r");
+        cr_assert_not_null(f, "%s", path);
+        char line[8192];
+        while (fgets(line, sizeof line, f))
+            cr_assert_null(strstr(line, pw), "%s shows the AMQP password: %s", path, line);
+        fclose(f);
+    }
+}

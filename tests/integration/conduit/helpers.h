@@ -65,6 +65,8 @@ int tc_stop(pid_t pid, int sig);
 struct fc_task *tc_take_task(struct fc_amqp *a);
 /* Plays a broker: publishes t's TaskEvent in state (done: a result; failed: an error). */
 void tc_report(struct fc_amqp *a, const struct fc_task *t, enum fc_task_state state);
+/* Fails if a conduit log of this test contains the AMQP password. */
+void tc_assert_no_password(const struct tc *t);
 /* $FLUID_BIN_DIR/prog into buf. */
 const char *tc_bin(const struct tc *t, const char *prog, char *buf, size_t cap);
 

@@ -115,6 +115,7 @@ Test(conduit, amqp_publish_consumed_invalid_dead_lettered_nothing_lost)
     fc_amqp_close(a);
     fc_amqp_close(g);
     cr_assert_eq(tc_conduit_stop(&t, SIGTERM), 0, "clean SIGTERM exit");
+    tc_assert_no_password(&t);
     tc_fini(&t);
 }
 
@@ -202,6 +203,7 @@ Test(conduit, sigkill_mid_plan_resumes_without_republishing)
     fc_amqp_close(a);
     fc_amqp_close(g);
     cr_assert_eq(tc_conduit_stop(&t, SIGTERM), 0);
+    tc_assert_no_password(&t);
     tc_fini(&t);
 }
 
@@ -263,5 +265,6 @@ Test(conduit, resubmit_is_a_no_op)
     fc_amqp_close(a);
     fc_amqp_close(g);
     cr_assert_eq(tc_conduit_stop(&t, SIGTERM), 0);
+    tc_assert_no_password(&t);
     tc_fini(&t);
 }

@@ -116,6 +116,7 @@ Test(e2e, checksum_plan_runs_to_done_with_real_brokers)
     st = tc_stop(b2, SIGTERM);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "broker 2 did not stop cleanly: %d", st);
     cr_assert_eq(tc_conduit_stop(&t, SIGTERM), 0);
+    tc_assert_no_password(&t);
     tc_fini(&t);
 }
 
@@ -168,5 +169,6 @@ Test(e2e, cancel_ends_the_relocation_cancelled)
     st = tc_stop(b1, SIGTERM);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "broker did not stop cleanly: %d", st);
     cr_assert_eq(tc_conduit_stop(&t, SIGTERM), 0);
+    tc_assert_no_password(&t);
     tc_fini(&t);
 }

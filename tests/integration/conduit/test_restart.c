@@ -69,5 +69,6 @@ Test(conduit_restart, rabbitmq_restart_mid_plan)
     fc_task_free(t2);
     fc_amqp_close(a);
     cr_assert_eq(tc_conduit_stop(&t, SIGTERM), 0, "clean SIGTERM exit after a restart");
+    tc_assert_no_password(&t);
     tc_fini(&t);
 }
