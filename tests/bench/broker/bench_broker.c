@@ -25,6 +25,9 @@
 #include "fluid/spawn.h"
 
 static const char *url, *bindir, *rundir;
+static pid_t beam = -1;       /* the RabbitMQ node, for its CPU time */
+static double raw_rt_cpu_ms;  /* RabbitMQ CPU per raw round trip */
+static void cpu_of(pid_t pid, double *self, double *kids);
 static int ntasks = 1000, nlat = 200, capacity = 8;
 
 static double
@@ -176,6 +179,9 @@ bench_raw(const char *body, double *pub_rate, double *cons_rate, double *rt50, d
     amqp_get_rpc_reply(s);
     double *lat = calloc((size_t)nlat, sizeof *lat);
     uint64_t cacked = 0, sacked = 0, sseq = 0;
+    double b0 = 0, b1 = 0, bk = 0;
+    if (beam > 0)
+        cpu_of(beam, &b0, &bk);
     for (int i = 0; i < nlat; i++) {
         double a = now_s();
         raw_publish(s, q, body);
@@ -206,6 +212,10 @@ bench_raw(const char *body, double *pub_rate, double *cons_rate, double *rt50, d
         amqp_basic_ack(s, 1, r.delivery_tag, 0);
         amqp_destroy_envelope(&r);
         lat[i] = now_s() - a;
+    }
+    if (beam > 0) {
+        cpu_of(beam, &b1, &bk);
+        raw_rt_cpu_ms = (b1 - b0) * 1000 / nlat;
     }
     *rt50 = pct(lat, nlat, 0.50) * 1000;
     *rt99 = pct(lat, nlat, 0.99) * 1000;
@@ -336,6 +346,16 @@ main(int argc, char **argv)
     snprintf(site, sizeof site, "bench%d", (int)getpid());
     task_json(body, sizeof body, "r-bench", 0, site);
 
+    {
+        char pf[1200];
+        snprintf(pf, sizeof pf, "%s/rabbitmq/rabbitmq.pid", rundir);
+        FILE *f = fopen(pf, "r");
+        long v = 0;
+        if (f && fscanf(f, "%ld", &v) == 1)
+            beam = (pid_t)v;
+        if (f)
+            fclose(f);
+    }
     double pub, cons, rt50, rt99;
     bench_raw(body, &pub, &cons, &rt50, &rt99);
 
@@ -382,6 +402,9 @@ main(int argc, char **argv)
         die("confirms");
     unsigned char *seen = calloc((size_t)ntasks, 1);
     int dups = 0, got = 0;
+    double r0s = 0, r0k = 0, r1s = 0, r1k = 0;
+    if (beam > 0)
+        cpu_of(beam, &r0s, &r0k);
     double t0 = now_s();
     br = start_broker(site, "bench-thr");
     double c0s, c0k;
@@ -392,6 +415,8 @@ main(int argc, char **argv)
     }
     double dt = now_s() - t0, c1s, c1k;
     cpu_of(br, &c1s, &c1k);
+    if (beam > 0)
+        cpu_of(beam, &r1s, &r1k);
     kill(br, SIGTERM);
     waitpid(br, NULL, 0);
     int missing = 0, records_bad = 0;
@@ -428,6 +453,9 @@ main(int argc, char **argv)
            (c1s - c0s) * 1000 / ntasks);
     printf("| migrator CPU per task (fluid-test processes) | %.3f ms |\n",
            (c1k - c0k) * 1000 / ntasks);
+    if (beam > 0)
+        printf("| RabbitMQ CPU: per raw round trip / per broker task (drain) | %.3f / %.3f ms |\n",
+               raw_rt_cpu_ms, (r1s - r0s) * 1000 / ntasks);
     printf("| ratio latency p50 broker / raw round trip | %.1fx |\n", l50 / rt50);
     printf("| ratio throughput raw consume+ack / broker tasks | %.1fx |\n", cons / tps);
     printf("| loss / duplicates / bad outcome records | %d / %d / %d |\n", missing, dups,
