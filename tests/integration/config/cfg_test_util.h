@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,21 @@ cfg_make_tree(char *dir, size_t cap, const char *name)
         snprintf(p, sizeof p, "%s/app/%s", dir, tfiles[i].rel);
         cfg_write(p, tfiles[i].before, strlen(tfiles[i].before));
     }
+}
+
+static inline int
+cfg_rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+/* Removes a tree made by cfg_make_tree (called at the end of a test that passed: a failed
+ * test leaves its tree for inspection). */
+static inline void
+cfg_rm_tree(const char *dir)
+{
+    nftw(dir, cfg_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Writes DIR/rules.json with root DIR/app, the standard sets, then extra sets (may be ""). */

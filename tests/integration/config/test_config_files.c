@@ -51,6 +51,7 @@ Test(files, every_rule_type_on_real_files)
     cr_assert_eq(cfg_count(o.out, "changed "), NCHANGED, "stdout: %s", o.out);
     cr_assert_eq(cfg_count(o.out, "unchanged "), 0, "stdout: %s", o.out);
     no_temp_files(dir);
+    cfg_rm_tree(dir);
 }
 
 Test(files, second_run_reports_unchanged_and_writes_nothing)
@@ -67,6 +68,7 @@ Test(files, second_run_reports_unchanged_and_writes_nothing)
     cr_assert_eq(cfg_count(o.out, "\nchanged ") + (strncmp(o.out, "changed ", 8) == 0), 0);
     cfg_snap_same(dir, &s);
     cfg_snap_free(&s);
+    cfg_rm_tree(dir);
 }
 
 Test(files, dry_run_prints_a_diff_that_patch_applies_and_changes_nothing)
@@ -98,6 +100,7 @@ Test(files, dry_run_prints_a_diff_that_patch_applies_and_changes_nothing)
     cfg_expect_tree(dir, true);
     run_ok(dir, &o, false);
     cr_assert_eq(cfg_count(o.out, "unchanged "), NCHANGED, "stdout: %s", o.out);
+    cfg_rm_tree(dir);
 }
 
 /* Runs a rule set whose standard (valid) sets come first, plus extra; it must fail with
@@ -134,6 +137,7 @@ bad_run(const char *name, const char *limits, const char *extra, const char *tar
         cr_assert_str_eq(b, "interpreter=/usr/bin/node\n", "%s: the file outside changed", name);
         free(b);
     }
+    cfg_rm_tree(dir);
 }
 
 Test(bad_rules, invalid_regex)
@@ -284,6 +288,7 @@ Test(files, mode_owner_xattrs_and_backup_are_kept)
     char *b = cfg_slurp(bk, NULL);
     cr_assert_str_eq(b, tfiles[0].before);
     free(b);
+    cfg_rm_tree(dir);
 }
 
 Test(files, broker_task_vars_and_done_event)
@@ -343,6 +348,7 @@ Test(files, broker_task_vars_and_done_event)
     cr_assert_eq(json_array_size(un), 1);
     cr_assert_str_eq(json_string_value(json_array_get(un, 0)), conffile);
     json_decref(done);
+    cfg_rm_tree(dir);
 }
 
 Test(files, check_validates_without_writing)
@@ -365,6 +371,7 @@ Test(files, check_validates_without_writing)
     cr_assert(strstr(o.err, "files[0].rules[1]") && strstr(o.err, "${target.node}"), "%s", o.err);
     cfg_snap_same(dir, &s);
     cfg_snap_free(&s);
+    cfg_rm_tree(dir);
 }
 
 Test(files, symlink_inside_the_root_is_followed_once_and_kept)
@@ -384,6 +391,7 @@ Test(files, symlink_inside_the_root_is_followed_once_and_kept)
     struct stat st;
     cr_assert_eq(lstat(link, &st), 0);
     cr_assert(S_ISLNK(st.st_mode), "the symlink was replaced by a file");
+    cfg_rm_tree(dir);
 }
 
 Test(files, dry_run_diff_of_a_large_rewrite_applies)
@@ -431,6 +439,7 @@ Test(files, dry_run_diff_of_a_large_rewrite_applies)
     cr_assert(strstr(a, "h1699=192.168.7.7\n"));
     free(a);
     free(b);
+    cfg_rm_tree(dir);
 }
 
 Test(files, broker_failed_event_names_the_error)
@@ -468,4 +477,5 @@ Test(files, broker_failed_event_names_the_error)
               "%s", buf);
     json_decref(j);
     cfg_expect_tree(dir, false);
+    cfg_rm_tree(dir);
 }

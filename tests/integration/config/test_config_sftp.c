@@ -146,6 +146,8 @@ Test(sftp, same_bytes_as_locally_and_idempotent)
     cr_assert_eq(cfg_count(o.out, "unchanged sftp://"), NCHANGED, "stdout: %s", o.out);
     cfg_snap_same(b, &s);
     cfg_snap_free(&s);
+    cfg_rm_tree(a);
+    cfg_rm_tree(b);
 }
 
 Test(sftp, dry_run_diff_matches_local)
@@ -182,6 +184,8 @@ Test(sftp, dry_run_diff_matches_local)
     conv[w] = '\0';
     cr_assert_str_eq(conv, la.out);
     free(conv);
+    cfg_rm_tree(a);
+    cfg_rm_tree(b);
 }
 
 static void
@@ -210,6 +214,7 @@ Test(sftp, symlink_escape_refused_nothing_written)
     cfg_snap_same(d, &s);
     cfg_snap_free(&s);
     no_temp_files(d);
+    cfg_rm_tree(d);
 }
 
 Test(sftp, unknown_host_key_is_refused)
@@ -227,4 +232,5 @@ Test(sftp, unknown_host_key_is_refused)
     cr_assert(strstr(o.err, "SHA256:"), "no fingerprint: %s", o.err);
     cfg_snap_same(d, &s);
     cfg_snap_free(&s);
+    cfg_rm_tree(d);
 }
