@@ -99,6 +99,9 @@ run(struct fc_migrator *m, struct opts *o, char **targets, int ntargets, bool ch
         .dry_run = o->dry_run, .backup_suffix = o->backup, .check_idempotent = true};
     if (rc == FC_OK)
         rc = cfg_run(&rules, tp, n, &ro, &r);
+    if (rc == FC_OK && r.nfiles == 0)
+        fc_log(FC_WARN, FC_MSG("no file matched a glob of the rules: nothing to do"),
+               FC_STR("rules", o->rules));
     if (rc == FC_OK) {
         json_t *changed = json_array(), *unchanged = json_array();
         for (size_t i = 0; i < r.nfiles; i++) {
