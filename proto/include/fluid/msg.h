@@ -34,8 +34,11 @@
 
 /* ---- limits (documented in docs/protocol.md; a longer value is rejected) ---- */
 #define FC_MSG_MAX_BYTES (4u << 20) /* one message, as bytes on the wire */
-#define FC_ID_MAX 128        /* relocation_id, task_id, broker_id: [A-Za-z0-9_:-], first alnum */
-#define FC_KEY_MAX 256       /* idempotency_key: [A-Za-z0-9_:./-], first alnum */
+/* AMQP routing keys and message ids are at most 255 bytes: the longest routing key,
+ * "relocation.<id>.task.<id>.cancelled", is 227 bytes with 100-byte ids, and the
+ * idempotency key travels as message_id. */
+#define FC_ID_MAX 100        /* relocation_id, task_id, broker_id: [A-Za-z0-9_:-], first alnum */
+#define FC_KEY_MAX 200       /* idempotency_key: [A-Za-z0-9_:./-], first alnum */
 #define FC_SITE_MAX 64       /* site: ^[a-z0-9][a-z0-9_-]{0,63}$ (a routing-key word) */
 #define FC_KIND_MAX 32       /* migrator kind: ^[a-z][a-z0-9-]{0,31}$ and known */
 #define FC_NAME_MAX 255      /* names, hosts, versions, cloud names, timestamps */

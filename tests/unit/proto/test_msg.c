@@ -211,7 +211,7 @@ Test(reject, oversize_strings_and_lists)
     char rep[300];
     snprintf(rep, sizeof rep, "\"task_id\":\"%s\"", id);
     REJECT(NULL, task_with("\"task_id\":\"t-1\"", rep), FC_E_INVALID, "task_id",
-           "longer than the limit of 128");
+           "longer than the limit of 100");
 
     static char arg[FC_ARG_MAX + 40];
     memset(arg, 0, sizeof arg);
@@ -358,4 +358,22 @@ Test(heartbeat, parse_emit_reject)
     REJECT(NULL, bad, FC_E_INVALID, "relocation_id", "must be \"\"");
     REJECT(NULL, "{\"schema\":\"fluid.broker/1\",\"broker_id\":\"b\"}", FC_E_INVALID, "site",
            "missing");
+}
+
+#include "fluid/amqp_names.h"
+
+Test(limits, longest_ids_fit_in_amqp_routing_keys)
+{
+    char rid[FC_ID_MAX + 1], tid[FC_ID_MAX + 1], site[FC_SITE_MAX + 1], rk[FC_AMQP_NAME_MAX];
+    memset(rid, 'r', FC_ID_MAX);
+    memset(tid, 't', FC_ID_MAX);
+    memset(site, 's', FC_SITE_MAX);
+    rid[FC_ID_MAX] = tid[FC_ID_MAX] = site[FC_SITE_MAX] = '\0';
+    cr_assert(fc_id_valid(rid) && fc_site_valid(site));
+    cr_assert(fc_amqp_rk_task_event(rk, sizeof rk, rid, tid, "cancelled"));
+    cr_assert(fc_amqp_rk_relocation_state(rk, sizeof rk, rid, "cancelled"));
+    cr_assert(fc_amqp_rk_heartbeat(rk, sizeof rk, site, tid));
+    cr_assert(fc_amqp_rk_task(rk, sizeof rk, site, "openstack"));
+    cr_assert(fc_amqp_rk_cancel(rk, sizeof rk, rid));
+    cr_assert_lt(FC_KEY_MAX, FC_AMQP_NAME_MAX, "idempotency keys are AMQP message ids");
 }
