@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <openssl/sha.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,16 +78,18 @@ msg(struct srv *s, uint32_t type, uint32_t aux, uint64_t off, const void *p, uin
         fc_write_all(s->in, p, (size_t)len);
 }
 
-/* Reads one reply; returns its type, fills aux and payload (NUL-terminated). */
+/* Reads one reply (skipping PROGRESS); returns its type, fills aux and payload. */
 static uint32_t
 reply(struct srv *s, uint32_t *aux, char *buf, size_t cap)
 {
     uint8_t h[24];
     size_t got;
-    cr_assert_eq(fc_read_full(s->out, h, 24, &got), FC_OK);
-    cr_assert_eq(got, 24, "no reply from serve");
     struct fc_frame f;
-    fc_frame_decode(h, &f);
+    do {
+        cr_assert_eq(fc_read_full(s->out, h, 24, &got), FC_OK);
+        cr_assert_eq(got, 24, "no reply from serve");
+        fc_frame_decode(h, &f);
+    } while (f.type == 0x23 && f.length == 0);
     cr_assert_lt(f.length, cap);
     cr_assert_eq(fc_read_full(s->out, buf, f.length, &got), FC_OK);
     buf[f.length] = 0;
@@ -106,15 +109,22 @@ finish(struct srv *s)
 }
 
 static void
-open_dest(struct srv *s, const char *path)
+open_dest_ex(struct srv *s, const char *path, bool inorder)
 {
     fc_write_all(s->in, "FCVOL001", 8);
     char js[1200];
-    snprintf(js, sizeof js, "{\"path\":\"%s\",\"mode\":\"copy\",\"hashes\":false}", path);
+    snprintf(js, sizeof js, "{\"path\":\"%s\",\"mode\":\"copy\",\"hashes\":false,"
+             "\"inorder\":%s}", path, inorder ? "true" : "false");
     msg(s, 0x10, 0, 0, js, strlen(js), strlen(js));
     char buf[4096];
     uint32_t t = reply(s, NULL, buf, sizeof buf);
     cr_assert_eq(t, 0x20, "OPEN refused: %s", buf);
+}
+
+static void
+open_dest(struct srv *s, const char *path)
+{
+    open_dest_ex(s, path, false);
 }
 
 Test(serve, whole_copy_with_zstd_and_holes)
@@ -154,6 +164,48 @@ Test(serve, whole_copy_with_zstd_and_holes)
     cr_assert_neq(stat(part, &st), 0);
     free(img);
     free(z);
+}
+
+/* One stream, in order: the helper hashes what arrives (gaps as zeros) instead of reading
+ * the file back; a wrong digest is still refused. */
+Test(serve, in_order_hashing)
+{
+    for (int bad = 0; bad < 2; bad++) {
+        char path[800];
+        snprintf(path, sizeof path, "%s/inorder%d.img", dir, bad);
+        struct srv s;
+        start(&s);
+        open_dest_ex(&s, path, true);
+        uint64_t size = 6 * CHUNK + 777;
+        uint8_t *img = calloc(1, size);
+        memset(img + CHUNK, 'a', 3000);
+        memset(img + 4 * CHUNK + 10, 'b', CHUNK - 10);
+        memset(img + 6 * CHUNK, 'c', 777);
+        msg(&s, 0x11, 0, CHUNK, img + CHUNK, 3000, 3000);
+        msg(&s, 0x11, 0, 4 * CHUNK, img + 4 * CHUNK, CHUNK, CHUNK);
+        msg(&s, 0x11, 0, 6 * CHUNK, img + 6 * CHUNK, 777, 777);
+        uint8_t d[32];
+        SHA256(img, size, d);
+        d[0] ^= (uint8_t)bad;
+        msg(&s, 0x14, 3, size, d, 32, 32);
+        char buf[4096];
+        uint32_t aux = 0;
+        uint32_t t = reply(&s, &aux, buf, sizeof buf);
+        struct stat st;
+        if (!bad) {
+            cr_assert_eq(t, 0x22, "FINISH: %s", buf);
+            cr_assert_eq(memcmp(buf, d, 32), 0);
+            cr_assert_eq(finish(&s), 0);
+            cr_assert_eq(stat(path, &st), 0);
+            cr_assert_eq((uint64_t)st.st_size, size);
+        } else {
+            cr_assert_eq(t, 0x2f);
+            cr_assert_eq(aux, 10, "%s", buf);
+            cr_assert_eq(finish(&s), 10);
+            cr_assert_neq(stat(path, &st), 0);
+        }
+        free(img);
+    }
 }
 
 Test(serve, wrong_digest_is_refused_and_not_renamed)
