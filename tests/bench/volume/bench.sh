@@ -7,6 +7,7 @@
 #   bench.sh BIN_DIR SOURCE_DIR WORK_DIR [ROUNDS]
 # Images: sparse.img 4 GiB (40% random data in scattered 1 MiB runs, 60% zeros),
 # dense.img 2 GiB random; then a 1% change (41 chunks) for the re-sync runs.
+# BENCH_SPARSE_MIB / BENCH_DENSE_MIB override the sizes (for a quick check of the script).
 set -euo pipefail
 bin=${1:?BIN_DIR}; src=${2:?SOURCE_DIR}; work=${3:?WORK_DIR}; rounds=${4:-3}
 vol=$bin/fluid-volume
@@ -19,14 +20,16 @@ cfg=$SSHD_SSH_CONFIG
 url=ssh://$SSHD_USER@$SSHD_HOST:$SSHD_PORT
 mkdir -p "$work/dst"
 hz=$(getconf CLK_TCK)
+sparse_mib=${BENCH_SPARSE_MIB:-4096}
+dense_mib=${BENCH_DENSE_MIB:-2048}
 
 make_images() {
     if [[ ! -f $work/sparse.img ]]; then
-        python3 - "$work" <<'PY'
+        python3 - "$work" "$sparse_mib" "$dense_mib" <<'PY'
 import os, random, sys
 w = sys.argv[1]
 random.seed(42)
-size = 4 << 30
+size = int(sys.argv[2]) << 20
 n = size >> 20
 with open(w + '/sparse.img', 'wb') as f:
     f.truncate(size)
@@ -34,15 +37,15 @@ with open(w + '/sparse.img', 'wb') as f:
         f.seek(i << 20)
         f.write(os.urandom(1 << 20))
 with open(w + '/dense.img', 'wb') as f:
-    for i in range(2048):
+    for i in range(int(sys.argv[3])):
         f.write(os.urandom(1 << 20))
 PY
         cp --sparse=always "$work/sparse.img" "$work/sparse-v2.img"
-        python3 - "$work" <<'PY'
+        python3 - "$work" "$sparse_mib" <<'PY'
 import os, random, sys
 w = sys.argv[1]
 random.seed(7)
-n = (4 << 30) >> 20
+n = int(sys.argv[2])
 with open(w + '/sparse-v2.img', 'r+b') as f:
     for i in random.sample(range(n), n // 100):      # 1% of the chunks
         f.seek((i << 20) + random.randrange(0, (1 << 20) - 4096))
