@@ -398,12 +398,15 @@ check_confirm(struct broker *b, struct btask *t)
         release(b, t);
         return;
     }
-    fc_log(FC_WARN, FC_MSG("outcome not confirmed; publishing again"),
+    fc_log(FC_WARN, FC_MSG("outcome not confirmed; checking the record, then publishing again"),
            FC_STR("task", t->task->task_id));
     t->st = BT_FINISHING;
     t->due_ns = 0;
-    if (fc_amqp_generation(b->a) == t->out_gen && fc_amqp_connected(b->a))
-        try_finish(b, t); /* refused on a live connection: nothing landed */
+    /* a nack may still have reached some queues, a lost confirm may have landed: look at
+     * the record (re-taking the lock) before publishing again */
+    t->lock_gen = 0;
+    if (fc_amqp_connected(b->a))
+        try_finish(b, t);
 }
 
 static bool

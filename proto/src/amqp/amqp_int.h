@@ -95,6 +95,10 @@ fc_rc fc_amqp_aux_(struct fc_amqp *a);
 /* Replays declarations and consumers after a connect (ops.c). */
 fc_rc fc_amqp_replay_(struct fc_amqp *a);
 void fc_amqp_consumer_free_(struct fc_amqp_consumer *c);
+/* queue.declare on channel 2 (passive: lookup; dlx: dead-letters to fluid.dead). */
+fc_rc fc_amqp_qdecl_(struct fc_amqp *a, const char *name, bool passive, bool dlx,
+                     uint64_t expires_ms, uint32_t *messages, uint32_t *consumers);
+fc_rc fc_amqp_qbind_(struct fc_amqp *a, const char *queue, const char *exchange, const char *key);
 /* A frame on CH_LOCK (declare-ok or channel close) settles the oldest pending ticket. */
 void fc_amqp_lock_frame_(struct fc_amqp *a, amqp_frame_t *f);
 /* The connection is gone: every pending ticket fails with FC_E_NET. */
