@@ -236,7 +236,7 @@ Test(broker, kill9_mid_task_redelivers_and_publishes_one_outcome)
     pid_t pa = tb_broker(&env, c.site, ida, extra, c.log, sizeof c.log);
     pid_t pb = tb_broker(&env, c.site, idb, extra, c.log2, sizeof c.log2);
     tb_task_json(task, sizeof task, c.rid, "t-kill", c.site, "test",
-                 "[{\"kind\":\"test\",\"args\":[\"--sleep\",\"1500\"]}]", 120, 1);
+                 "[{\"kind\":\"test\",\"args\":[\"--sleep\",\"4000\"]}]", 120, 1);
     tb_publish_task(c.a, c.site, "test", task);
     const struct fc_task_event *s = tb_wait_state(c.a, &c.evs, "t-kill", FC_TS_STARTED, 30000);
     cr_assert_not_null(s);
