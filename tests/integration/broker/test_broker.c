@@ -362,3 +362,27 @@ Test(broker, invalid_task_is_dead_lettered_with_the_field)
     fc_amqp_close(dl);
     ctx_fini(&c);
 }
+
+Test(broker, transient_failure_retried_then_done)
+{
+    struct ctx c;
+    ctx_init(&c, "flaky");
+    char id[64], task[2048], state[1100], stages[1400];
+    snprintf(id, sizeof id, "b%d-flaky", (int)getpid());
+    snprintf(state, sizeof state, "%s/%s.count", env.run_dir, id);
+    unlink(state);
+    const char *extra[] = {"--retry-base-ms", "100", NULL};
+    tb_broker(&env, c.site, id, extra, c.log, sizeof c.log);
+    snprintf(stages, sizeof stages,
+             "[{\"kind\":\"test\",\"args\":[\"--fail-times\",\"2\",\"--state\",\"%s\"]}]", state);
+    tb_task_json(task, sizeof task, c.rid, "t-flaky", c.site, "test", stages, 60, 3);
+    tb_publish_task(c.a, c.site, "test", task);
+    const struct fc_task_event *e = tb_wait_state(c.a, &c.evs, "t-flaky", FC_TS_DONE, 60000);
+    cr_assert_not_null(e, "no done event (broker log %s)", c.log);
+    cr_assert_eq(e->attempt, 3);
+    cr_assert_eq(tb_count(&c.evs, "t-flaky", FC_TS_RETRYING), 2);
+    cr_assert_eq(tb_count(&c.evs, "t-flaky", FC_TS_FAILED), 0);
+    cr_assert_eq(outcomes(&c, "t-flaky"), 1);
+    unlink(state);
+    ctx_fini(&c);
+}
