@@ -67,12 +67,10 @@ bos router show bench-router >/dev/null 2>&1 || { bos router create --external-g
 for g in bench-web bench-db; do
     bos security group show $g >/dev/null 2>&1 || bos security group create $g >/dev/null
 done
-bos security group rule list bench-web -f value -c ID | grep -q . && \
-    [ "$(bos security group rule list bench-web -f value | wc -l)" -gt 2 ] || {
-    bos security group rule create --protocol tcp --dst-port 80 bench-web >/dev/null
-    bos security group rule create --protocol tcp --dst-port 5432 --remote-group bench-web bench-db >/dev/null
-    bos security group rule create --protocol tcp --dst-port 22 --remote-group bench-db bench-web >/dev/null
-}
+# rules: a re-run finds them (409 "already exists" is fine)
+bos security group rule create --protocol tcp --dst-port 80 bench-web >/dev/null || true
+bos security group rule create --protocol tcp --dst-port 5432 --remote-group bench-web bench-db >/dev/null || true
+bos security group rule create --protocol tcp --dst-port 22 --remote-group bench-db bench-web >/dev/null || true
 bos keypair show bench-key >/dev/null 2>&1 || bos keypair create --public-key <(echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFqyrk2AK28PIi8AVDdyZe+26C/4LsIqzZ96sIXi8Lsv bench@example") bench-key >/dev/null
 have=$(bos server list -f value -c ID | wc -l)
 if [ "$have" -lt "$N" ]; then
@@ -83,7 +81,7 @@ if [ "$have" -lt "$N" ]; then
         --property role=bench --min "$need" --max "$need" "bench-$(date +%s)" >/dev/null
 fi
 for i in $(seq 1 600); do
-    active=$(bos server list --status ACTIVE -f value -c ID | wc -l)
+    active=$( (bos server list --status ACTIVE -f value -c ID || true) | wc -l)
     [ "$active" -ge "$N" ] && break
     sleep 2
 done
