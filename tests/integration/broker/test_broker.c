@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -384,5 +385,45 @@ Test(broker, transient_failure_retried_then_done)
     cr_assert_eq(tb_count(&c.evs, "t-flaky", FC_TS_FAILED), 0);
     cr_assert_eq(outcomes(&c, "t-flaky"), 1);
     unlink(state);
+    ctx_fini(&c);
+}
+
+Test(broker, amqps_with_ca_file_and_missing_migrator_fails_at_once)
+{
+    struct ctx c;
+    ctx_init(&c, "tls");
+    cr_assert(env.tls_url[0] && env.ca[0], "fixture has no TLS listener");
+    /* a broker over TLS (certificate verified against the fixture's CA), whose migrator
+     * folder holds only fluid-test */
+    char dir[1200], src[1100], dst[1300];
+    snprintf(dir, sizeof dir, "%s/migrators-%d", env.run_dir, (int)getpid());
+    mkdir(dir, 0755);
+    tb_bin("fluid-test", src, sizeof src);
+    snprintf(dst, sizeof dst, "%s/fluid-test", dir);
+    unlink(dst);
+    cr_assert_eq(symlink(src, dst), 0);
+    struct tb_env tls = env;
+    snprintf(tls.url, sizeof tls.url, "%s", env.tls_url);
+    char id[64], task[2048];
+    snprintf(id, sizeof id, "b%d-tls", (int)getpid());
+    const char *extra[] = {"--ca-file", env.ca, "--migrator-dir", dir, NULL};
+    tb_broker(&tls, c.site, id, extra, c.log, sizeof c.log);
+    tb_task_json(task, sizeof task, c.rid, "t-ok", c.site, "test",
+                 "[{\"kind\":\"test\",\"args\":[]}]", 60, 3);
+    tb_publish_task(c.a, c.site, "test", task);
+    cr_assert_not_null(tb_wait_state(c.a, &c.evs, "t-ok", FC_TS_DONE, 60000),
+                       "no done over TLS (log %s)", c.log);
+    tb_task_json(task, sizeof task, c.rid, "t-nomig", c.site, "checksum",
+                 "[{\"kind\":\"checksum\",\"args\":[]}]", 60, 3);
+    tb_publish_task(c.a, c.site, "checksum", task);
+    const struct fc_task_event *e = tb_wait_state(c.a, &c.evs, "t-nomig", FC_TS_FAILED, 60000);
+    cr_assert_not_null(e, "no failed event (log %s)", c.log);
+    cr_assert_eq(e->error.code, FC_E_NOTFOUND, "%s", e->error.message);
+    cr_assert(strstr(e->error.message, "fluid-checksum"), "%s", e->error.message);
+    cr_assert_eq(e->attempt, 1, "a missing migrator is not retried");
+    cr_assert(tb_file_contains(c.log, "amqps://localhost:"), "log %s", c.log);
+    cr_assert_not(tb_file_contains(c.log, env.password));
+    unlink(dst);
+    rmdir(dir);
     ctx_fini(&c);
 }
