@@ -274,7 +274,7 @@ fc_os_stream(struct fc_os *os, enum fc_os_service svc, const char *method, const
              fc_os_write_fn sink, void *sctx, long *status)
 {
     fc_rc rc;
-    const char *base;
+    const char *base = NULL;
     char line[8400], dpath[256];
     FC_AUTOFREE char *url = NULL;
     if (status)

@@ -516,7 +516,7 @@ same_origin(const char *a, const char *b)
 static fc_rc
 make_url(struct fc_os *os, enum fc_os_service svc, const char *path, char **out)
 {
-    const char *base;
+    const char *base = NULL;
     fc_rc rc;
     if ((rc = fc_os_endpoint_known(os, svc, &base)))
         return rc;
@@ -624,7 +624,7 @@ next_link(struct fc_os *os, enum fc_os_service svc, json_t *reply, const char *k
     if (!json_is_string(next))
         return FC_ERR(FC_E_INVALID, "%s: 'next' is not a string", svc_names[svc]);
     const char *n = json_string_value(next);
-    const char *base;
+    const char *base = NULL;
     fc_rc rc;
     if ((rc = fc_os_endpoint_known(os, svc, &base)))
         return rc;
