@@ -308,6 +308,33 @@ discard_all(struct cfg_run *run, char **backups)
     }
 }
 
+/* After a failed rename: puts the old content back into the files already replaced (a file
+ * is replaced when it changed and its temporary file is gone). Returns how many were. */
+static size_t
+rollback(struct cfg_run *run)
+{
+    size_t n = 0;
+    struct fc_error saved = *fc_error_last();
+    for (size_t i = 0; i < run->nfiles; i++) {
+        struct cfg_file *f = &run->files[i];
+        char *tmp = NULL;
+        if (!f->changed || f->tmp)
+            continue;
+        if (f->t->ops->stage(f->t, f, f->real, f->old.p ? f->old.p : "", f->old.len, &tmp) ==
+                FC_OK &&
+            (!f->t->ops->sync || f->t->ops->sync(f->t, tmp) == FC_OK) &&
+            f->t->ops->commit(f->t, tmp, f->real) == FC_OK) {
+            n++;
+            f->changed = false;
+        } else if (tmp) {
+            f->t->ops->discard(f->t, tmp);
+        }
+        free(tmp);
+    }
+    FC_ERR(saved.rc, "%s", saved.msg);
+    return n;
+}
+
 static fc_rc
 write_all(struct cfg_run *run, const struct cfg_run_opts *o)
 {
@@ -381,8 +408,10 @@ write_all(struct cfg_run *run, const struct cfg_run_opts *o)
             f->t->ops->sync_dir(f->t, f->real);
     }
     if (rc != FC_OK) {
+        size_t undone = rollback(run); /* before discard_all forgets which were staged */
         discard_all(run, backups);
-        fc_error_prefix("%zu file(s) were replaced before this failure", done);
+        fc_error_prefix("%zu file(s) were replaced before this failure, %zu put back", done,
+                        undone);
     }
     free(backups);
     return rc;

@@ -5,7 +5,9 @@
  * FIFO, size limit), mode/owner/backup, and the broker's done event. */
 #include <dirent.h>
 #include <jansson.h>
+#include <linux/fs.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/xattr.h>
 
 #include "cfg_test_util.h"
@@ -477,5 +479,38 @@ Test(files, broker_failed_event_names_the_error)
               "%s", buf);
     json_decref(j);
     cfg_expect_tree(dir, false);
+    cfg_rm_tree(dir);
+}
+
+Test(files, failed_rename_puts_replaced_files_back)
+{
+    /* db.ini is immutable (chattr +i): its rename fails after app.conf (earlier in name
+     * order) was replaced; app.conf must get its old content back */
+    char dir[512], ini[1024];
+    cfg_make_tree(dir, sizeof dir, "rollback");
+    cfg_write_rules(dir, NULL, NULL);
+    snprintf(ini, sizeof ini, "%s/app/conf/db.ini", dir);
+    int fd = open(ini, O_RDONLY);
+    cr_assert_geq(fd, 0);
+    int flags = 0;
+    cr_assert_eq(ioctl(fd, FS_IOC_GETFLAGS, &flags), 0, "FS_IOC_GETFLAGS: %s", strerror(errno));
+    int imm = flags | FS_IMMUTABLE_FL;
+    cr_assert_eq(ioctl(fd, FS_IOC_SETFLAGS, &imm), 0,
+                 "chattr +i needs root and ext4/xfs/btrfs for the test folder: %s",
+                 strerror(errno));
+    char rules[1024], vars[1024], root[1024];
+    snprintf(rules, sizeof rules, "%s/rules.json", dir);
+    snprintf(vars, sizeof vars, "%s/vars.json", dir);
+    snprintf(root, sizeof root, "%s/app", dir);
+    struct cfg_out o;
+    RUN(&o, "rewrite", "--rules", rules, "--vars", vars, root);
+    cr_assert_eq(ioctl(fd, FS_IOC_SETFLAGS, &flags), 0);
+    close(fd);
+    cr_assert_eq(o.status, FC_E_IO, "status %d: %s", o.status, o.err);
+    cr_assert(strstr(o.err, "db.ini: rename"), "%s", o.err);
+    cr_assert(strstr(o.err, "4 file(s) were replaced before this failure, 4 put back"), "%s",
+              o.err);
+    cfg_expect_tree(dir, false);
+    no_temp_files(dir);
     cfg_rm_tree(dir);
 }
