@@ -88,6 +88,7 @@ struct broker {
     uint64_t gen_seen;
     char queue[FC_AMQP_NAME_MAX], control[FC_AMQP_NAME_MAX];
     char *migdir;
+    const char **env;            /* the migrators' environment: ours without FLUID_AMQP_URL */
     char host[256];
     struct btask *tasks;
     unsigned ntasks;

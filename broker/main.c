@@ -137,6 +137,16 @@ main(int argc, char **argv)
         return rc == FC_OK ? 0 : (int)rc;
     }
     default_id(&b);
+    /* migrators need no RabbitMQ credentials: keep the URL out of their environment */
+    extern char **environ;
+    size_t ne = 0;
+    for (char **p = environ; *p; p++)
+        ne++;
+    b.env = calloc(ne + 1, sizeof *b.env);
+    for (size_t i = 0, k = 0; b.env && i < ne; i++) {
+        if (strncmp(environ[i], "FLUID_AMQP_URL=", 15) != 0)
+            b.env[k++] = environ[i];
+    }
     b.migdir = fc_viaduct_migrator_dir(b.cfg.migrator_dir_from_flag ? b.cfg.migrator_dir : NULL,
                                        b.cfg.migrator_dir, FLUID_LIBEXECDIR);
     const char *url = fc_amqp_url_pick(b.cfg.amqp_from_flag ? b.cfg.amqp_url : NULL,
@@ -152,6 +162,7 @@ main(int argc, char **argv)
         fc_log(FC_ERROR, FC_MSG(fc_error_msg()), FC_STR("code", fc_rc_name(rc)));
         broker_config_free(&b.cfg);
         free(b.migdir);
+        free(b.env);
         return (int)rc;
     }
     fc_amqp_q_tasks(b.queue, sizeof b.queue, b.cfg.site);
@@ -165,6 +176,7 @@ main(int argc, char **argv)
         fc_amqp_close(b.a);
         broker_config_free(&b.cfg);
         free(b.migdir);
+        free(b.env);
         return (int)rc;
     }
     b.consuming = true;
@@ -260,6 +272,7 @@ main(int argc, char **argv)
     }
     free(b.cancels);
     free(b.migdir);
+    free(b.env);
     broker_config_free(&b.cfg);
     if (sfd >= 0)
         close(sfd);

@@ -240,6 +240,7 @@ start_attempt(struct broker *b, struct btask *t)
                                 .log_fd = 2,
                                 .timeout_ms = t->task->timeout_s * 1000u,
                                 .grace_ms = b->cfg.kill_grace_ms,
+                                .env = b->env,
                                 .on_event = on_event,
                                 .arg = t};
     fc_rc rc = fc_viaduct_start(&o, &t->v);
