@@ -25,7 +25,7 @@ enum {
     FC_CTL_USAGE = 2,       /* bad command line or configuration */
     FC_CTL_INVALID = 3,     /* the input was rejected (e.g. submit: the request is invalid) */
     FC_CTL_UNREACHABLE = 4, /* RabbitMQ (or a cloud) could not be reached, or refused us */
-    FC_CTL_NOTFOUND = 5,    /* unknown relocation, no broker heard, no conduit queue */
+    FC_CTL_NOTFOUND = 5,    /* unknown relocation, no broker heard, no such file */
     FC_CTL_CANCELLED = 6,   /* the relocation was cancelled (watch, status) */
     FC_CTL_TIMEOUT = 7,     /* no answer in time (status --timeout, watch --timeout) */
     FC_CTL_INTERNAL = 8,    /* anything else */
