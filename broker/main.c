@@ -220,6 +220,8 @@ main(int argc, char **argv)
             tasks_requeue_all(&b);
             requeued = true;
         }
+        /* timers first: they may start chains, whose descriptors this poll must include */
+        int t = tasks_timers(&b);
         size_t n = 0;
         pfd[n++] = (struct pollfd){sfd, POLLIN, 0};
         int afd = fc_amqp_fd(b.a);
@@ -227,7 +229,6 @@ main(int argc, char **argv)
         size_t base = n;
         n += tasks_pollfds(&b, pfd + base, MAX_FDS - base, owner);
         int timeout = 200; /* heartbeats of the AMQP connection, reconnects */
-        int t = tasks_timers(&b);
         if (t >= 0 && t < timeout)
             timeout = t;
         if (fc_amqp_connected(b.a) && b.next_hb_ns > now &&
