@@ -266,6 +266,11 @@ devcloud_up() {
         [ "$n" = keystone ] || start_service "$n"
     done
     devcloud_bootstrap_all
+    if [ -n "$AMQP_URL" ] && daemon_pid rabbitmq >/dev/null; then
+        log "the services now use the RabbitMQ given by --amqp: stopping the private node"
+        rabbitmqctl_own stop >>"$LOG_DIR/rabbitmq.log" 2>&1 || true
+        stop_daemon rabbitmq
+    fi
     log "up: ready in $((SECONDS - t0)) s; $(devcloud_env | grep OS_CLIENT_CONFIG_FILE)"
 }
 

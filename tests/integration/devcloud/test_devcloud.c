@@ -118,7 +118,7 @@ str(json_t *o, const char *key)
     return s ? s : "";
 }
 
-TestSuite(devcloud, .init = setup, .timeout = 240);
+TestSuite(devcloud, .init = setup, .timeout = 400);
 
 Test(devcloud, projects_and_users)
 {
