@@ -262,6 +262,35 @@ Test(conduit, resubmit_is_a_no_op)
     fc_amqp_ack(g, d);
     fc_amqp_delivery_free(d);
     tc_wait_queue(g, "fluid.tasks.default", 3);
+
+    /* fluidctl's exit statuses (fluidctl.1) */
+    char bad[1200];
+    snprintf(bad, sizeof bad, "%s/bad.json", t.dir);
+    f = fopen(bad, "w");
+    cr_assert_not_null(f);
+    fputs("{\"schema\":\"fluid.request/1\",\"relocation_id\":\"r.1\"}", f);
+    fclose(f);
+    const char *inv[] = {prog, "submit", bad, NULL};
+    cr_assert_eq(tc_run(&t, inv, out, sizeof out, err, sizeof err), 3, "%s", err);
+    cr_assert(strstr(err, "relocation_id: invalid id \"r.1\""), "%s", err);
+    const char *missing[] = {prog, "submit", "/nonexistent/request.json", NULL};
+    cr_assert_eq(tc_run(&t, missing, out, sizeof out, err, sizeof err), 5, "%s", err);
+    const char *unknown[] = {prog, "status", "r-never", NULL};
+    cr_assert_eq(tc_run(&t, unknown, out, sizeof out, err, sizeof err), 5, "%s", err);
+    const char *usage[] = {prog, "status", NULL};
+    cr_assert_eq(tc_run(&t, usage, out, sizeof out, err, sizeof err), 2, "%s", err);
+    const char *nocmd[] = {prog, "frobnicate", NULL};
+    cr_assert_eq(tc_run(&t, nocmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+    char wrong[700];
+    snprintf(wrong, sizeof wrong, "--amqp=%s", t.url);
+    char *colon = strchr(wrong + strlen("--amqp=amqp://"), ':');
+    cr_assert_not_null(colon);
+    memcpy(colon + 1, "WRONGPASS", 9); /* same length or longer is fine: the tail is garbage */
+    char *at = strchr(wrong, '@');
+    memmove(colon + 10, at, strlen(at) + 1);
+    const char *refused[] = {prog, wrong, "status", "r-s1", NULL};
+    cr_assert_eq(tc_run(&t, refused, out, sizeof out, err, sizeof err), 4, "%s", err);
+    cr_assert_null(strstr(err, "WRONGPASS"), "the password is shown: %s", err);
     fc_amqp_close(a);
     fc_amqp_close(g);
     cr_assert_eq(tc_conduit_stop(&t, SIGTERM), 0);
