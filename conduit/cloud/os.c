@@ -134,6 +134,7 @@ fc_os_set_microversion(struct fc_os *os, enum fc_os_service svc, const char *ver
 const char *fc_os_project_id(const struct fc_os *os) { return os->project_id; }
 const char *fc_os_user_id(const struct fc_os *os) { return os->user_id; }
 const char *fc_os_cloud_name(const struct fc_os *os) { return os->cfg->name; }
+const char *fc_os_region(const struct fc_os *os) { return os->cfg->region_name; }
 int64_t fc_os_token_expiry(const struct fc_os *os) { return os->expires_at; }
 const struct fc_os_stats *fc_os_stats(const struct fc_os *os) { return &os->stats; }
 const struct fc_os_error *fc_os_last_error(const struct fc_os *os) { return &os->err; }

@@ -449,9 +449,9 @@ fc_topology_inspect(struct fc_os *os, const struct fc_selector *sel, json_t **ou
     gmtime_r(&tnow, &tm);
     strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
     json_t *topo = json_pack(
-        "{s:s, s:s, s:s, s:s?, s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}",
+        "{s:s, s:s, s:s, s:s?, s:s?, s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}",
         "schema", FC_TOPOLOGY_SCHEMA, "relocation_id", "", "cloud", fc_os_cloud_name(os),
-        "project_id", fc_os_project_id(os), "inspected_at", now, "servers", t_servers,
+        "region", fc_os_region(os), "project_id", fc_os_project_id(os), "inspected_at", now, "servers", t_servers,
         "flavors", t_flavors, "images", t_images, "volumes", t_vols, "networks", t_nets,
         "subnets", t_subnets, "routers", t_routers, "ports", t_ports, "floating_ips", t_fips,
         "security_groups", t_sgs, "keypairs", t_keys);

@@ -67,6 +67,7 @@ bool fc_os_has_service(struct fc_os *os, enum fc_os_service svc);
 const char *fc_os_project_id(const struct fc_os *os);
 const char *fc_os_user_id(const struct fc_os *os);
 const char *fc_os_cloud_name(const struct fc_os *os);
+const char *fc_os_region(const struct fc_os *os); /* region_name, or NULL */
 int64_t fc_os_token_expiry(const struct fc_os *os);
 
 const struct fc_os_stats *fc_os_stats(const struct fc_os *os);
