@@ -63,7 +63,9 @@ stop_daemon() {
 
 # RSS of a daemon's whole process group, in MiB.
 daemon_rss_mib() {
-    ps -eo pgid=,rss= | awk -v g="$1" '$1 == g { s += $2 } END { printf "%d", s / 1024 }'
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v g="$1" -v pg="$(getconf PAGESIZE)" '
+        { sub(/^.*\) /, ""); if ($3 == g) s += $22 * pg }
+        END { printf "%d", s / 1048576 }'
 }
 
 # ---- RabbitMQ: a private node in STATE_DIR/rabbitmq on 127.0.0.1:5692 ------------------
