@@ -446,12 +446,12 @@ props_apply(struct kv *k, const struct cfg_rule *r)
     fc_rc rc = FC_OK;
     for (size_t i = 0; i < k->nlines && rc == FC_OK; i++) {
         size_t first = i;
-        while (continues(in, &k->lines[i]) && i + 1 < k->nlines)
-            i++; /* a logical line: first .. i */
         const struct line *l = &k->lines[first];
         size_t p = skip_ws(in, l->start, l->cend);
         if (p == l->cend || in[p] == '#' || in[p] == '!')
-            continue;
+            continue; /* a comment line is never continued */
+        while (continues(in, &k->lines[i]) && i + 1 < k->nlines)
+            i++; /* a logical line: first .. i */
         struct cfg_buf key = {0};
         size_t vs = 0;
         if ((rc = props_key(in, p, l->cend, &key, &vs)) != FC_OK) {

@@ -121,6 +121,9 @@ Test(properties, continuation_escapes_and_separators)
        "# c\n! c2\nserver.host : 10.0.0.1\nlong = a,\\\n    b\nmy\\ key=v\nnew\\=k : \\ x\\\\y\n");
     ok("{\"type\":\"properties\",\"key\":\"long\",\"delete\":true}", "a.properties", in,
        "# c\n! c2\nserver.host : 10.0.0.1\nmy\\ key=v\n");
+    /* a comment ending in a backslash does not continue onto the next line */
+    ok("{\"type\":\"properties\",\"key\":\"a\",\"set\":\"2\"}", "a.properties", "# see C:\\\na=1\n",
+       "# see C:\\\na=2\n");
 }
 
 static const char js[] = "{\n  \"db\": {\n    \"host\": \"10.0.0.1\",\n    \"port\": 5432\n  },\n"
