@@ -185,6 +185,15 @@ ini_apply(struct kv *k, const struct cfg_rule *r)
             continue;
         if (sep_from < 0)
             sep_from = (long)i;
+        /* lines indented deeper than the key continue its value (Python's configparser) */
+        size_t key_line = i, indent = p - l->start;
+        while (i + 1 < k->nlines) {
+            const struct line *n = &k->lines[i + 1];
+            size_t q = skip_ws(in, n->start, n->cend);
+            if (q == n->cend || q - n->start <= indent)
+                break;
+            i++;
+        }
         if (!in_sec)
             continue;
         last = (long)i;
@@ -193,9 +202,10 @@ ini_apply(struct kv *k, const struct cfg_rule *r)
             continue;
         nfound++;
         if (r->del) {
-            rc = delete_line(k, i);
+            for (size_t j = key_line; j <= i && rc == FC_OK; j++)
+                rc = delete_line(k, j);
         } else {
-            size_t vs = skip_ws(in, sep + 1, l->cend), ve = trim_end(in, vs, l->cend);
+            size_t vs = skip_ws(in, sep + 1, l->cend), ve = trim_end(in, vs, k->lines[i].cend);
             bool pad = vs == ve && vs == sep + 1 && sep > p && in[sep - 1] == ' ';
             char *t = NULL;
             rc = add_edit(k, vs, ve, asprintf(&t, "%s%s", pad ? " " : "", r->value) < 0 ? NULL : t);

@@ -84,6 +84,20 @@ Test(ini, add_key_in_section_and_global_and_new_section)
        "[a]\nx=1\n\n[new]\nk=v\n");
 }
 
+Test(ini, multi_line_values)
+{
+    /* configparser: lines indented deeper than their key continue its value */
+    const char *in = "[db]\nhosts = a\n    b\n    c\nport = 1\n[git]\n\tbare = false\n"
+                     "\tname = x\n";
+    ok("{\"type\":\"ini\",\"section\":\"db\",\"key\":\"hosts\",\"set\":\"z\"}", "a.ini", in,
+       "[db]\nhosts = z\nport = 1\n[git]\n\tbare = false\n\tname = x\n");
+    ok("{\"type\":\"ini\",\"section\":\"db\",\"key\":\"hosts\",\"delete\":true}", "a.ini", in,
+       "[db]\nport = 1\n[git]\n\tbare = false\n\tname = x\n");
+    /* keys indented alike (git config style) are separate keys */
+    ok("{\"type\":\"ini\",\"section\":\"git\",\"key\":\"name\",\"set\":\"y\"}", "a.ini", in,
+       "[db]\nhosts = a\n    b\n    c\nport = 1\n[git]\n\tbare = false\n\tname = y\n");
+}
+
 Test(ini, delete)
 {
     ok("{\"type\":\"ini\",\"section\":\"db\",\"key\":\"port\",\"delete\":true}", "a.ini", ini,
