@@ -172,7 +172,7 @@ class Identity:
 
 
 def identity():
-    wait_http(KS + "/v3", 120)
+    wait_http(KS + "/v3", 120, "keystone")
     idn = Identity(admin_session())
     admin_role, member, service_role = (idn.role(r) for r in ("admin", "member", "service"))
     svc_project = idn.project("service", "devcloud service users")
@@ -189,11 +189,23 @@ def identity():
 
 # ---- waiting ----------------------------------------------------------------------------
 
-def wait_http(url, timeout):
+def daemon_alive(name):
+    try:
+        pid = open(os.path.join(STATE, "run", name + ".pid")).read().strip()
+    except OSError:
+        return False
+    return os.path.exists("/proc/" + pid)
+
+
+def wait_http(url, timeout, daemon=None):
+    """Waits until url answers below 500; fails at once when its daemon has exited."""
     import urllib.error
     import urllib.request
     end = time.time() + timeout
     while True:
+        if daemon and not daemon_alive(daemon):
+            raise Fail("%s exited: see %s/%s.log" % (
+                daemon, os.environ.get("DEVCLOUD_LOG_DIR", "the log folder"), daemon))
         try:
             urllib.request.urlopen(url, timeout=5).read()
             return
@@ -208,14 +220,22 @@ def wait_http(url, timeout):
         time.sleep(0.5)
 
 
+DAEMONS = {"image": "glance-api", "placement": "placement-api", "compute": "nova-api",
+           "network": "neutron-server", "volumev3": "cinder-api", "block-storage": "cinder-api"}
+
+
 def wait_apis(timeout=180):
-    for _, _, url in SERVICES:
-        wait_http(url.replace("/%(project_id)s", "/").replace("/v2.1", "/"), timeout)
+    for stype, _, url in SERVICES:
+        wait_http(url.replace("/%(project_id)s", "/").replace("/v2.1", "/"), timeout,
+                  DAEMONS[stype])
 
 
-def wait_until(what, fn, timeout):
+def wait_until(what, fn, timeout, daemon=None):
     end = time.time() + timeout
     while True:
+        if daemon and not daemon_alive(daemon):
+            raise Fail("waiting for %s: %s exited: see %s/%s.log" % (
+                what, daemon, os.environ.get("DEVCLOUD_LOG_DIR", "the log folder"), daemon))
         got = fn()
         if got:
             return got
@@ -354,15 +374,15 @@ def resources():
     cidr = ensure_network(s)
     with open(os.path.join(STATE, "external-cidr"), "w") as f:
         f.write(cidr + "\n")
-    wait_until("the fake OVS agent to be alive", lambda: agent_alive(s), 120)
-    wait_until("nova-compute to be up", lambda: compute_up(s), 180)
+    wait_until("the fake OVS agent to be alive", lambda: agent_alive(s), 120, "fake-ovs-agent")
+    wait_until("nova-compute to be up", lambda: compute_up(s), 180, "nova-compute")
 
 
 def services_ready():
     s = admin_session()
-    wait_until("the hypervisor devcloud to be listed", lambda: hypervisor_listed(s), 120)
+    wait_until("the hypervisor devcloud to be listed", lambda: hypervisor_listed(s), 120, "nova-compute")
     if os.environ.get("DEVCLOUD_NO_VOLUME") != "1":
-        wait_until("cinder-volume to be up", lambda: volume_up(s), 180)
+        wait_until("cinder-volume to be up", lambda: volume_up(s), 180, "cinder-volume")
 
 
 # ---- client files -----------------------------------------------------------------------

@@ -50,7 +50,7 @@ bootstrap() {
           | sha256sum | cut -d' ' -f1)
     [ "$(cat "$mark" 2>/dev/null)" = "$sum" ] && set=1
     "${CLEAN_ENV[@]}" DEVCLOUD_USER_PW="$USER_PW" DEVCLOUD_SVC_PW="$SVC_PW" \
-        DEVCLOUD_PASSWORDS_SET=$set DEVCLOUD_STATE_DIR="$STATE_DIR" \
+        DEVCLOUD_PASSWORDS_SET=$set DEVCLOUD_STATE_DIR="$STATE_DIR" DEVCLOUD_LOG_DIR="$LOG_DIR" \
         DEVCLOUD_NO_VOLUME="$(daemon_pid cinder-volume >/dev/null && echo 0 || echo 1)" \
         "$PY" "$STATE_DIR/lib/bootstrap.py" "$@" 2>&1 | tee -a "$LOG_DIR/bootstrap.log" >&2 \
         || rc=1
