@@ -5,6 +5,7 @@
 
 #include "cfg.h"
 #include "fluid/error.h"
+#include "fluid/log.h"
 
 static fc_rc
 match_error(const struct cfg_rule *rule, const struct cfg_limits *lim, const char *path, int rc,
@@ -122,6 +123,9 @@ cfg_regex_apply(const struct cfg_rule *rule, const struct cfg_limits *lim, const
     pcre2_match_context_free(mc);
     if (rc != FC_OK)
         return rc;
+    fc_log(FC_DEBUG, FC_MSG("regex rule applied"), FC_STR("rule", rule->id), FC_STR("path", path),
+           FC_U64("matches", rule->type == CFG_REQUIRE ? (uint64_t)found : n),
+           FC_STR("mode", utf ? "utf-8" : "bytes"));
     if (rule->type == CFG_REQUIRE) {
         if (!found)
             return FC_ERR(FC_E_INVALID, "%s: required pattern not found", rule->id);

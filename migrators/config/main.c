@@ -113,6 +113,11 @@ run(struct fc_migrator *m, struct opts *o, char **targets, int ntargets, bool ch
             if (!o->dry_run)
                 printf("%s %s\n", f->changed ? "changed" : "unchanged", f->display);
         }
+        size_t nch = 0;
+        for (size_t i = 0; i < r.nfiles; i++)
+            nch += r.files[i].changed;
+        fc_log(FC_INFO, FC_MSG(o->dry_run ? "dry run done" : "rewrite done"),
+               FC_U64("changed", nch), FC_U64("unchanged", r.nfiles - nch));
         if (o->dry_run && r.diff.len)
             rc = fc_write_all(STDOUT_FILENO, r.diff.p, r.diff.len);
         fflush(stdout);
