@@ -471,7 +471,7 @@ run_reader(struct conv *c, const struct img_reader *rd)
         }
     }
     if (rc == FC_OK)
-        rc = rd->pump(rst, &c->sink, &fc_cancel_requested);
+        rc = img_pump_threaded(rd, rst, &c->sink, &fc_cancel_requested);
     rd->close(rst);
     free(rst);
     return rc;

@@ -119,6 +119,8 @@ fc_rc img_out_append_direct(struct img_out *o, uint64_t off, const void *buf, si
 /* Writes at any offset (seekable outputs only); flushes the append buffer first. */
 fc_rc img_out_pwrite(struct img_out *o, uint64_t off, const void *buf, size_t len);
 fc_rc img_out_flush(struct img_out *o);
+/* Sizes a file before it is written (no effect on a pipe). */
+fc_rc img_out_presize(struct img_out *o, uint64_t size);
 /* Sets the file's final size (seekable), or pads a pipe with zeros up to size. */
 fc_rc img_out_finish(struct img_out *o, uint64_t size);
 
@@ -212,6 +214,11 @@ void img_emit_init(struct img_emit *e, struct fc_sink *sink, const volatile sig_
 fc_rc img_emit_data(struct img_emit *e, const void *buf, size_t len);
 fc_rc img_emit_zero(struct img_emit *e, uint64_t len);
 fc_rc img_emit_flush(struct img_emit *e);
+
+/* Runs rd->pump(rst) on a reader thread and makes its sink calls, in order, to next on the
+ * calling thread (pipeline.c): reading and writing overlap. */
+fc_rc img_pump_threaded(const struct img_reader *rd, void *rst, struct fc_sink *next,
+                        const volatile sig_atomic_t *cancel);
 
 /* ---- compression pool ---- */
 /* Compresses fixed-size units on worker threads and hands results back in submission

@@ -247,11 +247,12 @@ out_raw(int fd, bool seekable, uint64_t off, const void *buf, size_t len)
     return FC_OK;
 }
 
-/* Write-behind: full buffers are queued to writer threads. A regular file gets two threads
- * writing disjoint ranges at once (as QEMU keeps several requests in flight); a pipe gets
- * one, which writes the buffers in order. */
+/* Write-behind: full buffers are queued to a writer thread (in order), which writes while
+ * the next buffer fills; long runs are written directly by the caller meanwhile. (More
+ * writer threads only contend for the file's inode lock: buffered writes to one file are
+ * serialised by the kernel.) */
 #define WB_SLOTS 3
-#define WB_THREADS 2
+#define WB_THREADS 1
 
 struct wb_slot {
     uint8_t *buf;
@@ -499,6 +500,15 @@ img_out_pwrite(struct img_out *o, uint64_t off, const void *buf, size_t len)
     if (rc == FC_OK)
         o->bytes_written += len;
     return rc;
+}
+
+fc_rc
+img_out_presize(struct img_out *o, uint64_t size)
+{
+    if (o->seekable && ftruncate(o->fd, (off_t)size) != 0)
+        return FC_ERRNO(errno == EFBIG ? FC_E_INVALID : FC_E_IO,
+                        "set the output's size to %llu", (unsigned long long)size);
+    return FC_OK;
 }
 
 fc_rc

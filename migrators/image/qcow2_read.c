@@ -12,7 +12,7 @@
 #include "image.h"
 #include "qcow2.h"
 
-#define DATA_BUF (4u << 20)
+#define DATA_BUF (1u << 20)
 #define L1_CHUNK 8192u /* entries read at a time */
 
 struct q2r {

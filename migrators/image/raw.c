@@ -10,7 +10,7 @@
 #include "fluid/error.h"
 #include "image.h"
 
-#define RAW_BUF (4u << 20)
+#define RAW_BUF (1u << 20)
 #define RAW_ZB 65536u
 
 struct raw_r {
@@ -161,7 +161,9 @@ rw_begin(struct fc_sink *s, const struct fc_stream_info *info)
 {
     struct raw_w *w = (struct raw_w *)s;
     w->size = info->size;
-    return FC_OK;
+    /* writes inside the file's size cost the filesystem less than writes that extend it
+     * (QEMU sizes a raw output first too) */
+    return info->size == FC_SIZE_UNKNOWN ? FC_OK : img_out_presize(w->out, info->size);
 }
 
 bool

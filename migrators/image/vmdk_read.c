@@ -13,7 +13,7 @@
 #include "image.h"
 #include "vmdk.h"
 
-#define DATA_BUF (4u << 20)
+#define DATA_BUF (1u << 20)
 #define GD_CHUNK 8192u
 
 struct vmr {

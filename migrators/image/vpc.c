@@ -23,7 +23,7 @@
 #define VPC_DIFF 4u
 #define VPC_MAX_SIZE (2040ull << 30) /* the format's limit */
 #define VPC_BLOCK (2u << 20)
-#define DATA_BUF (4u << 20)
+#define DATA_BUF (1u << 20)
 
 struct vpcr {
     struct img_in *in;
@@ -347,8 +347,8 @@ put_block(struct vpcw *w, uint64_t idx, const uint8_t *data)
     memset(bitmap, 0xff, sizeof bitmap);
     img_put_be32(w->bat + idx * 4, (uint32_t)(w->next / 512));
     fc_rc rc = img_out_append(w->out, w->next, bitmap, sizeof bitmap);
-    if (rc == FC_OK)
-        rc = img_out_append_direct(w->out, w->next + 512, data, VPC_BLOCK);
+    if (rc == FC_OK) /* zero parts of the block stay holes in the file, as QEMU leaves them */
+        rc = img_raw_put(w->out, w->next + 512, data, VPC_BLOCK);
     w->next += 512 + VPC_BLOCK;
     return rc;
 }
@@ -375,7 +375,7 @@ vw_begin(struct fc_sink *s, const struct fc_stream_info *info)
                       (unsigned long long)w->size);
     make_footer(w);
     if (w->fixed)
-        return FC_OK;
+        return img_out_presize(w->out, w->size + VPC_FOOTER);
     w->bat_n = (w->size + VPC_BLOCK - 1) / VPC_BLOCK;
     w->bat_off = VPC_FOOTER + VPC_DYNHDR;
     w->next = (w->bat_off + w->bat_n * 4 + 511) & ~511ull;
