@@ -81,10 +81,24 @@ run(struct fc_migrator *m, struct opts *o, char **targets, int ntargets, bool ch
         rc = FC_ERR(FC_E_NOMEM, "out of memory");
     char cwd[4096];
     struct cfg_target *local = NULL;
+    bool *owned = calloc(n ? n : 1, sizeof *owned); /* an SFTP session this entry opened */
+    if (!owned)
+        rc = FC_ERR(FC_E_NOMEM, "out of memory");
     for (size_t i = 0; i < n && rc == FC_OK; i++) {
         const char *arg = ntargets ? targets[i] : rules.roots[i];
+        const char *slash = strncmp(arg, "sftp://", 7) == 0 ? strchr(arg + 7, '/') : NULL;
+        size_t alen = slash ? (size_t)(slash - arg) : 0;
+        for (size_t j = 0; j < i && slash && !tp[i].t; j++) {
+            if (owned[j] && strncmp(targets[j], arg, alen) == 0 && targets[j][alen] == '/') {
+                tp[i].t = tp[j].t; /* same user@host:port: one session */
+                tp[i].path = slash;
+            }
+        }
+        if (tp[i].t)
+            continue;
         if ((rc = open_target(arg, &local, &tp[i].t, &tp[i].path)) != FC_OK)
             break;
+        owned[i] = tp[i].t != local;
         if (tp[i].path[0] != '/' && tp[i].t->prefix[0] == '\0') {
             if (!getcwd(cwd, sizeof cwd))
                 rc = FC_ERRNO(FC_E_IO, "getcwd");
@@ -129,7 +143,7 @@ run(struct fc_migrator *m, struct opts *o, char **targets, int ntargets, bool ch
     }
     cfg_run_free(&r);
     for (size_t i = 0; i < n; i++) {
-        if (tp && tp[i].t && tp[i].t != local)
+        if (tp && owned && owned[i])
             tp[i].t->ops->close(tp[i].t);
         if (abs)
             free(abs[i]);
@@ -138,6 +152,7 @@ run(struct fc_migrator *m, struct opts *o, char **targets, int ntargets, bool ch
         local->ops->close(local);
     free(tp);
     free(abs);
+    free(owned);
     cfg_rules_free(&rules);
     return rc;
 }
