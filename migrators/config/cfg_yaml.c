@@ -12,7 +12,7 @@
 #include "fluid/error.h"
 
 struct frame {
-    bool map, expect_key, on_path;
+    bool map, expect_key, on_path, flow;
     char *key; /* the current key of a mapping (NULL: not a plain scalar key) */
     long idx;  /* the current index of a sequence */
 };
@@ -23,6 +23,10 @@ struct found {
     yaml_scalar_style_t style;
     char *value;
     const char *problem; /* the node is not a plain replaceable scalar: why */
+    /* the parent of the last path component (to add a missing key) */
+    bool parent_seen, parent_map, parent_flow, have_col;
+    size_t parent_col; /* column of its keys */
+    size_t parent_end; /* byte after its last content */
 };
 
 /* Byte offset of libyaml's character index (libyaml counts characters of its UTF-8 input). */
@@ -100,6 +104,18 @@ locate(const struct cfg_rule *r, const char *in, size_t len, struct found *fd)
                     e.type == YAML_ALIAS_EVENT ? "is an alias" : "is a mapping or sequence";
             }
         }
+        if (depth >= r->npath && st[r->npath - 1].on_path) { /* inside the parent */
+            bool content =
+                node || ((e.type == YAML_MAPPING_END_EVENT || e.type == YAML_SEQUENCE_END_EVENT) &&
+                         depth - 1 >= r->npath && st[depth - 1].flow);
+            size_t eb = byte_of(in, len, e.end_mark.index);
+            if (content && eb > fd->parent_end)
+                fd->parent_end = eb; /* a block collection's end is at the next token */
+            if (depth == r->npath && is_key && !fd->have_col) {
+                fd->parent_col = e.start_mark.column;
+                fd->have_col = true;
+            }
+        }
         if (e.type == YAML_SCALAR_EVENT && is_key) {
             struct frame *f = &st[depth - 1];
             free(f->key);
@@ -113,8 +129,15 @@ locate(const struct cfg_rule *r, const char *in, size_t len, struct found *fd)
                 rc = FC_ERR(FC_E_UNSUPPORTED, "%s: YAML nested deeper than %zu levels", r->id,
                             depth);
             } else {
-                st[depth++] = (struct frame){e.type == YAML_MAPPING_START_EVENT, true,
-                                             on && !target, NULL, 0};
+                bool map = e.type == YAML_MAPPING_START_EVENT;
+                bool flow = map ? e.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
+                                : e.data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
+                st[depth++] = (struct frame){map, true, on && !target, flow, NULL, 0};
+                if (on && !target && depth == r->npath) {
+                    fd->parent_seen = true;
+                    fd->parent_map = map;
+                    fd->parent_flow = flow;
+                }
                 node = false; /* the parent advances when the container ends */
             }
         } else if (e.type == YAML_MAPPING_END_EVENT || e.type == YAML_SEQUENCE_END_EVENT) {
@@ -234,6 +257,47 @@ path_str(const struct cfg_rule *r, char *buf, size_t n)
         w += (size_t)snprintf(buf + w, n - w, "%s%s", i ? "." : "", r->path[i]);
 }
 
+/* The text that adds the missing last key of the path to its (block mapping) parent, and
+ * where: after the line of the parent's last content, at the column of its keys. */
+static fc_rc
+add_key(const struct cfg_rule *r, const char *ps, const char *in, size_t len,
+        const struct found *fd, size_t *at, char **text)
+{
+    if (!fd->parent_seen)
+        return FC_ERR(FC_E_NOTFOUND,
+                      "%s: path %s not found: its parent does not exist (only "
+                      "the last key of a path can be added)",
+                      r->id, ps);
+    if (!fd->parent_map || fd->parent_flow || !fd->have_col)
+        return FC_ERR(FC_E_UNSUPPORTED,
+                      "%s: path %s not found, and its parent is %s: a key can "
+                      "only be added to a block mapping",
+                      r->id, ps, !fd->parent_map ? "a sequence" : "a flow mapping");
+    const char *eol = cfg_eol_of(in, len);
+    json_t *k = json_string(r->path[r->npath - 1]);
+    FC_AUTOFREE char *key = k ? render(k, YAML_PLAIN_SCALAR_STYLE) : NULL;
+    json_decref(k);
+    FC_AUTOFREE char *val = render(r->yvalue, YAML_PLAIN_SCALAR_STYLE);
+    if (!key || !val)
+        return FC_ERR(FC_E_INVALID, "%s: the key or value is not valid UTF-8", r->id);
+    size_t p = fd->parent_end;
+    const char *lead = "", *tail = eol;
+    if (!(p > 0 && in[p - 1] == '\n')) {
+        const char *nl = memchr(in + p, '\n', len - p);
+        if (nl) {
+            p = (size_t)(nl - in) + 1;
+        } else { /* the last line has no newline: keep it so */
+            p = len;
+            lead = eol;
+            tail = "";
+        }
+    }
+    *at = p;
+    if (asprintf(text, "%s%*s%s: %s%s", lead, (int)fd->parent_col, "", key, val, tail) < 0)
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    return FC_OK;
+}
+
 fc_rc
 cfg_yaml_apply(const struct cfg_rule *rule, const char *path, const char *in, size_t len,
                struct cfg_buf *out)
@@ -242,42 +306,50 @@ cfg_yaml_apply(const struct cfg_rule *rule, const char *path, const char *in, si
     char ps[512];
     path_str(rule, ps, sizeof ps);
     fc_rc rc = locate(rule, in, len, &fd);
-    if (rc == FC_OK && fd.count == 0)
-        rc = FC_ERR(FC_E_NOTFOUND,
-                    "%s: path %s not found (yaml rules replace existing "
-                    "scalars only)",
-                    rule->id, ps);
-    else if (rc == FC_OK && fd.count > 1)
+    if (rc == FC_OK && fd.count > 1)
         rc = FC_ERR(FC_E_INVALID, "%s: path %s is found %zu times (duplicate keys)", rule->id, ps,
                     fd.count);
-    else if (rc == FC_OK && fd.problem)
-        rc = FC_ERR(FC_E_UNSUPPORTED,
-                    "%s: the node at path %s %s: only a plain scalar can be "
-                    "set",
+    else if (rc == FC_OK && fd.count == 1 && fd.problem)
+        rc = FC_ERR(FC_E_UNSUPPORTED, "%s: the node at path %s %s: only a scalar can be set",
                     rule->id, ps, fd.problem);
     if (rc != FC_OK) {
         free(fd.value);
         return rc;
     }
     const char *s = json_string_value(rule->yvalue);
-    FC_AUTOFREE char *text = render(rule->yvalue, fd.style);
-    bool same = s ? strcmp(fd.value, s) == 0 && (fd.style != YAML_PLAIN_SCALAR_STYLE || plain_ok(s))
-                  : (fd.style == YAML_PLAIN_SCALAR_STYLE && text && strcmp(fd.value, text) == 0);
-    free(fd.value);
-    if (!text)
-        return FC_ERR(FC_E_NOMEM, "out of memory");
-    if (same)
-        return cfg_buf_add(out, in, len);
-    bool block = fd.style == YAML_LITERAL_SCALAR_STYLE || fd.style == YAML_FOLDED_SCALAR_STYLE;
+    FC_AUTOFREE char *text = NULL;
     size_t start = out->len;
-    rc = cfg_buf_add(out, in, fd.start) ?: cfg_buf_adds(out, text);
-    if (rc == FC_OK && block && fd.end > fd.start && in[fd.end - 1] == '\n')
-        rc = cfg_buf_adds(out, cfg_eol_of(in, len)); /* the block took its line ending along */
-    if (rc == FC_OK)
-        rc = cfg_buf_add(out, in + fd.end, len - fd.end);
+    if (fd.count == 0) { /* a new key */
+        size_t at = 0;
+        if ((rc = add_key(rule, ps, in, len, &fd, &at, &text)) != FC_OK)
+            return rc;
+        rc = cfg_buf_add(out, in, at) ?: cfg_buf_adds(out, text) ?:
+             cfg_buf_add(out, in + at, len - at);
+        free(text);
+        text = render(rule->yvalue, YAML_PLAIN_SCALAR_STYLE);
+    } else {
+        text = render(rule->yvalue, fd.style);
+        bool same =
+            text &&
+            (s ? strcmp(fd.value, s) == 0 && (fd.style != YAML_PLAIN_SCALAR_STYLE || plain_ok(s))
+               : (fd.style == YAML_PLAIN_SCALAR_STYLE && strcmp(fd.value, text) == 0));
+        free(fd.value);
+        if (!text)
+            return FC_ERR(FC_E_NOMEM, "out of memory");
+        if (same)
+            return cfg_buf_add(out, in, len);
+        bool block = fd.style == YAML_LITERAL_SCALAR_STYLE || fd.style == YAML_FOLDED_SCALAR_STYLE;
+        rc = cfg_buf_add(out, in, fd.start) ?: cfg_buf_adds(out, text);
+        if (rc == FC_OK && block && fd.end > fd.start && in[fd.end - 1] == '\n')
+            rc = cfg_buf_adds(out, cfg_eol_of(in, len)); /* the block took its line ending */
+        if (rc == FC_OK)
+            rc = cfg_buf_add(out, in + fd.end, len - fd.end);
+    }
     if (rc != FC_OK)
         return rc;
-    /* check: the result parses and holds the new value at the path */
+    if (!text)
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    /* check: the result parses and holds the new value at the path, once */
     struct found chk;
     rc = locate(rule, out->p + start, out->len - start, &chk);
     bool ok = rc == FC_OK && chk.count == 1 && !chk.problem && chk.value &&

@@ -221,9 +221,32 @@ Test(yaml, set_scalars_in_their_style)
        "a: é ü # ü\n");
 }
 
+Test(yaml, add_a_missing_key_to_a_block_mapping)
+{
+    ok("{\"type\":\"yaml\",\"path\":\"db.user\",\"set\":\"app\"}", "a.yaml", ym,
+       "# app\ndb:\n  host: 10.0.0.1   # primary\n  name: 'main'\n  dsn: \"x\\ty\"\n"
+       "  user: app\nservers:\n  - web1\n  - {name: web2, ip: 10.0.0.3}\nmotd: |\n  hello\n"
+       "  world\nport: 80");
+    /* at the top level, after a block scalar, into a file without a final newline */
+    ok("{\"type\":\"yaml\",\"path\":\"tls\",\"set\":true}", "a.yaml", ym,
+       "# app\ndb:\n  host: 10.0.0.1   # primary\n  name: 'main'\n  dsn: \"x\\ty\"\nservers:\n"
+       "  - web1\n  - {name: web2, ip: 10.0.0.3}\nmotd: |\n  hello\n  world\nport: 80\ntls: true");
+    ok("{\"type\":\"yaml\",\"path\":\"a.new key\",\"set\":\"yes\"}", "a.yaml",
+       "a:\r\n    b: |\r\n      x\r\n# end\r\n",
+       "a:\r\n    b: |\r\n      x\r\n    new key: 'yes'\r\n# end\r\n");
+    /* after a nested mapping: at the parent's own indentation */
+    ok("{\"type\":\"yaml\",\"path\":\"a.c\",\"set\":1}", "a.yaml",
+       "a:\n  b:\n    x: 1\n    y: [1, 2]\nz: 0\n",
+       "a:\n  b:\n    x: 1\n    y: [1, 2]\n  c: 1\nz: 0\n");
+}
+
 Test(yaml, errors)
 {
-    fails("{\"type\":\"yaml\",\"path\":\"db.user\",\"set\":\"x\"}", "a.yaml", ym, "not found");
+    fails("{\"type\":\"yaml\",\"path\":\"nodb.user\",\"set\":\"x\"}", "a.yaml", ym,
+          "its parent does not exist");
+    fails("{\"type\":\"yaml\",\"path\":\"servers.1.port\",\"set\":1}", "a.yaml", ym,
+          "a flow mapping");
+    fails("{\"type\":\"yaml\",\"path\":\"servers.7\",\"set\":1}", "a.yaml", ym, "a sequence");
     fails("{\"type\":\"yaml\",\"path\":\"db\",\"set\":\"x\"}", "a.yaml", ym,
           "is a mapping or sequence");
     fails("{\"type\":\"yaml\",\"path\":\"a\",\"set\":\"x\"}", "a.yaml", "a: [1\n",
