@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "fluid/error.h"
+#include "fluid/spawn.h"
 
 static struct tb_env env;
 
@@ -426,4 +427,31 @@ Test(broker, amqps_with_ca_file_and_missing_migrator_fails_at_once)
     unlink(dst);
     rmdir(dir);
     ctx_fini(&c);
+}
+
+Test(broker, bad_configuration_is_refused_naming_the_line)
+{
+    char path[1200], bin[1100];
+    snprintf(path, sizeof path, "%s/bad-%d.conf", env.run_dir, (int)getpid());
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "# comment\nsite = lab\ncapacty = 4\n");
+    fclose(f);
+    tb_bin("fluid-broker", bin, sizeof bin);
+    static char out[4096], err[8192];
+    int st = 0;
+    const char *argv[] = {bin, "--config", path, NULL};
+    cr_assert_eq(fc_run(argv, out, sizeof out, err, sizeof err, &st), FC_OK);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == FC_E_INVALID, "status %d", st);
+    char where[1300];
+    snprintf(where, sizeof where, "%s:3", path);
+    cr_assert(strstr(err, where) && strstr(err, "capacty"), "%s", err);
+    const char *argv2[] = {bin, "--capacity", "0", NULL};
+    cr_assert_eq(fc_run(argv2, out, sizeof out, err, sizeof err, &st), FC_OK);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == FC_E_INVALID, "status %d", st);
+    cr_assert(strstr(err, "--capacity"), "%s", err);
+    const char *argv3[] = {bin, "--site", "Bad.Site", NULL};
+    cr_assert_eq(fc_run(argv3, out, sizeof out, err, sizeof err, &st), FC_OK);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == FC_E_INVALID, "status %d", st);
+    unlink(path);
 }
