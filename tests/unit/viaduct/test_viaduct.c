@@ -245,3 +245,23 @@ Test(viaduct, kinds_in_the_build_tree)
     cr_assert(checksum && test);
     fc_viaduct_kinds_free(k);
 }
+
+Test(viaduct, migrator_dir_precedence)
+{
+    unsetenv("FLUID_MIGRATOR_DIR");
+    char *d = fc_viaduct_migrator_dir("/flag/dir", "/config/dir", "/fallback");
+    cr_assert_str_eq(d, "/flag/dir");
+    free(d);
+    setenv("FLUID_MIGRATOR_DIR", "/env/dir", 1);
+    d = fc_viaduct_migrator_dir(NULL, "/config/dir", "/fallback");
+    cr_assert_str_eq(d, "/env/dir");
+    free(d);
+    unsetenv("FLUID_MIGRATOR_DIR");
+    d = fc_viaduct_migrator_dir(NULL, "/config/dir", "/fallback");
+    cr_assert_str_eq(d, "/config/dir");
+    free(d);
+    /* the test program lives in build/tests, which holds no migrator: the fallback */
+    d = fc_viaduct_migrator_dir(NULL, NULL, "/fallback");
+    cr_assert_str_eq(d, "/fallback");
+    free(d);
+}
