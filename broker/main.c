@@ -156,8 +156,10 @@ main(int argc, char **argv)
 
     char name[300];
     snprintf(name, sizeof name, "fluid-broker %s", b.cfg.broker_id);
+    /* a short connect timeout: a reconnect attempt to a host that does not answer blocks
+     * the loop (and the supervision of running chains) that long */
     struct fc_amqp_config ac = {.url = url, .ca_file = b.cfg.amqp_ca_file, .name = name,
-                                .reconnect = true};
+                                .reconnect = true, .connect_timeout_ms = 2000};
     if ((rc = fc_amqp_new(&ac, &b.a)) != FC_OK) {
         fc_log(FC_ERROR, FC_MSG(fc_error_msg()), FC_STR("code", fc_rc_name(rc)));
         broker_config_free(&b.cfg);
