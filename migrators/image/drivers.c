@@ -3,6 +3,7 @@
  * format names we recognise but leave to qemu-img, and helpers shared by the readers:
  * run coalescing into the sink and checked inflation of compressed clusters. */
 #include <libdeflate.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,6 +16,13 @@ const struct img_reader *const img_readers[] = {
 const struct img_writer *const img_writers[] = {
     &img_raw_writer, &img_qcow2_writer, &img_vmdk_writer, &img_vpc_writer, NULL,
 };
+
+void *
+img_alloc_io(size_t size)
+{
+    size_t n = (size + 4095) & ~(size_t)4095;
+    return aligned_alloc(4096, n ? n : 4096);
+}
 
 const struct img_reader *
 img_find_reader(const char *name)

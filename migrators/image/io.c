@@ -186,7 +186,7 @@ img_in_spool(struct img_in *in, const char *tmpdir)
         return FC_ERRNO(FC_E_IO, "create a spool file in %s", tmpdir ? tmpdir : "/tmp");
     unlink(path);
     const size_t bs = 1u << 20, zb = 65536;
-    uint8_t *buf = malloc(bs);
+    uint8_t *buf = img_alloc_io(bs);
     if (!buf) {
         close(fd);
         return FC_ERR(FC_E_NOMEM, "spool: out of memory");
@@ -350,7 +350,7 @@ img_out_init(struct img_out *o, int fd)
     struct stat st;
     o->seekable = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
     o->buf_cap = OUT_BUF;
-    o->buf = malloc(o->buf_cap);
+    o->buf = img_alloc_io(o->buf_cap);
     if (!o->buf)
         return FC_ERR(FC_E_NOMEM, "output: out of memory");
     struct img_wb *wb = calloc(1, sizeof *wb);
@@ -361,7 +361,7 @@ img_out_init(struct img_out *o, int fd)
     wb->fd = fd;
     wb->seekable = o->seekable;
     for (int i = 0; i < WB_SLOTS; i++)
-        if (!(wb->slot[i].buf = malloc(o->buf_cap))) {
+        if (!(wb->slot[i].buf = img_alloc_io(o->buf_cap))) {
             wb_free(wb);
             return FC_OK;
         }
@@ -477,9 +477,18 @@ img_out_append_direct(struct img_out *o, uint64_t off, const void *buf, size_t l
 {
     if (!o->seekable || !o->wb || len < DIRECT_MIN || off < o->pos)
         return img_out_append(o, off, buf, len);
-    /* queue what is buffered, then write this run from the caller's memory while the
-     * writer threads work on the queued buffers (disjoint ranges) */
-    fc_rc rc = img_out_flush(o);
+    /* what is buffered goes first: a little is written here (a thread hand-off costs more
+     * than the write), a lot is queued; then this run is written from the caller's memory
+     * while the writer thread works on the queued buffers (disjoint ranges) */
+    fc_rc rc;
+    if (o->buf_len > 0 && o->buf_len < DIRECT_MIN) {
+        rc = out_raw(o->fd, true, o->buf_off, o->buf, o->buf_len);
+        o->bytes_written += o->buf_len;
+        o->buf_off += o->buf_len;
+        o->buf_len = 0;
+    } else {
+        rc = img_out_flush(o);
+    }
     if (rc == FC_OK)
         rc = out_raw(o->fd, true, off, buf, len);
     o->pos = o->buf_off = off + len;

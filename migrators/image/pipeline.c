@@ -92,7 +92,7 @@ pl_write(struct fc_sink *sk, uint64_t off, const void *buf, size_t len)
         struct pl_slot *s = pl_take(p);
         if (!s)
             return stopped();
-        if (!s->buf && !(s->buf = malloc(PL_BUF)))
+        if (!s->buf && !(s->buf = img_alloc_io(PL_BUF)))
             return FC_ERR(FC_E_NOMEM, "out of memory");
         size_t k = len < PL_BUF ? len : PL_BUF;
         memcpy(s->buf, b, k);

@@ -218,8 +218,8 @@ img_pool_new(struct img_pool **out, int kind, int level, int threads, size_t uni
         return FC_ERR(FC_E_NOMEM, "pool: out of memory");
     }
     for (size_t i = 0; i < p->nslots; i++) {
-        p->ring[i].job.in = malloc(unit);
-        p->ring[i].job.out = malloc(limit + 64);
+        p->ring[i].job.in = img_alloc_io(unit);
+        p->ring[i].job.out = img_alloc_io(limit + 64);
         if (!p->ring[i].job.in || !p->ring[i].job.out) {
             img_pool_free(p);
             return FC_ERR(FC_E_NOMEM, "pool: out of memory");

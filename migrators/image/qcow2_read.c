@@ -269,7 +269,7 @@ check_host(struct q2r *q, uint64_t host, uint64_t ent_at)
 static fc_rc
 q2_read_at(struct q2r *q, uint64_t off, uint8_t *buf, size_t len)
 {
-    if (!q->rl2 && (!(q->rl2 = malloc(q->cs)) || !(q->rbuf = malloc(q->cs)) ||
+    if (!q->rl2 && (!(q->rl2 = malloc(q->cs)) || !(q->rbuf = img_alloc_io(q->cs)) ||
                     (!q->cbuf && !(q->cbuf = malloc(2 * q->cs + 512))) ||
                     (!q->dec && !(q->dec = libdeflate_alloc_decompressor()))))
         return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
@@ -396,7 +396,7 @@ q2_pump(void *st, struct fc_sink *sink, const volatile sig_atomic_t *cancel)
 {
     struct q2r *q = st;
     const char *n = q->in->name;
-    if (!(q->l2 = malloc(q->cs)) || !(q->data = malloc(DATA_BUF > q->cs ? DATA_BUF : q->cs)) ||
+    if (!(q->l2 = malloc(q->cs)) || !(q->data = img_alloc_io(DATA_BUF > q->cs ? DATA_BUF : q->cs)) ||
         !(q->cbuf = malloc(2 * q->cs + 512)) || !(q->l1 = malloc(L1_CHUNK * 8)) ||
         !(q->dec = libdeflate_alloc_decompressor()))
         return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");

@@ -240,7 +240,7 @@ q2w_begin(struct fc_sink *s, const struct fc_stream_info *info)
     w->l1 = calloc(w->l1_size, 8);
     w->l2 = calloc(1, w->cs);
     w->rb = calloc(1, w->cs);
-    w->cbuf = malloc(w->cs);
+    w->cbuf = img_alloc_io(w->cs);
     if (!w->l1 || !w->l2 || !w->rb || !w->cbuf)
         return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
     w->l2_idx = UINT64_MAX;

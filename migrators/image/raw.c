@@ -29,7 +29,7 @@ raw_open(void *st, struct img_in *in)
 {
     struct raw_r *r = st;
     r->in = in;
-    r->buf = malloc(RAW_BUF);
+    r->buf = img_alloc_io(RAW_BUF);
     if (!r->buf)
         return FC_ERR(FC_E_NOMEM, "raw: out of memory");
     return FC_OK;

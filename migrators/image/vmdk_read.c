@@ -168,7 +168,7 @@ static fc_rc
 buffers(struct vmr *v)
 {
     v->cbuf_cap = 2 * v->gbytes + 1024;
-    if (!(v->gt = malloc((size_t)v->gtes * 4)) || !(v->data = malloc(DATA_BUF)) ||
+    if (!(v->gt = malloc((size_t)v->gtes * 4)) || !(v->data = img_alloc_io(DATA_BUF)) ||
         !(v->cbuf = malloc(v->cbuf_cap)) || !(v->gd = malloc(GD_CHUNK * 4)) ||
         !(v->dec = libdeflate_alloc_decompressor()))
         return FC_ERR(FC_E_NOMEM, "vmdk: out of memory");

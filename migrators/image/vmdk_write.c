@@ -236,7 +236,7 @@ vw_begin(struct fc_sink *s, const struct fc_stream_info *info)
     w->gd_n = (grains + GTES - 1) / GTES;
     w->gd_sectors = (w->gd_n * 4 + 511) / 512;
     w->gt_idx = UINT64_MAX;
-    if (!(w->cbuf = malloc(w->gbytes)) || !(w->gt = calloc(GT_SECTORS, 512)) ||
+    if (!(w->cbuf = img_alloc_io(w->gbytes)) || !(w->gt = calloc(GT_SECTORS, 512)) ||
         !(w->gd = calloc(w->gd_sectors ? w->gd_sectors : 1, 512)))
         return FC_ERR(FC_E_NOMEM, "vmdk: out of memory");
     uint8_t h[512], d[DESC_SECTORS * 512];

@@ -232,7 +232,7 @@ static fc_rc
 vpc_pump(void *st, struct fc_sink *sink, const volatile sig_atomic_t *cancel)
 {
     struct vpcr *v = st;
-    if (!(v->data = malloc(DATA_BUF)))
+    if (!(v->data = img_alloc_io(DATA_BUF)))
         return FC_ERR(FC_E_NOMEM, "vpc: out of memory");
     struct fc_stream_info info = {.size = v->size, .format = "raw"};
     fc_rc rc = sink->begin(sink, &info);
@@ -380,7 +380,7 @@ vw_begin(struct fc_sink *s, const struct fc_stream_info *info)
     w->bat_off = VPC_FOOTER + VPC_DYNHDR;
     w->next = (w->bat_off + w->bat_n * 4 + 511) & ~511ull;
     w->bat = malloc(w->bat_n * 4 + 512);
-    w->blk = malloc(VPC_BLOCK);
+    w->blk = img_alloc_io(VPC_BLOCK);
     if (!w->bat || !w->blk)
         return FC_ERR(FC_E_NOMEM, "vpc: out of memory");
     memset(w->bat, 0xff, w->bat_n * 4 + 512);

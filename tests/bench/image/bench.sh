@@ -5,6 +5,7 @@
 # converted by both tools alternately (the order flips every repetition), REPS times
 # (default 3). Prints a markdown table: median wall time of each, the ratio, peak RSS.
 # usage: bench.sh FLUID_IMAGE WORKDIR [REPS] [SIZE_MIB]
+# BENCH_ONLY=regex runs only the conversions whose name matches (e.g. 'raw→qcow2$').
 set -euo pipefail
 fluid=$1
 work=$2
@@ -47,6 +48,9 @@ echo "| conversion | fluid-image (s) | qemu-img (s) | ratio | fluid RSS (MiB) | 
 echo "|---|---:|---:|---:|---:|---:|"
 for c in "${cases[@]}"; do
     IFS='|' read -r name args in <<<"$c"
+    if [ -n "${BENCH_ONLY:-}" ] && ! [[ $name =~ $BENCH_ONLY ]]; then
+        continue
+    fi
     : >"$work/f.t"
     : >"$work/q.t"
     for ((i = 0; i < reps; i++)); do
