@@ -58,6 +58,12 @@ fc_rc fc_os_ensure_token(struct fc_os *os);
 /* fc_os_endpoint without the token check (the caller has just ensured the token). */
 fc_rc fc_os_endpoint_known(struct fc_os *os, enum fc_os_service svc, const char **url);
 
+/* A copy of an authenticated session with its own curl handle, for another thread: the
+ * token, endpoints and tunables are copied. fc_os_join adds its counters to the parent's
+ * (and keeps its last error) and closes it. */
+fc_rc fc_os_fork(struct fc_os *os, struct fc_os **out);
+void fc_os_join(struct fc_os *os, struct fc_os *child);
+
 /* Duplicates a config (all strings copied). */
 struct fc_cloud_config *fc_cloud_config_dup(const struct fc_cloud_config *c);
 

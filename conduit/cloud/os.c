@@ -93,6 +93,59 @@ fc_os_close(struct fc_os *os)
     free(os);
 }
 
+static char *
+dup_or_null(const char *s, bool *fail)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *fail = true;
+    return d;
+}
+
+fc_rc
+fc_os_fork(struct fc_os *os, struct fc_os **out)
+{
+    struct fc_os *c = calloc(1, sizeof *c);
+    if (!c)
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    bool fail = false;
+    c->attempts = os->attempts;
+    c->base_delay_ms = os->base_delay_ms;
+    c->margin_s = os->margin_s;
+    c->connect_s = os->connect_s;
+    c->total_s = os->total_s;
+    c->expires_at = os->expires_at;
+    c->cfg = fc_cloud_config_dup(os->cfg);
+    c->curl = curl_easy_init();
+    c->token = dup_or_null(os->token, &fail);
+    c->identity_url = dup_or_null(os->identity_url, &fail);
+    c->project_id = dup_or_null(os->project_id, &fail);
+    c->user_id = dup_or_null(os->user_id, &fail);
+    for (int i = 0; i < FC_SVC__COUNT; i++) {
+        c->urls[i] = dup_or_null(os->urls[i], &fail);
+        c->microversion[i] = dup_or_null(os->microversion[i], &fail);
+    }
+    if (fail || !c->cfg || !c->curl) {
+        fc_os_close(c);
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    }
+    *out = c;
+    return FC_OK;
+}
+
+void
+fc_os_join(struct fc_os *os, struct fc_os *child)
+{
+    if (!child)
+        return;
+    os->stats.requests += child->stats.requests;
+    os->stats.auths += child->stats.auths;
+    os->stats.retries += child->stats.retries;
+    if (child->err.status || child->err.message[0])
+        os->err = child->err;
+    fc_os_close(child);
+}
+
 void
 fc_os_set_retry(struct fc_os *os, unsigned attempts, unsigned base_delay_ms)
 {

@@ -5,12 +5,14 @@
 #include "fluid/cloud/resources.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fluid/cleanup.h"
 #include "fluid/error.h"
+#include "internal.h"
 
 enum ft {
     T_STR,     /* string, max bytes = max (0: 65536) */
@@ -594,5 +596,67 @@ fc_res_list(struct fc_os *os, enum fc_res_kind kind, const char *query, json_t *
     if ((rc = fc_res_normalize_list(kind, raw, out)))
         fc_error_prefix("cloud '%s': %s %s", fc_os_cloud_name(os),
                         fc_os_service_name(kinds[kind].svc), kinds[kind].path);
+    return rc;
+}
+
+struct list_job {
+    struct fc_os *os;
+    struct fc_res_req *req;
+    fc_rc rc;
+    char err[sizeof fc_error_last()->msg];
+};
+
+static void *
+list_thread(void *arg)
+{
+    struct list_job *j = arg;
+    j->rc = fc_res_list(j->os, j->req->kind, j->req->query, &j->req->out);
+    if (j->rc)
+        snprintf(j->err, sizeof j->err, "%s", fc_error_msg());
+    return NULL;
+}
+
+fc_rc
+fc_res_list_parallel(struct fc_os *os, struct fc_res_req *reqs, size_t n)
+{
+    struct list_job jobs[16];
+    pthread_t th[16];
+    bool started[16] = {false};
+    fc_rc rc;
+    if (n > 16)
+        return FC_ERR(FC_E_INTERNAL, "fc_res_list_parallel: more than 16 lists");
+    if ((rc = fc_os_ensure_token(os)))
+        return rc;
+    memset(jobs, 0, sizeof jobs);
+    for (size_t i = 0; i < n; i++) {
+        reqs[i].out = NULL;
+        jobs[i].req = &reqs[i];
+        if ((rc = fc_os_fork(os, &jobs[i].os)))
+            break;
+        if (pthread_create(&th[i], NULL, list_thread, &jobs[i]) != 0) {
+            rc = FC_ERR(FC_E_INTERNAL, "pthread_create failed");
+            break;
+        }
+        started[i] = true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (started[i])
+            pthread_join(th[i], NULL);
+        fc_os_join(os, jobs[i].os);
+    }
+    if (!rc) {
+        for (size_t i = 0; i < n; i++) {
+            if (jobs[i].rc) {
+                rc = FC_ERR(jobs[i].rc, "%s", jobs[i].err);
+                break;
+            }
+        }
+    }
+    if (rc) {
+        for (size_t i = 0; i < n; i++) {
+            json_decref(reqs[i].out);
+            reqs[i].out = NULL;
+        }
+    }
     return rc;
 }

@@ -67,27 +67,32 @@ warn(json_t *warnings, const char *kind, const char *id, const char *fmt, ...)
                                               "reason", msg));
 }
 
-/* Chooses the servers. */
+/* The query that lists the selected servers (a tag filter, or everything). */
 static fc_rc
-select_servers(struct fc_os *os, const struct fc_selector *sel, json_t **out)
+servers_query(const struct fc_selector *sel, char *q, size_t cap, bool *has)
 {
-    fc_rc rc;
-    json_auto_t *all = NULL;
+    *has = false;
+    if (!sel->tag)
+        return FC_OK;
+    char esc[512];
+    if (!fc_url_escape(sel->tag, esc, sizeof esc))
+        return FC_ERR(FC_E_INVALID, "--tag: too long");
+    snprintf(q, cap, "tags=%s", esc);
+    *has = true;
+    return FC_OK;
+}
+
+/* Chooses the servers from the list (all of the project's, or those with the tag). */
+static fc_rc
+select_servers(struct fc_os *os, const struct fc_selector *sel, json_t *all, json_t **out)
+{
     if (sel->tag) {
-        char q[600], esc[512];
-        if (!fc_url_escape(sel->tag, esc, sizeof esc))
-            return FC_ERR(FC_E_INVALID, "--tag: too long");
-        snprintf(q, sizeof q, "tags=%s", esc);
-        if ((rc = fc_res_list(os, FC_RES_SERVER, q, &all)))
-            return rc;
         if (json_array_size(all) == 0)
             return FC_ERR(FC_E_NOTFOUND, "cloud '%s': no server has tag '%s'",
                           fc_os_cloud_name(os), sel->tag);
         *out = json_incref(all);
         return FC_OK;
     }
-    if ((rc = fc_res_list(os, FC_RES_SERVER, NULL, &all)))
-        return rc;
     if (sel->all) {
         *out = json_incref(all);
         return FC_OK;
@@ -245,23 +250,37 @@ fc_topology_inspect(struct fc_os *os, const struct fc_selector *sel, json_t **ou
     json_auto_t *servers = NULL, *ports_all = NULL, *nets_all = NULL, *subnets_all = NULL,
                 *routers_all = NULL, *fips_all = NULL, *sgs_all = NULL, *vols_all = NULL,
                 *keys_all = NULL, *flavors_all = NULL;
-    json_auto_t *warnings = json_array();
-    if ((rc = select_servers(os, sel, &servers)))
-        return rc;
-    if ((rc = fc_res_list(os, FC_RES_FLAVOR, NULL, &flavors_all)) ||
-        (rc = fc_res_list(os, FC_RES_KEYPAIR, NULL, &keys_all)) ||
-        (rc = fc_res_list(os, FC_RES_PORT, NULL, &ports_all)) ||
-        (rc = fc_res_list(os, FC_RES_SECURITY_GROUP, NULL, &sgs_all)) ||
-        (rc = fc_res_list(os, FC_RES_FLOATING_IP, NULL, &fips_all)) ||
-        (rc = fc_res_list(os, FC_RES_NETWORK, NULL, &nets_all)) ||
-        (rc = fc_res_list(os, FC_RES_SUBNET, NULL, &subnets_all)) ||
-        (rc = fc_res_list(os, FC_RES_ROUTER, NULL, &routers_all)))
+    json_auto_t *warnings = json_array(), *listed = NULL;
+    if (!sel->tag && !sel->all && sel->nservers == 0)
+        return FC_ERR(FC_E_INVALID, "no server selected (--server, --tag or --all)");
+    /* every list at once, one connection each: the wall time is the slowest list's */
+    char q[600];
+    bool has_q;
+    if ((rc = servers_query(sel, q, sizeof q, &has_q)))
         return rc;
     bool have_volume = fc_os_has_service(os, FC_SVC_VOLUME);
-    if (have_volume && (rc = fc_res_list(os, FC_RES_VOLUME, NULL, &vols_all)))
+    struct fc_res_req reqs[] = {
+        {FC_RES_SERVER, has_q ? q : NULL, NULL}, {FC_RES_FLAVOR, NULL, NULL},
+        {FC_RES_KEYPAIR, NULL, NULL},            {FC_RES_PORT, NULL, NULL},
+        {FC_RES_SECURITY_GROUP, NULL, NULL},     {FC_RES_FLOATING_IP, NULL, NULL},
+        {FC_RES_NETWORK, NULL, NULL},            {FC_RES_SUBNET, NULL, NULL},
+        {FC_RES_ROUTER, NULL, NULL},             {FC_RES_VOLUME, NULL, NULL},
+    };
+    size_t nreq = sizeof reqs / sizeof reqs[0] - (have_volume ? 0 : 1);
+    if ((rc = fc_res_list_parallel(os, reqs, nreq)))
         return rc;
-    if (!have_volume)
-        vols_all = json_array();
+    listed = reqs[0].out;
+    flavors_all = reqs[1].out;
+    keys_all = reqs[2].out;
+    ports_all = reqs[3].out;
+    sgs_all = reqs[4].out;
+    fips_all = reqs[5].out;
+    nets_all = reqs[6].out;
+    subnets_all = reqs[7].out;
+    routers_all = reqs[8].out;
+    vols_all = have_volume ? reqs[9].out : json_array();
+    if ((rc = select_servers(os, sel, listed, &servers)))
+        return rc;
 
     json_auto_t *t_servers = json_array(), *t_ports = json_array(), *t_fips = json_array(),
                 *t_sgs = json_array(), *t_vols = json_array(), *t_keys = json_array(),

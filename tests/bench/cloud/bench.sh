@@ -10,6 +10,8 @@
 # debug log (fluidctl: "msg":"http" records; openstack --debug: "REQ: curl" lines).
 # CLI_SAMPLE > 0 runs the per-server CLI calls for that many servers only and scales them up
 # (the report says so). Needs the devcloud running and root (reads its clouds.yaml).
+# At the end the servers, volumes and floating IPs are deleted (the devcloud is shared), unless
+# FLUID_BENCH_KEEP=1; the project, its user and network stay for the next run.
 set -euo pipefail
 FLUIDCTL=${1:?usage: bench.sh FLUIDCTL WORKDIR [SERVERS] [CLI_SAMPLE]}
 WORK=${2:?workdir}
@@ -72,6 +74,8 @@ bos security group rule create --protocol tcp --dst-port 80 bench-web >/dev/null
 bos security group rule create --protocol tcp --dst-port 5432 --remote-group bench-web bench-db >/dev/null || true
 bos security group rule create --protocol tcp --dst-port 22 --remote-group bench-db bench-web >/dev/null || true
 bos keypair show bench-key >/dev/null 2>&1 || bos keypair create --public-key <(echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFqyrk2AK28PIi8AVDdyZe+26C/4LsIqzZ96sIXi8Lsv bench@example") bench-key >/dev/null
+# servers in ERROR (e.g. left by a restarted fake nova-compute) are replaced
+for id in $(bos server list --status ERROR -f value -c ID); do bos server delete "$id"; done
 have=$(bos server list -f value -c ID | wc -l)
 if [ "$have" -lt "$N" ]; then
     need=$((N - have))
@@ -167,3 +171,14 @@ printf '  %-44s %10.2f %10s\n' "fluidctl inspect --all --json (median of 3)" "$O
 printf '  %-44s %10.2f %10s\n' "openstack CLI route" "$CLI_T" "$CLI_R"
 printf '  ratio ours/CLI: time %.3f, requests %.3f\n' \
     "$(echo "$OURS_MED / $CLI_T" | bc -l)" "$(echo "$OURS_REQ / $CLI_R" | bc -l)"
+
+if [ "${FLUID_BENCH_KEEP:-0}" != 1 ]; then
+    echo "bench-cloud: deleting the servers, volumes and floating IPs (FLUID_BENCH_KEEP=1 keeps them)" >&2
+    for f in $(bos floating ip list -f value -c ID); do bos floating ip delete "$f" || true; done
+    bos server delete $(bos server list -f value -c ID) || true
+    for i in $(seq 1 120); do
+        [ "$( (bos server list -f value -c ID || true) | wc -l)" -eq 0 ] && break
+        sleep 5
+    done
+    for v in $(bos volume list -f value -c ID); do bos volume delete "$v" || true; done
+fi

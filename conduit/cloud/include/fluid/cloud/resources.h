@@ -41,6 +41,16 @@ fc_rc fc_res_normalize_list(enum fc_res_kind kind, const json_t *raw_array, json
  * `query` (may be NULL) is appended to the list path ("tags=web", "id=in:a,b"). */
 fc_rc fc_res_list(struct fc_os *os, enum fc_res_kind kind, const char *query, json_t **out);
 
+/* Several lists at once, one thread and connection each (at most 16): reqs[i].out gets each
+ * result. On an error every list is still awaited, the outputs are dropped and the first
+ * error (in the order of reqs) is returned. Requests and retries count on `os`. */
+struct fc_res_req {
+    enum fc_res_kind kind;
+    const char *query; /* may be NULL */
+    json_t *out;
+};
+fc_rc fc_res_list_parallel(struct fc_os *os, struct fc_res_req *reqs, size_t n);
+
 /* Percent-encodes `s` for a query value into out (cap bytes); false if it does not fit. */
 bool fc_url_escape(const char *s, char *out, size_t cap);
 
