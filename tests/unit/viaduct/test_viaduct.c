@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -264,4 +265,54 @@ Test(viaduct, migrator_dir_precedence)
     d = fc_viaduct_migrator_dir(NULL, NULL, "/fallback");
     cr_assert_str_eq(d, "/fallback");
     free(d);
+}
+
+Test(viaduct, checksum_sink_source_expect)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/fluid-viaduct-test-%d.raw", (int)getpid());
+    struct fc_viaduct_stage_spec st[] = {STAGE("checksum", "--generate", "8M:3"),
+                                         STAGE("checksum", "--sink", path)};
+    struct fc_viaduct_opts o = {.migrator_dir = bindir, .stages = st, .nstages = 2,
+                                .in_fd = -1, .out_fd = -1, .log_fd = -1};
+    struct fc_viaduct *v = NULL;
+    cr_assert_eq(fc_viaduct_run(&o, NULL, &v), FC_OK, "%s", fc_error_msg());
+    char sha[65];
+    snprintf(sha, sizeof sha, "%s",
+             json_string_value(json_object_get(fc_viaduct_stage(v, 1)->result, "sha256")));
+    fc_viaduct_free(v);
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_eq(sb.st_size, 8 << 20);
+    cr_assert_lt((long long)sb.st_blocks * 512, 8 << 20, "zero runs became holes");
+
+    struct fc_viaduct_stage_spec ok[] = {STAGE("checksum", "--source", path, "--expect", sha)};
+    o.stages = ok;
+    o.nstages = 1;
+    cr_assert_eq(fc_viaduct_run(&o, NULL, NULL), FC_OK, "%s", fc_error_msg());
+    char bad[65];
+    snprintf(bad, sizeof bad, "%s", sha);
+    bad[0] = bad[0] == '0' ? '1' : '0';
+    struct fc_viaduct_stage_spec ko[] = {STAGE("checksum", "--source", path, "--expect", bad)};
+    o.stages = ko;
+    cr_assert_eq(fc_viaduct_run(&o, NULL, NULL), FC_E_CHECKSUM, "%s", fc_error_msg());
+    cr_assert(strstr(fc_error_msg(), "expected"), "%s", fc_error_msg());
+    unlink(path);
+}
+
+Test(viaduct, checksum_plain_when_the_task_says_unframed)
+{
+    int out[2];
+    cr_assert_eq(pipe(out), 0);
+    struct fc_viaduct_stage_spec st[] = {STAGE("checksum", "--generate", "16K")};
+    const char *task = "{\"framed\":false}";
+    struct fc_viaduct_opts o = {.migrator_dir = bindir, .stages = st, .nstages = 1,
+                                .in_fd = -1, .out_fd = out[1], .log_fd = -1,
+                                .task_json = task, .task_len = strlen(task)};
+    cr_assert_eq(fc_viaduct_run(&o, NULL, NULL), FC_OK, "%s", fc_error_msg());
+    close(out[1]);
+    char buf[16] = "";
+    cr_assert_eq(read(out[0], buf, 8), 8);
+    cr_assert_neq(memcmp(buf, "FCSTRM01", 8), 0, "plain bytes, not frames");
+    close(out[0]);
 }
