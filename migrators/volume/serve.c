@@ -33,8 +33,10 @@ struct srv {
     int fd;
     char *path, *part;
     bool device, fresh, sparse;
-    /* One stream into a fresh file: hash what arrives, in order (holes as zeros), instead
-     * of reading the file back at FINISH; anything out of order falls back to reading. */
+    /* One stream (the client says so): hash the result in order as it is written, the
+     * parts the client does not send read from the file (holes as zeros), so that hashing
+     * overlaps the transfer instead of following it; anything out of order falls back to
+     * reading the whole file at FINISH. */
     bool inorder;
     struct fc_sha256 h;
     uint64_t hpos;
@@ -78,6 +80,18 @@ reply(uint32_t type, uint32_t aux, uint64_t off, const void *buf, size_t len)
     return rc;
 }
 
+static fc_rc
+reply_json(json_t *o)
+{
+    char *txt = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!txt)
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    fc_rc rc = reply(VM_OK, 0, 0, txt, strlen(txt));
+    free(txt);
+    return rc;
+}
+
 /* While hashing: a PROGRESS message every 2 s so that the client knows we are alive. */
 static void
 tick(uint64_t done)
@@ -89,18 +103,6 @@ tick(uint64_t done)
         return;
     last = now;
     reply(VM_PROGRESS, 0, done, NULL, 0);
-}
-
-static fc_rc
-reply_json(json_t *o)
-{
-    char *txt = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!txt)
-        return FC_ERR(FC_E_NOMEM, "out of memory");
-    fc_rc rc = reply(VM_OK, 0, 0, txt, strlen(txt));
-    free(txt);
-    return rc;
 }
 
 static fc_rc
@@ -147,7 +149,9 @@ put_data(struct srv *s, const uint8_t *buf, size_t len, uint64_t off)
         if (off < s->hpos) {
             s->inorder = false;
         } else {
-            fc_sha256_update_zeros(&s->h, off - s->hpos);
+            fc_rc rc = hash_range_fd(s->fd, &s->h, s->hpos, off, tick);
+            if (rc != FC_OK)
+                return rc;
             fc_sha256_update(&s->h, buf, len);
             s->hpos = off + len;
         }
@@ -238,7 +242,7 @@ do_open(struct srv *s, uint64_t len)
                             s->part);
     }
     s->fresh = !base;
-    if (s->fresh && inorder && fc_sha256_init(&s->h) == FC_OK)
+    if (inorder && fc_sha256_init(&s->h) == FC_OK)
         s->inorder = true;
     uint64_t size = (uint64_t)lseek(s->fd, 0, SEEK_END);
     rc = reply_json(json_pack("{s:b,s:b,s:I}", "base", base, "device", s->device, "size",
@@ -268,7 +272,8 @@ do_finish(struct srv *s, uint32_t flags, uint64_t size, uint64_t len)
         return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO, "fsync %s", name);
     memset(got, 0, sizeof got);
     if ((flags & VF_VERIFY) && s->inorder && size >= s->hpos) {
-        fc_sha256_update_zeros(&s->h, size - s->hpos);
+        if ((rc = hash_range_fd(s->fd, &s->h, s->hpos, size, tick)) != FC_OK)
+            return rc;
         fc_sha256_final(&s->h, got);
         if (memcmp(got, want, 32) != 0)
             return FC_ERR(FC_E_CHECKSUM, "destination %s: SHA-256 of what arrived differs from "
@@ -346,9 +351,16 @@ loop(struct srv *s)
             break;
         }
         case VM_ZERO:
-            s->inorder = false;
             if (f.length == 0 || f.length > VOL_CHUNK)
                 return FC_ERR(FC_E_INVALID, "serve: ZERO of %" PRIu64 " bytes", f.length);
+            if (s->inorder && f.offset < s->hpos)
+                s->inorder = false;
+            if (s->inorder) {
+                if ((rc = hash_range_fd(s->fd, &s->h, s->hpos, f.offset, tick)) != FC_OK)
+                    return rc;
+                fc_sha256_update_zeros(&s->h, f.length);
+                s->hpos = f.offset + f.length;
+            }
             if ((rc = zero_range(s, f.offset, f.length)) != FC_OK)
                 return rc;
             break;

@@ -202,48 +202,51 @@ hash_chunks_fd(int fd, uint64_t size, uint8_t **out, uint64_t *nchunks,
 }
 
 fc_rc
-hash_file_fd(int fd, uint64_t size, uint8_t sha[32], vol_tick tick)
+hash_range_fd(int fd, struct fc_sha256 *h, uint64_t off, uint64_t end, vol_tick tick)
 {
-    struct fc_sha256 h = {0};
-    fc_rc rc = fc_sha256_init(&h);
-    if (rc != FC_OK)
-        return rc;
     const size_t bs = 4u << 20;
-    FC_AUTOFREE uint8_t *buf = malloc(bs);
-    if (!buf) {
-        fc_sha256_free(&h);
-        return FC_ERR(FC_E_NOMEM, "out of memory");
-    }
-    uint64_t off = 0, next_tick = 0;
-    while (off < size) {
+    FC_AUTOFREE uint8_t *buf = NULL;
+    uint64_t next_tick = off;
+    while (off < end) {
         if (tick && off >= next_tick) {
             tick(off);
             next_tick = off + (64u << 20);
         }
-        uint64_t d = next_data(fd, off, size);
+        uint64_t d = next_data(fd, off, end);
         if (d > off + (64u << 20))
             d = off + (64u << 20); /* zeros in slices, so that ticks keep coming */
+        if (d > end)
+            d = end;
         if (d > off) {
-            fc_sha256_update_zeros(&h, d - off);
+            fc_sha256_update_zeros(h, d - off);
             off = d;
             continue;
         }
-        size_t len = (size_t)(size - off < bs ? size - off : bs);
+        if (!buf && !(buf = malloc(bs)))
+            return FC_ERR(FC_E_NOMEM, "out of memory");
+        size_t len = (size_t)(end - off < bs ? end - off : bs);
         ssize_t r = pread(fd, buf, len, (off_t)off);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0) {
-            fc_sha256_free(&h);
+        if (r < 0)
             return FC_ERRNO(FC_E_IO, "read at offset %llu", (unsigned long long)off);
-        }
-        if (r == 0) {
-            fc_sha256_update_zeros(&h, size - off);
+        if (r == 0) { /* past the end of the file: zeros (the size is set later) */
+            fc_sha256_update_zeros(h, end - off);
             break;
         }
-        fc_sha256_update(&h, buf, (size_t)r);
+        fc_sha256_update(h, buf, (size_t)r);
         off += (uint64_t)r;
     }
-    fc_sha256_final(&h, sha);
-    fc_sha256_free(&h);
     return FC_OK;
+}
+
+fc_rc
+hash_file_fd(int fd, uint64_t size, uint8_t sha[32], vol_tick tick)
+{
+    struct fc_sha256 h = {0};
+    fc_rc rc = fc_sha256_init(&h);
+    if (rc == FC_OK && (rc = hash_range_fd(fd, &h, 0, size, tick)) == FC_OK)
+        fc_sha256_final(&h, sha);
+    fc_sha256_free(&h);
+    return rc;
 }

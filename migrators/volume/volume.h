@@ -12,6 +12,7 @@
 
 #include "fluid/migrator.h"
 #include "fluid/rc.h"
+#include "fluid/sha256.h"
 #include "fluid/ssh.h"
 #include "fluid/stream.h"
 
@@ -153,6 +154,8 @@ typedef void (*vol_tick)(uint64_t done);
 fc_rc hash_chunks_fd(int fd, uint64_t size, uint8_t **out, uint64_t *nchunks,
                      const volatile sig_atomic_t *cancel, vol_tick tick);
 fc_rc hash_file_fd(int fd, uint64_t size, uint8_t sha[32], vol_tick tick);
+/* Adds [off, end) of fd to h (holes and bytes past EOF as zeros). */
+fc_rc hash_range_fd(int fd, struct fc_sha256 *h, uint64_t off, uint64_t end, vol_tick tick);
 const uint8_t *zero_chunk_hash(void);
 void sha256_buf(const void *buf, size_t len, uint8_t out[32]);
 void put_hdr(uint8_t h[24], uint32_t type, uint32_t aux, uint64_t off, uint64_t len);
