@@ -271,8 +271,8 @@ struct vpcw {
     struct img_out *out;
     bool fixed;
     uint64_t size, vpos, next, bat_off, bat_n, data_at;
-    uint8_t *bat, *blk;
-    size_t bfill;
+    uint8_t *bat;
+    uint64_t cur_blk, cur_at; /* the block being written and its data's file offset */
     uint8_t footer[VPC_FOOTER];
 };
 
@@ -337,30 +337,27 @@ make_footer(struct vpcw *w)
     img_put_be32(f + 64, checksum(f, VPC_FOOTER, 64));
 }
 
-/* Stores block idx (VPC_BLOCK bytes at data) unless it is all zeros. */
+/* Writes a piece of guest data inside one block: the block is allocated (its bitmap
+ * written, its 2 MiB reserved at the end of the file) by its first non-zero piece; zero
+ * pieces and the parts of a block never written stay holes, as QEMU leaves them. */
 static fc_rc
-put_block(struct vpcw *w, uint64_t idx, const uint8_t *data)
+put_piece(struct vpcw *w, uint64_t vpos, const uint8_t *data, size_t len)
 {
-    if (fc_is_zero(data, VPC_BLOCK))
-        return FC_OK;
-    uint8_t bitmap[512];
-    memset(bitmap, 0xff, sizeof bitmap);
-    img_put_be32(w->bat + idx * 4, (uint32_t)(w->next / 512));
-    fc_rc rc = img_out_append(w->out, w->next, bitmap, sizeof bitmap);
-    if (rc == FC_OK) /* zero parts of the block stay holes in the file, as QEMU leaves them */
-        rc = img_raw_put(w->out, w->next + 512, data, VPC_BLOCK);
-    w->next += 512 + VPC_BLOCK;
-    return rc;
-}
-
-static fc_rc
-flush_block(struct vpcw *w)
-{
-    uint64_t idx = (w->vpos - 1) / VPC_BLOCK;
-    if (w->bfill < VPC_BLOCK)
-        memset(w->blk + w->bfill, 0, VPC_BLOCK - w->bfill);
-    w->bfill = 0;
-    return put_block(w, idx, w->blk);
+    uint64_t idx = vpos / VPC_BLOCK;
+    if (idx != w->cur_blk) {
+        if (fc_is_zero(data, len))
+            return FC_OK;
+        uint8_t bitmap[512];
+        memset(bitmap, 0xff, sizeof bitmap);
+        img_put_be32(w->bat + idx * 4, (uint32_t)(w->next / 512));
+        fc_rc rc = img_out_append(w->out, w->next, bitmap, sizeof bitmap);
+        if (rc != FC_OK)
+            return rc;
+        w->cur_blk = idx;
+        w->cur_at = w->next + 512;
+        w->next += 512 + VPC_BLOCK;
+    }
+    return img_raw_put(w->out, w->cur_at + vpos % VPC_BLOCK, data, len);
 }
 
 static fc_rc
@@ -380,9 +377,13 @@ vw_begin(struct fc_sink *s, const struct fc_stream_info *info)
     w->bat_off = VPC_FOOTER + VPC_DYNHDR;
     w->next = (w->bat_off + w->bat_n * 4 + 511) & ~511ull;
     w->bat = malloc(w->bat_n * 4 + 512);
-    w->blk = img_alloc_io(VPC_BLOCK);
-    if (!w->bat || !w->blk)
+    w->cur_blk = UINT64_MAX;
+    if (!w->bat)
         return FC_ERR(FC_E_NOMEM, "vpc: out of memory");
+    /* sized for the worst case first (cut to the real size at the end): writes that jump
+     * past the end of the file, over the holes of partly written blocks, cost more */
+    if (img_out_presize(w->out, w->next + w->bat_n * (512 + VPC_BLOCK) + VPC_FOOTER) != FC_OK)
+        fc_error_clear(); /* only an optimisation */
     memset(w->bat, 0xff, w->bat_n * 4 + 512);
     return FC_OK;
 }
@@ -397,26 +398,15 @@ vw_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
     }
     const uint8_t *p = buf;
     while (len > 0) {
-        if (w->bfill == 0 && len >= VPC_BLOCK) { /* a whole block: no copy */
-            fc_rc rc = put_block(w, w->vpos / VPC_BLOCK, p);
-            if (rc != FC_OK)
-                return rc;
-            w->vpos += VPC_BLOCK;
-            p += VPC_BLOCK;
-            len -= VPC_BLOCK;
-            continue;
-        }
-        size_t k = VPC_BLOCK - w->bfill < len ? VPC_BLOCK - w->bfill : len;
-        memcpy(w->blk + w->bfill, p, k);
-        w->bfill += k;
-        w->vpos += k;
+        size_t k = (size_t)(VPC_BLOCK - off % VPC_BLOCK);
+        if (k > len)
+            k = len;
+        fc_rc rc = put_piece(w, off, p, k);
+        if (rc != FC_OK)
+            return rc;
+        off += k;
         p += k;
         len -= k;
-        if (w->bfill == VPC_BLOCK) {
-            fc_rc rc = flush_block(w);
-            if (rc != FC_OK)
-                return rc;
-        }
     }
     return FC_OK;
 }
@@ -424,32 +414,7 @@ vw_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
 static fc_rc
 vw_zero(struct fc_sink *s, uint64_t off, uint64_t len)
 {
-    struct vpcw *w = (struct vpcw *)s;
-    if (w->fixed) {
-        w->vpos = off + len;
-        return FC_OK;
-    }
-    if (w->bfill) {
-        size_t k = VPC_BLOCK - w->bfill < len ? VPC_BLOCK - w->bfill : (size_t)len;
-        memset(w->blk + w->bfill, 0, k);
-        w->bfill += k;
-        w->vpos += k;
-        len -= k;
-        if (w->bfill == VPC_BLOCK) {
-            fc_rc rc = flush_block(w);
-            if (rc != FC_OK)
-                return rc;
-        }
-    }
-    uint64_t whole = len / VPC_BLOCK * VPC_BLOCK;
-    w->vpos += whole;
-    len -= whole;
-    if (len) {
-        memset(w->blk, 0, (size_t)len);
-        w->bfill = (size_t)len;
-        w->vpos += len;
-    }
-    return FC_OK;
+    return FC_OK; /* holes */
 }
 
 static fc_rc
@@ -463,8 +428,6 @@ vw_end(struct fc_sink *s, uint64_t size, const uint8_t *sha256)
             return rc;
         return img_out_finish(w->out, w->size + VPC_FOOTER);
     }
-    if (w->bfill && (rc = flush_block(w)) != FC_OK)
-        return rc;
     if ((rc = img_out_append(w->out, w->next, w->footer, VPC_FOOTER)) != FC_OK)
         return rc;
     uint8_t d[VPC_DYNHDR] = {0};
@@ -522,7 +485,6 @@ vw_close(void *st)
 {
     struct vpcw *w = st;
     free(w->bat);
-    free(w->blk);
 }
 
 const struct img_writer img_vpc_writer = {
