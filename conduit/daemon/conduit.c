@@ -261,12 +261,16 @@ static fc_rc
 setup(struct conduit *c)
 {
     fc_rc rc;
+    static const char *const keys[] = FC_CONDUIT_BK_EVENTS;
     if ((rc = fc_amqp_declare_topology(c->a)) != FC_OK ||
         (rc = fc_amqp_declare_record(c->a, FC_CONDUIT_Q_RPC, FC_AMQP_X_CONTROL, FC_CONDUIT_RK_RPC,
-                                     0, NULL)) != FC_OK ||
-        (rc = fc_amqp_declare_record(c->a, FC_CONDUIT_Q_EVENTS, FC_AMQP_X_EVENTS,
-                                     FC_CONDUIT_BK_EVENTS, 0, NULL)) != FC_OK ||
-        (rc = fc_amqp_consume(c->a, FC_CONDUIT_Q_EVENTS, 64)) != FC_OK ||
+                                     0, NULL)) != FC_OK)
+        return rc;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if ((rc = fc_amqp_declare_record(c->a, FC_CONDUIT_Q_EVENTS, FC_AMQP_X_EVENTS, keys[i], 0,
+                                         NULL)) != FC_OK)
+            return rc;
+    if ((rc = fc_amqp_consume(c->a, FC_CONDUIT_Q_EVENTS, 64)) != FC_OK ||
         (rc = fc_amqp_consume(c->a, FC_CONDUIT_Q_RPC, 8)) != FC_OK ||
         (rc = fc_amqp_consume(c->a, FC_AMQP_Q_REQUESTS,
                               (uint16_t)(c->o->prefetch ? c->o->prefetch : 16))) != FC_OK)

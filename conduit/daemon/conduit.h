@@ -12,7 +12,11 @@
 #define FC_CONDUIT_Q_RPC "fluid.conduit.rpc"       /* status requests and cancels */
 #define FC_CONDUIT_RK_RPC "conduit.rpc"            /* its binding on fluid.control */
 #define FC_CONDUIT_Q_EVENTS "fluid.conduit.events" /* TaskEvents, durable */
-#define FC_CONDUIT_BK_EVENTS "relocation.*.task.*.*"
+/* Its bindings on fluid.events: every task state but progress (frequent, not needed to run
+ * a plan; fluidctl watch shows progress from its own subscription). */
+#define FC_CONDUIT_BK_EVENTS                                                                   \
+    {"relocation.*.task.*.started", "relocation.*.task.*.retrying", "relocation.*.task.*.done",  \
+     "relocation.*.task.*.failed", "relocation.*.task.*.cancelled"}
 
 struct fc_conduit_opts {
     const char *amqp_url;    /* already picked (flag, env, config, default) */
