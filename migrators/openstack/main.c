@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fluid-openstack: the cloud-action migrator. One program, one subcommand per action
+ * (snapshot, image-export, image-import, keypair-import, secgroup-create, secgroup-rules,
+ * server-create, floating-ip), run by hand or by the broker. Every action is idempotent:
+ * what it creates carries the relocation id and is found and reused by a re-run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fluid/cleanup.h"
+#include "fluid/cloud/config.h"
+#include "fluid/error.h"
+#include "fluid/log.h"
+#include "fluid/msg.h"
+#include "osa.h"
+
+static const struct osa_opt snapshot_opts[] = {
+    {"server", OSA_VAL}, {"name", OSA_VAL}, {"test-upload", OSA_VAL}, {NULL, 0}};
+static const struct osa_opt export_opts[] = {
+    {"image-name", OSA_VAL}, {"image", OSA_VAL}, {"framed", OSA_FLAG}, {"plain", OSA_FLAG},
+    {"test-drop-at", OSA_VAL}, {NULL, 0}};
+static const struct osa_opt import_opts[] = {
+    {"name", OSA_VAL}, {"disk-format", OSA_VAL}, {"container-format", OSA_VAL},
+    {"min-disk", OSA_VAL}, {"min-ram", OSA_VAL}, {NULL, 0}};
+static const struct osa_opt keypair_opts[] = {
+    {"name", OSA_VAL}, {"public-key", OSA_VAL}, {"public-key-file", OSA_VAL}, {NULL, 0}};
+static const struct osa_opt sg_opts[] = {{"name", OSA_VAL}, {"description", OSA_VAL}, {NULL, 0}};
+static const struct osa_opt rules_opts[] = {{"group", OSA_VAL}, {"rule", OSA_LIST}, {NULL, 0}};
+static const struct osa_opt fip_opts[] = {
+    {"server", OSA_VAL}, {"fixed-ip", OSA_VAL}, {"external-network", OSA_VAL},
+    {"description", OSA_VAL}, {NULL, 0}};
+static const struct osa_opt server_opts[] = {
+    {"name", OSA_VAL}, {"flavor", OSA_VAL}, {"image", OSA_VAL}, {"boot-volume", OSA_VAL},
+    {"key-name", OSA_VAL}, {"security-group", OSA_LIST}, {"port", OSA_LIST},
+    {"metadata-json", OSA_VAL}, {"tags-json", OSA_VAL}, {NULL, 0}};
+
+const struct osa_action osa_actions[] = {
+    {"snapshot", "image of a server (createImage), waited for until active", snapshot_opts,
+     osa_snapshot, false},
+    {"image-export", "an image's data from Glance to stdout (framed or plain)", export_opts,
+     osa_image_export, true},
+    {"image-import", "stdin into a new Glance image, streamed (chunked upload)", import_opts,
+     osa_image_import, false},
+    {"keypair-import", "a keypair from its public key", keypair_opts, osa_keypair_import, false},
+    {"secgroup-create", "a security group (without rules)", sg_opts, osa_secgroup_create, false},
+    {"secgroup-rules", "rules added to a security group", rules_opts, osa_secgroup_rules, false},
+    {"server-create", "a server: flavor, image, ports with fixed IPs, metadata, tags",
+     server_opts, osa_server_create, false},
+    {"floating-ip", "a floating IP allocated and associated with a server", fip_opts,
+     osa_floating_ip, false},
+    {NULL, NULL, NULL, NULL, false}};
+
+static const struct osa_opt common_opts[] = {
+    {"cloud", OSA_VAL}, {"relocation-id", OSA_VAL}, {"timeout", OSA_VAL}, {NULL, 0}};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: fluid-openstack ACTION --cloud NAME [--relocation-id ID] "
+               "[--timeout S] [options]\nactions:\n");
+    for (const struct osa_action *x = osa_actions; x->name; x++)
+        fprintf(f, "  %-16s %s\n", x->name, x->summary);
+    fprintf(f, "see fluid-openstack(1)\n");
+}
+
+static const struct osa_opt *
+find_opt(const struct osa_opt *t, const char *name)
+{
+    for (; t && t->name; t++)
+        if (strcmp(t->name, name) == 0)
+            return t;
+    return NULL;
+}
+
+/* "--key value" / "--key=value" / "--flag", checked against the action's table. */
+static fc_rc
+parse_args(const struct osa_action *act, int argc, char **argv, json_t *out)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0 || !arg[2])
+            return FC_ERR(FC_E_INVALID, "%s: argument %d: unexpected \"%.64s\" (options "
+                          "are --name value)", act->name, i + 2, arg);
+        char name[64];
+        const char *eq = strchr(arg + 2, '='), *val = NULL;
+        size_t nl = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        if (nl >= sizeof name)
+            return FC_ERR(FC_E_INVALID, "%s: argument %d: option name too long", act->name,
+                          i + 2);
+        memcpy(name, arg + 2, nl);
+        name[nl] = '\0';
+        const struct osa_opt *o = find_opt(act->opts, name);
+        if (!o)
+            o = find_opt(common_opts, name);
+        if (!o)
+            return FC_ERR(FC_E_INVALID, "%s: argument %d: unknown option --%s", act->name,
+                          i + 2, name);
+        if (o->kind == OSA_FLAG) {
+            if (eq)
+                return FC_ERR(FC_E_INVALID, "%s: --%s takes no value", act->name, name);
+            json_object_set_new(out, name, json_true());
+            continue;
+        }
+        if (eq)
+            val = eq + 1;
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else
+            return FC_ERR(FC_E_INVALID, "%s: --%s needs a value", act->name, name);
+        json_t *s = json_string(val);
+        if (!s)
+            return FC_ERR(FC_E_INVALID, "%s: --%s: value is not UTF-8", act->name, name);
+        if (o->kind == OSA_LIST) {
+            json_t *l = json_object_get(out, name);
+            if (!l)
+                json_object_set_new(out, name, l = json_array());
+            json_array_append_new(l, s);
+        } else {
+            if (json_object_get(out, name)) {
+                json_decref(s);
+                return FC_ERR(FC_E_INVALID, "%s: --%s given twice", act->name, name);
+            }
+            json_object_set_new(out, name, s);
+        }
+    }
+    return FC_OK;
+}
+
+static fc_rc
+open_cloud(struct osa *a)
+{
+    struct fc_cloud_config *cfg = NULL;
+    fc_rc rc = fc_cloud_config_load(a->cloud, NULL, NULL, NULL, NULL, &cfg);
+    if (rc == FC_OK)
+        rc = fc_os_open(cfg, &a->os);
+    fc_cloud_config_free(cfg);
+    if (rc == FC_OK)
+        rc = fc_os_authenticate(a->os);
+    return rc;
+}
+
+static fc_rc
+run(struct fc_migrator *m, int argc, char **argv, bool *data_out)
+{
+    if (argc < 2)
+        return usage(stderr), FC_ERR(FC_E_INVALID, "no action given");
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return FC_OK;
+    }
+    const struct osa_action *act = osa_actions;
+    while (act->name && strcmp(act->name, argv[1]) != 0)
+        act++;
+    if (!act->name)
+        return usage(stderr), FC_ERR(FC_E_INVALID, "unknown action \"%.64s\"", argv[1]);
+    *data_out = act->data_out;
+    json_auto_t *args = json_object();
+    fc_rc rc = parse_args(act, argc - 2, argv + 2, args);
+    if (rc)
+        return rc;
+    struct osa a = {.m = m, .action = act->name, .args = args, .timeout_s = 1800};
+    if ((rc = osa_need(&a, "cloud", &a.cloud)))
+        return rc;
+    a.rid = osa_str(&a, "relocation-id");
+    if (!a.rid)
+        a.rid = m->relocation_id;
+    if (!a.rid || !*a.rid)
+        return FC_ERR(FC_E_INVALID, "%s: no relocation id: give --relocation-id ID (the "
+                      "broker's task carries one)", act->name);
+    if (!fc_id_valid(a.rid))
+        return FC_ERR(FC_E_INVALID, "%s: --relocation-id: \"%.64s\" is not a valid id",
+                      act->name, a.rid);
+    const char *t = osa_str(&a, "timeout");
+    if (t) {
+        char *end;
+        unsigned long v = strtoul(t, &end, 10);
+        if (*end || end == t || v == 0 || v > 86400)
+            return FC_ERR(FC_E_INVALID, "%s: --timeout: \"%.32s\" is not 1..86400 seconds",
+                          act->name, t);
+        a.timeout_s = (unsigned)v;
+    }
+    a.result = json_pack("{s:s,s:s,s:s,s:[]}", "action", act->name, "cloud", a.cloud,
+                         "relocation_id", a.rid, "resources");
+    if ((rc = open_cloud(&a)) == FC_OK)
+        rc = act->run(&a);
+    fc_os_close(a.os);
+    if (rc) {
+        json_decref(a.result);
+        return rc;
+    }
+    fc_log(FC_INFO, FC_MSG("action done"), FC_STR("action", act->name),
+           FC_STR("cloud", a.cloud));
+    if (m->events_fd < 0) {
+        /* by hand: the result on stdout, or stderr when stdout carries data */
+        char *s = json_dumps(a.result, JSON_COMPACT | JSON_SORT_KEYS);
+        fprintf(act->data_out ? stderr : stdout, "%s\n", s ? s : "{}");
+        free(s);
+    }
+    fc_event_done(m, a.result);
+    return FC_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct fc_migrator m;
+    fc_rc rc = fc_migrator_init(&m, "fluid-openstack", &argc, argv);
+    if (rc != FC_OK)
+        return fc_migrator_finish(&m, rc);
+    bool data_out = false;
+    rc = run(&m, argc, argv, &data_out);
+    return fc_migrator_finish(&m, rc);
+}

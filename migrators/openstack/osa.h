@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fluid-openstack internals: the action table, the context every action gets (session,
+ * relocation id, result under construction) and the helpers shared by the actions. */
+#ifndef FLUID_OSA_H
+#define FLUID_OSA_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fluid/cloud/os.h"
+#include "fluid/migrator.h"
+#include "fluid/rc.h"
+
+/* One option an action accepts: "--name" with a value, a flag, or a repeated value. */
+enum osa_optkind { OSA_VAL = 0, OSA_FLAG, OSA_LIST };
+struct osa_opt {
+    const char *name; /* without the leading "--" */
+    enum osa_optkind kind;
+};
+
+struct osa {
+    struct fc_migrator *m;
+    struct fc_os *os;
+    const char *action;
+    const char *cloud;
+    const char *rid;      /* relocation id: --relocation-id, else the task's */
+    unsigned timeout_s;   /* --timeout (waits for a resource to become ready) */
+    json_t *args;         /* the parsed options: name -> string | true | [strings] */
+    json_t *result;       /* the done result; actions add to "resources" */
+};
+
+struct osa_action {
+    const char *name, *summary;
+    const struct osa_opt *opts; /* NULL-ended; the common options are added */
+    fc_rc (*run)(struct osa *a);
+    bool data_out;              /* writes data on stdout: the by-hand result goes to stderr */
+};
+
+extern const struct osa_action osa_actions[];
+
+/* Options: the string value of --name (NULL when absent), a flag, a list (never NULL). */
+const char *osa_str(struct osa *a, const char *name);
+bool osa_flag(struct osa *a, const char *name);
+const json_t *osa_list(struct osa *a, const char *name);
+/* The value of a required option, or FC_E_INVALID naming it. */
+fc_rc osa_need(struct osa *a, const char *name, const char **out);
+
+/* Records a resource in the result: kind, id, name and how (created|reused). */
+void osa_resource(struct osa *a, const char *kind, const char *id, const char *name,
+                  bool created);
+/* The metadata/tag value marking what this relocation made: "fluid-relocation=<rid>". */
+const char *osa_tag(struct osa *a);
+
+/* JSON string field or NULL. */
+const char *osa_js(const json_t *o, const char *key);
+
+/* Finds the items of list `key` at `path` whose "name" is exactly `name` (path may already
+ * filter by name; this re-checks). *out is a new array. */
+fc_rc osa_find_named(struct osa *a, enum fc_os_service svc, const char *path, const char *key,
+                     const char *name, json_t **out);
+/* The single item named `name`: FC_E_NOTFOUND when none (with `what` in the message),
+ * FC_E_CONFLICT when several. *out is a new reference. */
+fc_rc osa_find_one(struct osa *a, enum fc_os_service svc, const char *path, const char *key,
+                   const char *name, const char *what, json_t **out);
+/* An id, or a name resolved to one item (id tried first). */
+fc_rc osa_resolve(struct osa *a, enum fc_os_service svc, const char *list_path,
+                  const char *item_prefix, const char *key, const char *one_key,
+                  const char *id_or_name, const char *what, json_t **out);
+
+/* Polls GET `path` every second until reply[key][field] is one of `ok` (NULL-ended list,
+ * FC_OK), one of `bad` (FC_E_REMOTE naming the state and `fault` text if any), or
+ * a->timeout_s passes (FC_E_TIMEOUT naming the last state). Progress events each poll.
+ * *last (may be NULL) gets the last object (new reference). */
+fc_rc osa_wait(struct osa *a, enum fc_os_service svc, const char *path, const char *key,
+               const char *field, const char *const *ok, const char *const *bad,
+               const char *what, json_t **last);
+
+/* Percent-encodes a name for a query value (FC_E_INVALID when too long). */
+fc_rc osa_q(const char *s, char *out, size_t cap);
+
+/* The actions (image.c, net.c, server.c). */
+fc_rc osa_snapshot(struct osa *a);
+fc_rc osa_image_export(struct osa *a);
+fc_rc osa_image_import(struct osa *a);
+fc_rc osa_keypair_import(struct osa *a);
+fc_rc osa_secgroup_create(struct osa *a);
+fc_rc osa_secgroup_rules(struct osa *a);
+fc_rc osa_floating_ip(struct osa *a);
+fc_rc osa_server_create(struct osa *a);
+
+#endif
