@@ -3,7 +3,8 @@
 # fluid-image against qemu-img convert on the same machine in the same run: a raw image of
 # SIZE MiB (default 4096) with about 40% random data in scattered 1 MiB runs and 60% holes,
 # converted by both tools alternately (the order flips every repetition), REPS times
-# (default 3). Prints a markdown table: median wall time of each, the ratio, peak RSS.
+# (default 3). Prints a markdown table: median wall time of each, the ratio, median CPU time
+# (user + system: less sensitive than wall time to a busy machine), peak RSS.
 # usage: bench.sh FLUID_IMAGE WORKDIR [REPS] [SIZE_MIB]
 # BENCH_ONLY=regex runs only the conversions whose name matches (e.g. 'raw→qcow2$').
 set -euo pipefail
@@ -36,16 +37,16 @@ cases=(
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-run() { # tool args... -> "wall rss_kb"
+run() { # tool args... -> "wall rss_kb cpu"
     rm -f "$out"
     sync
-    /usr/bin/time -f "%e %M" -o "$work/time.out" nice -n 10 "$@" >/dev/null 2>"$work/err.out" ||
+    /usr/bin/time -f "%e %M %U %S" -o "$work/time.out" nice -n 10 "$@" >/dev/null 2>"$work/err.out" ||
         { echo "failed: $*" >&2; cat "$work/err.out" >&2; exit 1; }
-    cat "$work/time.out"
+    awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}' "$work/time.out"
 }
 
-echo "| conversion | fluid-image (s) | qemu-img (s) | ratio | fluid RSS (MiB) | qemu RSS (MiB) |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| conversion | fluid-image (s) | qemu-img (s) | ratio | fluid CPU (s) | qemu CPU (s) | fluid RSS (MiB) | qemu RSS (MiB) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for c in "${cases[@]}"; do
     IFS='|' read -r name args in <<<"$c"
     if [ -n "${BENCH_ONLY:-}" ] && ! [[ $name =~ $BENCH_ONLY ]]; then
@@ -67,11 +68,13 @@ for c in "${cases[@]}"; do
     qm=$(cut -d' ' -f1 "$work/q.t" | median)
     fr=$(cut -d' ' -f2 "$work/f.t" | sort -n | tail -1)
     qr=$(cut -d' ' -f2 "$work/q.t" | sort -n | tail -1)
+    fc=$(cut -d' ' -f3 "$work/f.t" | median)
+    qc=$(cut -d' ' -f3 "$work/q.t" | median)
     fall=$(cut -d' ' -f1 "$work/f.t" | tr '\n' ' ')
     qall=$(cut -d' ' -f1 "$work/q.t" | tr '\n' ' ')
     echo "runs $name: fluid [ $fall] qemu [ $qall]" >&2
-    awk -v n="$name" -v f="$fm" -v q="$qm" -v fr="$fr" -v qr="$qr" 'BEGIN {
-        printf "| %s | %.2f | %.2f | %.2f | %.0f | %.0f |\n", n, f, q, (q > 0 ? f / q : 0),
-               fr / 1024, qr / 1024 }'
+    awk -v n="$name" -v f="$fm" -v q="$qm" -v fr="$fr" -v qr="$qr" -v fc="$fc" -v qc="$qc" 'BEGIN {
+        printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f |\n", n, f, q,
+               (q > 0 ? f / q : 0), fc, qc, fr / 1024, qr / 1024 }'
 done
 rm -f "$out" "$work/time.out" "$work/err.out" "$work/f.t" "$work/q.t"
