@@ -66,7 +66,9 @@ devcloud_install() {
     fi
     devcloud_debconf
     export DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true
-    local apt=(apt-get -y -q -o DPkg::Lock::Timeout=900 -o Dpkg::Options::=--force-confdef
+    # --force-unsafe-io: no fsync per unpacked file (a test machine; halves the unpack time).
+    local apt=(apt-get -y -q -o DPkg::Lock::Timeout=900 -o Dpkg::Options::=--force-unsafe-io
+               -o Dpkg::Options::=--force-confdef
                -o Dpkg::Options::=--force-confold)
     # An old or missing package list makes install fail with 404s: refresh it first when
     # it is older than a day, and once more if the install still fails.
