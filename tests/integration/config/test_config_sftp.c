@@ -237,7 +237,8 @@ Test(sftp, unknown_host_key_is_refused)
 
 Test(sftp, several_files_on_one_host)
 {
-    /* two files named on the same user@host:port share one session; both are rewritten */
+    /* two files named on the same user@host:port share one session; both are rewritten,
+     * with backups */
     char d[512], rules[1024], vars[1024], u1[1400], u2[1400];
     cfg_make_tree(d, sizeof d, "sfiles");
     cfg_write_rules(d, NULL, NULL);
@@ -245,17 +246,22 @@ Test(sftp, several_files_on_one_host)
     snprintf(vars, sizeof vars, "%s/vars.json", d);
     snprintf(u1, sizeof u1, "sftp://%s@%s:%s%s/app/%s", user, host, port, d, tfiles[0].rel);
     snprintf(u2, sizeof u2, "sftp://%s@%s:%s%s/app/%s", user, host, port, d, tfiles[1].rel);
-    const char *args[] = {"rewrite", "--rules",       rules,       "--vars", vars, "--identity",
-                          identity,  "--known-hosts", known_hosts, u1,       u2,   NULL};
+    const char *args[] = {"rewrite",   "--rules", rules,        "--vars", vars,
+                          "--backup",  ".orig",   "--identity", identity, "--known-hosts",
+                          known_hosts, u1,        u2,           NULL};
     struct cfg_out o;
     cfg_exec(&o, args);
     cr_assert_eq(o.status, 0, "%s", o.err);
     cr_assert_eq(cfg_count(o.out, "changed sftp://"), 2, "stdout: %s", o.out);
     for (size_t i = 0; i < 2; i++) {
-        char p[1024];
-        snprintf(p, sizeof p, "%s/app/%s", d, tfiles[i].rel);
+        char p[1100];
+        snprintf(p, 1024, "%s/app/%s", d, tfiles[i].rel);
         char *b = cfg_slurp(p, NULL);
         cr_assert_str_eq(b, tfiles[i].after);
+        free(b);
+        strcat(p, ".orig"); /* --backup over SFTP too */
+        b = cfg_slurp(p, NULL);
+        cr_assert_str_eq(b, tfiles[i].before);
         free(b);
     }
     cfg_rm_tree(d);
