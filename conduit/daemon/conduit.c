@@ -62,36 +62,54 @@ ensure_site(struct conduit *c, const char *site)
     return FC_OK;
 }
 
-/* Publishes the outbox in order; stops at the first failure (retried on the next turn). */
+/* Publishes the outbox in order, in batches: up to 64 messages without waiting, then their
+ * confirms, then one transaction deletes them. A failure leaves the batch in the outbox, to
+ * be published again on the next turn (same message ids: consumers deduplicate). */
 static fc_rc
 flush_outbox(struct conduit *c)
 {
     for (;;) {
-        struct fc_outbox_msg m;
-        bool found;
-        fc_rc rc = fc_store_outbox_next(c->store, &m, &found);
-        if (rc != FC_OK || !found)
-            return rc;
-        bool task = strcmp(m.exchange, FC_AMQP_X_TASKS) == 0;
-        if (task) {
-            char site[FC_SITE_MAX + 1];
-            const char *dot = strchr(m.routing_key, '.');
-            snprintf(site, sizeof site, "%.*s", dot ? (int)(dot - m.routing_key) : 0,
-                     m.routing_key);
-            rc = ensure_site(c, site);
+        int64_t last = 0;
+        size_t n = 0;
+        fc_rc rc = FC_OK;
+        while (n < 64 && rc == FC_OK) {
+            struct fc_outbox_msg m;
+            bool found;
+            if ((rc = fc_store_outbox_after(c->store, last, &m, &found)) != FC_OK || !found)
+                break;
+            bool task = strcmp(m.exchange, FC_AMQP_X_TASKS) == 0;
+            if (task) {
+                char site[FC_SITE_MAX + 1];
+                const char *dot = strchr(m.routing_key, '.');
+                snprintf(site, sizeof site, "%.*s", dot ? (int)(dot - m.routing_key) : 0,
+                         m.routing_key);
+                rc = ensure_site(c, site);
+            }
+            struct fc_amqp_msg am = {.exchange = m.exchange, .routing_key = m.routing_key,
+                                     .body = m.body, .len = strlen(m.body),
+                                     .message_id = m.message_id, .mandatory = task};
+            if (rc == FC_OK)
+                rc = fc_amqp_publish_nowait(c->a, &am);
+            if (rc == FC_OK) {
+                last = m.seq;
+                n++;
+            } else {
+                fc_log(FC_WARN, FC_MSG("publish failed, will retry"),
+                       FC_STR("routing_key", m.routing_key), FC_STR("error", fc_error_msg()));
+            }
+            fc_outbox_msg_clear(&m);
         }
-        struct fc_amqp_msg am = {.exchange = m.exchange, .routing_key = m.routing_key,
-                                 .body = m.body, .len = strlen(m.body),
-                                 .message_id = m.message_id, .mandatory = task};
-        if (rc == FC_OK)
-            rc = fc_amqp_publish(c->a, &am);
-        if (rc == FC_OK)
-            rc = fc_store_outbox_delete(c->store, m.seq);
-        if (rc != FC_OK)
-            fc_log(FC_WARN, FC_MSG("publish failed, will retry"),
-                   FC_STR("routing_key", m.routing_key), FC_STR("error", fc_error_msg()));
-        fc_outbox_msg_clear(&m);
-        if (rc != FC_OK)
+        if (n > 0) {
+            fc_rc cw = fc_amqp_confirm_wait(c->a);
+            if (cw == FC_OK)
+                cw = fc_store_outbox_delete_upto(c->store, last);
+            if (cw != FC_OK) {
+                fc_log(FC_WARN, FC_MSG("outbox batch not confirmed, will retry"),
+                       FC_U64("messages", n), FC_STR("error", fc_error_msg()));
+                return cw;
+            }
+        }
+        if (rc != FC_OK || n < 64)
             return rc;
     }
 }

@@ -214,14 +214,16 @@ rows_free(struct row *r, size_t n)
     free(r);
 }
 
+/* The tasks of rid in plan order. The task body is not loaded (see task_body) and the
+ * dependencies are parsed only for pending tasks: nothing else needs them. */
 static fc_rc
 load_tasks(struct fc_store *s, const char *rid, struct row **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st = NULL;
-    fc_rc rc = prep(s, &st, "SELECT task_id, state, task, site, kind, idempotency_key, "
-                            "depends_on FROM tasks WHERE relocation_id = ? ORDER BY idx",
+    fc_rc rc = prep(s, &st, "SELECT task_id, state, site, kind, idempotency_key, depends_on "
+                            "FROM tasks WHERE relocation_id = ? ORDER BY idx",
                     1, rid);
     if (rc != FC_OK)
         return rc;
@@ -242,15 +244,16 @@ load_tasks(struct fc_store *s, const char *rid, struct row **out, size_t *n)
         memset(x, 0, sizeof *x);
         x->task_id = strdup(col(st, 0));
         x->state = strdup(col(st, 1));
-        x->task = strdup(col(st, 2));
-        x->site = strdup(col(st, 3));
-        x->kind = strdup(col(st, 4));
-        x->key = strdup(col(st, 5));
-        json_auto_t *deps = json_loads(col(st, 6), 0, NULL);
+        x->site = strdup(col(st, 2));
+        x->kind = strdup(col(st, 3));
+        x->key = strdup(col(st, 4));
+        json_auto_t *deps = NULL;
+        if (x->state && strcmp(x->state, "pending") == 0)
+            deps = json_loads(col(st, 5), 0, NULL);
         x->deps = calloc(json_array_size(deps) + 1, sizeof *x->deps);
         for (size_t k = 0; x->deps && k < json_array_size(deps); k++)
             x->deps[x->ndeps++] = strdup(json_string_value(json_array_get(deps, k)));
-        if (!x->task_id || !x->state || !x->task || !x->deps) {
+        if (!x->task_id || !x->state || !x->site || !x->kind || !x->key || !x->deps) {
             rc = FC_ERR(FC_E_NOMEM, "out of memory");
             break;
         }
@@ -265,6 +268,20 @@ load_tasks(struct fc_store *s, const char *rid, struct row **out, size_t *n)
     }
     *out = r;
     return FC_OK;
+}
+
+/* The fluid.task/1 body recorded for a task (new reference), or NULL. */
+static json_t *
+task_body(struct fc_store *s, const char *rid, const char *tid)
+{
+    sqlite3_stmt *st = NULL;
+    json_t *j = NULL;
+    if (prep(s, &st, "SELECT task FROM tasks WHERE relocation_id = ? AND task_id = ?", 2, rid,
+             tid) == FC_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        j = json_loads(col(st, 0), 0, NULL);
+    sqlite3_finalize(st);
+    return j;
 }
 
 static fc_rc
@@ -342,7 +359,7 @@ advance(struct fc_store *s, const char *rid)
             rc = FC_ERR(FC_E_INVALID, "task %s: routing key too long", x->task_id);
             break;
         }
-        json_t *body = json_loads(x->task, 0, NULL);
+        json_t *body = task_body(s, rid, x->task_id);
         rc = outbox_put(s, FC_AMQP_X_TASKS, rk, x->key, body);
         if (rc == FC_OK)
             rc = SQL(s, "task queued",
@@ -538,7 +555,9 @@ fc_store_apply_event(struct fc_store *s, const struct fc_task_event *e, bool *kn
     if (rc == FC_OK)
         rc = SQL(s, "relocation touched", "UPDATE relocations SET updated = ? WHERE id = ?", now,
                  e->relocation_id);
-    if (rc == FC_OK)
+    /* only an outcome can unlock tasks or end the relocation (a started or retrying task
+     * was already in flight) */
+    if (rc == FC_OK && fc_task_state_final(e->state))
         rc = advance(s, e->relocation_id);
     return finish(s, rc);
 }
@@ -608,13 +627,15 @@ fc_outbox_msg_clear(struct fc_outbox_msg *m)
 }
 
 fc_rc
-fc_store_outbox_next(struct fc_store *s, struct fc_outbox_msg *m, bool *found)
+fc_store_outbox_after(struct fc_store *s, int64_t after, struct fc_outbox_msg *m, bool *found)
 {
     *found = false;
     memset(m, 0, sizeof *m);
+    char q[32];
+    snprintf(q, sizeof q, "%lld", (long long)after);
     sqlite3_stmt *st = NULL;
     fc_rc rc = prep(s, &st, "SELECT seq, exchange, routing_key, message_id, body FROM outbox "
-                            "ORDER BY seq LIMIT 1", 0);
+                            "WHERE seq > CAST(? AS INTEGER) ORDER BY seq LIMIT 1", 1, q);
     if (rc != FC_OK)
         return rc;
     int r = sqlite3_step(st);
@@ -635,6 +656,20 @@ fc_store_outbox_next(struct fc_store *s, struct fc_outbox_msg *m, bool *found)
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+fc_rc
+fc_store_outbox_next(struct fc_store *s, struct fc_outbox_msg *m, bool *found)
+{
+    return fc_store_outbox_after(s, 0, m, found);
+}
+
+fc_rc
+fc_store_outbox_delete_upto(struct fc_store *s, int64_t upto)
+{
+    char q[32];
+    snprintf(q, sizeof q, "%lld", (long long)upto);
+    return SQL(s, "outbox delete", "DELETE FROM outbox WHERE seq <= CAST(? AS INTEGER)", q);
 }
 
 fc_rc

@@ -47,6 +47,11 @@ struct fc_outbox_msg {
 /* The oldest outbox message; *found = false when empty. */
 fc_rc fc_store_outbox_next(struct fc_store *s, struct fc_outbox_msg *m, bool *found);
 fc_rc fc_store_outbox_delete(struct fc_store *s, int64_t seq);
+/* The oldest outbox message with seq > after (for publishing a batch before deleting it). */
+fc_rc fc_store_outbox_after(struct fc_store *s, int64_t after, struct fc_outbox_msg *m,
+                            bool *found);
+/* Deletes every outbox message with seq <= upto (one transaction). */
+fc_rc fc_store_outbox_delete_upto(struct fc_store *s, int64_t upto);
 void fc_outbox_msg_clear(struct fc_outbox_msg *m);
 
 /* Fills st (relocation_id and correlation_id are left to the caller) from the store:
