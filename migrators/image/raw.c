@@ -3,6 +3,7 @@
  * large sequential requests (files), or reads a pipe in order; the writer turns zero
  * blocks into holes (files) or writes them as zeros (pipes). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -84,6 +85,56 @@ raw_pump_pipe(struct raw_r *r, struct fc_sink *sink, const volatile sig_atomic_t
     return rc != FC_OK ? rc : sink->end(sink, e.pos, NULL);
 }
 
+/* Data extents found ahead of the reader (SEEK_DATA/SEEK_HOLE), each announced to the
+ * kernel with POSIX_FADV_WILLNEED so that reading them from disk overlaps the conversion
+ * of the ones before (QEMU gets the same from several requests in flight). */
+#define RA_EXTENTS 64
+#define RA_BYTES (32u << 20)
+
+struct ra {
+    int fd;
+    uint64_t size, scan, ahead;
+    bool done, holes;
+    struct { uint64_t s, e; } q[RA_EXTENTS];
+    unsigned head, n;
+};
+
+static void
+ra_fill(struct ra *a)
+{
+    while (!a->done && a->n < RA_EXTENTS && a->ahead < RA_BYTES) {
+        uint64_t d = a->scan, h = a->size;
+        if (a->holes) {
+            off_t x = lseek(a->fd, (off_t)a->scan, SEEK_DATA);
+            if (x < 0 && errno == ENXIO) {
+                a->done = true;
+                break;
+            }
+            if (x < 0) {
+                a->holes = false; /* no SEEK_DATA here (block device, old fs): all data */
+            } else {
+                d = (uint64_t)x < a->size ? (uint64_t)x : a->size;
+                off_t y = lseek(a->fd, (off_t)d, SEEK_HOLE);
+                h = y > (off_t)d && (uint64_t)y < a->size ? (uint64_t)y : a->size;
+            }
+        }
+        if (d >= a->size) {
+            a->done = true;
+            break;
+        }
+        unsigned i = (a->head + a->n) % RA_EXTENTS;
+        a->q[i].s = d;
+        a->q[i].e = h;
+        a->n++;
+        uint64_t len = h - d < RA_BYTES ? h - d : RA_BYTES;
+        posix_fadvise(a->fd, (off_t)d, (off_t)len, POSIX_FADV_WILLNEED);
+        a->ahead += len;
+        a->scan = h;
+        if (h >= a->size)
+            a->done = true;
+    }
+}
+
 static fc_rc
 raw_pump(void *st, struct fc_sink *sink, const volatile sig_atomic_t *cancel)
 {
@@ -95,40 +146,31 @@ raw_pump(void *st, struct fc_sink *sink, const volatile sig_atomic_t *cancel)
     fc_rc rc = sink->begin(sink, &info);
     struct img_emit e;
     img_emit_init(&e, sink, cancel);
-    uint64_t pos = 0, size = in->size;
-    bool holes = true;
-    while (rc == FC_OK && pos < size) {
-        uint64_t end = size;
-        if (holes) {
-            off_t d = lseek(in->fd, (off_t)pos, SEEK_DATA);
-            if (d < 0 && errno == ENXIO)
-                d = (off_t)size;
-            if (d < 0) {
-                holes = false; /* no SEEK_DATA here (block device, old fs) */
-            } else {
-                if ((uint64_t)d > size)
-                    d = (off_t)size;
-                if ((uint64_t)d > pos) {
-                    img_emit_zero(&e, (uint64_t)d - pos);
-                    pos = (uint64_t)d;
-                    continue;
-                }
-                off_t h = lseek(in->fd, (off_t)pos, SEEK_HOLE);
-                if (h > (off_t)pos && (uint64_t)h < size)
-                    end = (uint64_t)h;
-            }
-        }
-        while (rc == FC_OK && pos < end) {
-            size_t k = end - pos < RAW_BUF ? (size_t)(end - pos) : RAW_BUF;
+    struct ra a = {.fd = in->fd, .size = in->size, .holes = true};
+    uint64_t pos = 0;
+    while (rc == FC_OK) {
+        ra_fill(&a);
+        if (a.n == 0)
+            break;
+        uint64_t s0 = a.q[a.head].s, e0 = a.q[a.head].e;
+        a.head = (a.head + 1) % RA_EXTENTS;
+        a.n--;
+        a.ahead -= e0 - s0 < RA_BYTES ? e0 - s0 : RA_BYTES;
+        if (s0 > pos)
+            img_emit_zero(&e, s0 - pos);
+        for (pos = s0; rc == FC_OK && pos < e0;) {
+            size_t k = e0 - pos < RAW_BUF ? (size_t)(e0 - pos) : RAW_BUF;
             if ((rc = img_in_pread(in, r->buf, k, pos, "data")) != FC_OK)
                 break;
             rc = emit_split(&e, r->buf, k);
             pos += k;
         }
     }
+    if (rc == FC_OK && pos < in->size)
+        img_emit_zero(&e, in->size - pos);
     if (rc == FC_OK)
         rc = img_emit_flush(&e);
-    return rc != FC_OK ? rc : sink->end(sink, size, NULL);
+    return rc != FC_OK ? rc : sink->end(sink, in->size, NULL);
 }
 
 static void
