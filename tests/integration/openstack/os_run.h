@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Runs fluid-openstack as the broker does (--events-fd), alone or as export | import, and
+ * hands back its exit status, its done result and everything it wrote on stderr. */
+#ifndef FLUID_TEST_OS_RUN_H
+#define FLUID_TEST_OS_RUN_H
+
+#include <jansson.h>
+
+struct osr {
+    int exit;        /* exit status (the fc_rc number) */
+    json_t *result;  /* the done event's result, or NULL */
+    json_t *error;   /* the failed event's error, or NULL */
+    char *events;    /* the events descriptor's text */
+    char *err;       /* stderr */
+};
+
+/* Runs `fluid-openstack args...` (NULL-ended); in_fd/out_fd (or -1 for /dev/null) are its
+ * stdin/stdout. */
+void osr_run(struct osr *r, int in_fd, int out_fd, const char *const *args);
+/* exp | imp, both run to completion. */
+void osr_pipe(struct osr *exp, const char *const *exp_args, struct osr *imp,
+              const char *const *imp_args);
+void osr_free(struct osr *r);
+/* The result's resources[i].action ("created"/"reused") of the first of `kind`. */
+const char *osr_action(const struct osr *r, const char *kind);
+/* How many resources of result have action `action`. */
+size_t osr_count(const struct osr *r, const char *action);
+
+#endif
