@@ -189,7 +189,10 @@ fc_ctl_watch(int argc, char **argv)
             continue;
         if (d->queue && strcmp(d->queue, rq) == 0) {
             struct fc_status *s = NULL;
-            if (*corr && fc_ctl_status_match(d, corr, &s) == FC_OK && s->found) {
+            if (*corr && fc_ctl_status_match(d, corr, &s) == FC_OK && !s->found)
+                fprintf(stderr, "fluidctl watch: the conduit does not know %s (yet): waiting "
+                        "for its events\n", w.rid);
+            if (s && s->found) {
                 w.total = (uint32_t)s->ntasks;
                 for (size_t i = 0; i < s->ntasks; i++) {
                     struct task_view *t = task_of(&w, s->tasks[i].task_id);
