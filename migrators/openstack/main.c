@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* fluid-openstack: the cloud-action migrator. One program, one subcommand per action
- * (snapshot, image-export, image-import, keypair-import, secgroup-create, secgroup-rules,
- * server-create, floating-ip), run by hand or by the broker. Every action is idempotent:
- * what it creates carries the relocation id and is found and reused by a re-run. */
+ * (snapshot, image-*, keypair-import, secgroup-*, server-create, floating-ip, network-,
+ * subnet-, router-create), run by hand or by the broker. Every action is idempotent: what
+ * it creates carries the relocation id and is found and reused by a re-run. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +35,14 @@ static const struct osa_opt server_opts[] = {
     {"key-name", OSA_VAL}, {"security-group", OSA_LIST}, {"port", OSA_LIST},
     {"metadata-json", OSA_VAL}, {"tags-json", OSA_VAL}, {NULL, 0}};
 
+static const struct osa_opt net_opts[] = {{"name", OSA_VAL}, {"mtu", OSA_VAL}, {NULL, 0}};
+static const struct osa_opt subnet_opts[] = {
+    {"network", OSA_VAL}, {"name", OSA_VAL}, {"cidr", OSA_VAL}, {"ip-version", OSA_VAL},
+    {"gateway", OSA_VAL}, {"dhcp", OSA_FLAG}, {"no-dhcp", OSA_FLAG}, {"dns", OSA_LIST},
+    {"pool", OSA_LIST}, {NULL, 0}};
+static const struct osa_opt router_opts[] = {
+    {"name", OSA_VAL}, {"external-network", OSA_VAL}, {"subnet", OSA_LIST}, {NULL, 0}};
+
 const struct osa_action osa_actions[] = {
     {"snapshot", "image of a server (createImage), waited for until active", snapshot_opts,
      osa_snapshot, false},
@@ -49,6 +57,11 @@ const struct osa_action osa_actions[] = {
      server_opts, osa_server_create, false},
     {"floating-ip", "a floating IP allocated and associated with a server", fip_opts,
      osa_floating_ip, false},
+    {"network-create", "a project network", net_opts, osa_network_create, false},
+    {"subnet-create", "a subnet (CIDR, gateway, DHCP, DNS, pools)", subnet_opts,
+     osa_subnet_create, false},
+    {"router-create", "a router, its external gateway and interfaces", router_opts,
+     osa_router_create, false},
     {NULL, NULL, NULL, NULL, false}};
 
 static const struct osa_opt common_opts[] = {

@@ -88,5 +88,8 @@ fc_rc osa_secgroup_create(struct osa *a);
 fc_rc osa_secgroup_rules(struct osa *a);
 fc_rc osa_floating_ip(struct osa *a);
 fc_rc osa_server_create(struct osa *a);
+fc_rc osa_network_create(struct osa *a);
+fc_rc osa_subnet_create(struct osa *a);
+fc_rc osa_router_create(struct osa *a);
 
 #endif
