@@ -39,9 +39,15 @@ forget(pid_t pid)
             spawned[i] = -1;
 }
 
+/* A private RabbitMQ node still running (tc_init_private), stopped by tc_cleanup too. */
+static char node_fixture[1024], node_dir[1024];
+
+static void run_fixture_stop(void);
+
 void
 tc_cleanup(void)
 {
+    run_fixture_stop();
     for (size_t i = 0; i < nspawned; i++) {
         if (spawned[i] > 0) {
             kill(spawned[i], SIGKILL);
@@ -170,6 +176,16 @@ tc_init(struct tc *t, const char *test)
     ctl(t, "set_permissions", "-p", t->name, "fluid", ".*", ".*", ".*");
 }
 
+static void
+run_fixture_stop(void)
+{
+    if (!node_dir[0])
+        return;
+    const char *argv[] = {node_fixture, "stop", node_dir, NULL};
+    run_env(argv, NULL, NULL, 0, NULL, 0);
+    node_dir[0] = '\0';
+}
+
 void
 tc_node(struct tc *t, const char *verb)
 {
@@ -196,6 +212,8 @@ tc_init_private(struct tc *t, const char *test)
     mkdir(run, 0755);
     mkdir(t->dir, 0755);
     mkdir(t->node_dir, 0755);
+    snprintf(node_fixture, sizeof node_fixture, "%s", t->fixture);
+    snprintf(node_dir, sizeof node_dir, "%s", t->node_dir);
     tc_node(t, "start");
     char path[1200], line[2048];
     snprintf(path, sizeof path, "%s/rabbitmq.env", t->node_dir);
@@ -218,8 +236,7 @@ tc_fini(struct tc *t)
     if (t->conduit > 0)
         tc_conduit_stop(t, SIGKILL);
     if (t->node_dir[0]) {
-        const char *argv[] = {t->fixture, "stop", t->node_dir, NULL};
-        run_env(argv, NULL, NULL, 0, NULL, 0);
+        run_fixture_stop();
         return;
     }
     const char *argv[] = {t->ctl, "delete_vhost", t->name, NULL};

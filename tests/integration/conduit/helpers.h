@@ -32,7 +32,8 @@ void tc_init(struct tc *t, const char *test);
 void tc_init_private(struct tc *t, const char *test);
 /* Runs the fixture script on the private node: verb = stop|start|restart. */
 void tc_node(struct tc *t, const char *verb);
-/* Kills (SIGKILL) every process the test started and did not stop: give it as the suite's
+/* Kills (SIGKILL) every process the test started and did not stop, and stops its private
+ * RabbitMQ node: give it as the suite's
  * .fini so that a failed assertion leaves nothing running. */
 void tc_cleanup(void);
 /* Deletes the vhost (best effort) and stops what is still running. */
