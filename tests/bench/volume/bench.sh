@@ -7,7 +7,8 @@
 #   bench.sh BIN_DIR SOURCE_DIR WORK_DIR [ROUNDS]
 # Images: sparse.img 4 GiB (40% random data in scattered 1 MiB runs, 60% zeros),
 # dense.img 2 GiB random; then a 1% change (41 chunks) for the re-sync runs.
-# BENCH_SPARSE_MIB / BENCH_DENSE_MIB override the sizes (for a quick check of the script).
+# BENCH_SPARSE_MIB / BENCH_DENSE_MIB override the sizes (for a quick check of the script);
+# BENCH_TOOLS="fv-helper scp ..." runs only those tools.
 set -euo pipefail
 bin=${1:?BIN_DIR}; src=${2:?SOURCE_DIR}; work=${3:?WORK_DIR}; rounds=${4:-3}
 vol=$bin/fluid-volume
@@ -101,13 +102,16 @@ resync() {      # tool: destination holds sparse.img, source is sparse-v2.img
 
 make_images
 echo "# $(date -u +%FT%TZ) $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg), rounds $rounds"
-tools=(fv-sftp fv-helper scp ssh-cat rsync fv-helper-zstd)
+only=" ${BENCH_TOOLS:-fv-sftp fv-helper scp ssh-cat rsync fv-helper-zstd} "
+want() { [[ $only == *" $1 "* ]]; }
+tools=()
+for t in fv-sftp fv-helper scp ssh-cat rsync fv-helper-zstd; do want "$t" && tools+=("$t"); done
 for ((r = 0; r < rounds; r++)); do
     n=${#tools[@]}
     for ((i = 0; i < n; i++)); do     # rotate the order each round
         t=${tools[$(((i + r) % n))]}
         full_copy "$t" sparse
     done
-    for t in fv-helper fv-sftp scp ssh-cat; do full_copy "$t" dense; done
-    for t in fv-helper fv-sftp rsync; do resync "$t"; done
+    for t in fv-helper fv-sftp scp ssh-cat; do want "$t" && full_copy "$t" dense; done
+    for t in fv-helper fv-sftp rsync; do want "$t" && resync "$t"; done
 done
