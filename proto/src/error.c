@@ -9,7 +9,7 @@
 
 static _Thread_local struct fc_error last;
 
-static void
+static void __attribute__((format(printf, 4, 0)))
 store(fc_rc rc, const char *file, int line, const char *fmt, va_list ap, int err)
 {
     last.rc = rc;
