@@ -118,6 +118,30 @@ read_fd(void *ctx, char *buf, size_t len)
     return n < 0 ? CURL_READFUNC_ABORT : (size_t)n;
 }
 
+fc_rc
+osa_glance_patch(struct osa *a, const char *path, const json_t *patch)
+{
+    /* fc_os_call sends application/json; Glance wants the json-patch type: stream it */
+    char *body = json_dumps(patch, JSON_COMPACT);
+    int p[2];
+    if (!body || pipe2(p, O_CLOEXEC) != 0) {
+        free(body);
+        return FC_ERR(FC_E_IO, "%s: cannot prepare the image update", a->action);
+    }
+    size_t len = strlen(body);
+    fc_rc rc = len < 65536 ? fc_write_all(p[1], body, len)
+                           : FC_ERR(FC_E_INVALID, "%s: image update too large", a->action);
+    close(p[1]);
+    struct fd_reader br = {p[0]};
+    if (rc == FC_OK)
+        rc = fc_os_stream(a->os, FC_SVC_IMAGE, "PATCH", path,
+                          "application/openstack-images-v2.1-json-patch", read_fd, &br,
+                          (int64_t)len, NULL, NULL, NULL);
+    close(p[0]);
+    free(body);
+    return rc;
+}
+
 /* Test mode for Nova's fake driver: fill the queued image with a file's bytes. */
 static fc_rc
 test_upload(struct osa *a, const char *id, const char *file)
@@ -130,24 +154,10 @@ test_upload(struct osa *a, const char *id, const char *file)
     json_t *patch = json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]", "op", "replace", "path",
                               "/disk_format", "value", "raw", "op", "replace", "path",
                               "/container_format", "value", "bare");
-    /* fc_os_call sends application/json; Glance wants the json-patch type: stream it */
-    char *body = json_dumps(patch, JSON_COMPACT);
-    json_decref(patch);
     fc_log(FC_WARN, FC_MSG("test mode: uploading a file into the queued snapshot"),
            FC_STR("image", id));
-    int p[2];
-    if (!body || pipe2(p, O_CLOEXEC) != 0) {
-        free(body);
-        return FC_ERR(FC_E_IO, "test-upload: pipe");
-    }
-    fc_write_all(p[1], body, strlen(body));
-    close(p[1]);
-    struct fd_reader br = {p[0]};
-    fc_rc rc = fc_os_stream(a->os, FC_SVC_IMAGE, "PATCH", path,
-                            "application/openstack-images-v2.1-json-patch", read_fd, &br,
-                            (int64_t)strlen(body), NULL, NULL, NULL);
-    close(p[0]);
-    free(body);
+    fc_rc rc = osa_glance_patch(a, path, patch);
+    json_decref(patch);
     if (rc)
         return rc;
     struct fd_reader fr = {fd};
@@ -324,8 +334,6 @@ osa_image_export(struct osa *a)
     const char *iname = osa_str(a, "image-name"), *iid = osa_str(a, "image");
     if (!iname == !iid)
         return FC_ERR(FC_E_INVALID, "image-export: give one of --image-name or --image");
-    if (osa_flag(a, "framed") && osa_flag(a, "plain"))
-        return FC_ERR(FC_E_INVALID, "image-export: --framed and --plain exclude each other");
     char q[600], path[900];
     json_t *img = NULL;
     fc_rc rc = osa_q(iname ? iname : iid, q, sizeof q);
@@ -335,13 +343,22 @@ osa_image_export(struct osa *a)
     if ((rc = osa_resolve(a, FC_SVC_IMAGE, path, "/images", "images", NULL,
                           iname ? iname : iid, "image", &img)))
         return rc;
+    rc = osa_export_image(a, img);
+    json_decref(img);
+    return rc;
+}
+
+fc_rc
+osa_export_image(struct osa *a, const json_t *img)
+{
+    char path[900];
+    fc_rc rc = FC_OK;
+    if (osa_flag(a, "framed") && osa_flag(a, "plain"))
+        return FC_ERR(FC_E_INVALID, "%s: --framed and --plain exclude each other", a->action);
     const char *id = osa_js(img, "id"), *st = osa_js(img, "status");
-    if (!st || strcmp(st, "active") != 0) {
-        rc = FC_ERR(FC_E_INVALID, "cloud '%s': image %s is %s, not active: it has no data to "
-                    "export", a->cloud, id, st ? st : "(no status)");
-        json_decref(img);
-        return rc;
-    }
+    if (!st || strcmp(st, "active") != 0)
+        return FC_ERR(FC_E_INVALID, "cloud '%s': image %s is %s, not active: it has no data to "
+                      "export", a->cloud, id, st ? st : "(no status)");
     json_t *jsz = json_object_get(img, "size");
     struct exporter e = {.a = a, .size = json_is_integer(jsz) ? (uint64_t)json_integer_value(jsz)
                                                               : FC_SIZE_UNKNOWN};
@@ -349,10 +366,12 @@ osa_image_export(struct osa *a)
     if (da)
         e.drop_at = strtoull(da, NULL, 10);
     e.buf = malloc(EX_BLOCK);
-    if (!e.buf || (rc = hashes_init(&e.h))) {
+    if (!e.buf)
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    if ((rc = hashes_init(&e.h))) {
+        hashes_free(&e.h);
         free(e.buf);
-        json_decref(img);
-        return e.buf ? rc : FC_ERR(FC_E_NOMEM, "out of memory");
+        return rc;
     }
     bool framed = want_framed(a);
     fc_stream_writer_init(&e.w, 1, framed);
@@ -411,6 +430,5 @@ osa_image_export(struct osa *a)
     fc_stream_writer_fini(&e.w);
     hashes_free(&e.h);
     free(e.buf);
-    json_decref(img);
     return rc;
 }

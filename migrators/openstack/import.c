@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,12 +147,18 @@ upload(struct osa *a, const char *id, struct feeder *f, bool discard)
         while (up_read(&u, buf, sizeof buf) > 0 && !u.joined)
             ;
     } else {
+        /* Glance (uwsgi) gives up on an upload whose body does not come: start it only once
+         * the first bytes are there (an upstream stage may wait minutes for its cloud) */
+        struct pollfd pf = {p[0], POLLIN, 0};
+        while (poll(&pf, 1, 1000) == 0 && !fc_cancel_requested)
+            ;
         char path[300];
         snprintf(path, sizeof path, "/images/%s/file", id);
         rc = fc_os_stream(a->os, FC_SVC_IMAGE, "PUT", path, "application/octet-stream", up_read,
                           &u, -1, NULL, NULL, NULL);
     }
-    if (!u.joined) {
+    bool early = !u.joined;
+    if (early) {
         /* curl stopped early: unblock the reader (EPIPE) and wait for it */
         close(p[0]);
         p[0] = -1;
@@ -163,8 +170,13 @@ upload(struct osa *a, const char *id, struct feeder *f, bool discard)
     fc_sha256_free(&f->s256);
     EVP_MD_CTX_free(f->s512);
     f->s512 = NULL;
+    if (early && rc) /* the upload failed first; the reader's EPIPE is its consequence */
+        return rc;
     if (f->rc)
         return FC_ERR(f->rc, "%s", f->err); /* the input's failure, not curl's abort */
+    if (early)
+        return FC_ERR(FC_E_REMOTE, "cloud '%s': Glance ended the upload before the input did",
+                      a->cloud);
     return rc;
 }
 
@@ -209,8 +221,16 @@ osa_image_import(struct osa *a)
     fc_rc rc;
     if ((rc = osa_need(a, "name", &name)) || (rc = osa_need(a, "disk-format", &dfmt)))
         return rc;
-    if (!cfmt)
-        cfmt = "bare";
+    char id[80];
+    return osa_import_image(a, name, dfmt, cfmt ? cfmt : "bare", osa_str(a, "min-disk"),
+                            osa_str(a, "min-ram"), id);
+}
+
+fc_rc
+osa_import_image(struct osa *a, const char *name, const char *dfmt, const char *cfmt,
+                 const char *md, const char *mr, char id[80])
+{
+    fc_rc rc;
     char q[600], path[900];
     json_t *imgs = NULL;
     if ((rc = osa_q(name, q, sizeof q)))
@@ -218,7 +238,7 @@ osa_image_import(struct osa *a)
     snprintf(path, sizeof path, "/images?name=%s&owner=%s", q, fc_os_project_id(a->os));
     if ((rc = osa_find_named(a, FC_SVC_IMAGE, path, "images", name, &imgs)))
         return rc;
-    char id[80] = "";
+    id[0] = '\0';
     bool reuse_active = false, created = false;
     size_t i;
     json_t *it;
@@ -230,7 +250,7 @@ osa_image_import(struct osa *a)
             break;
         }
         if (st && (strcmp(st, "active") == 0 || strcmp(st, "queued") == 0) && !id[0]) {
-            snprintf(id, sizeof id, "%s", osa_js(it, "id"));
+            snprintf(id, 80, "%s", osa_js(it, "id"));
             reuse_active = strcmp(st, "active") == 0;
             continue;
         }
@@ -251,7 +271,6 @@ osa_image_import(struct osa *a)
         json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:s}", "name", name, "disk_format", dfmt,
                                  "container_format", cfmt, "visibility", "private",
                                  "fluid_relocation", a->rid), *r = NULL;
-        const char *md = osa_str(a, "min-disk"), *mr = osa_str(a, "min-ram");
         if (md)
             json_object_set_new(body, "min_disk", json_integer(atoll(md)));
         if (mr)
@@ -260,7 +279,7 @@ osa_image_import(struct osa *a)
         json_decref(body);
         if (rc)
             return rc;
-        snprintf(id, sizeof id, "%s", osa_js(r, "id") ? osa_js(r, "id") : "");
+        snprintf(id, 80, "%s", osa_js(r, "id") ? osa_js(r, "id") : "");
         json_decref(r);
         created = true;
     }

@@ -43,6 +43,15 @@ static const struct osa_opt subnet_opts[] = {
 static const struct osa_opt router_opts[] = {
     {"name", OSA_VAL}, {"external-network", OSA_VAL}, {"subnet", OSA_LIST}, {NULL, 0}};
 
+static const struct osa_opt vexp_opts[] = {
+    {"volume", OSA_VAL}, {"image-name", OSA_VAL}, {"force", OSA_FLAG}, {"framed", OSA_FLAG},
+    {"plain", OSA_FLAG}, {NULL, 0}};
+static const struct osa_opt vimp_opts[] = {
+    {"name", OSA_VAL}, {"size", OSA_VAL}, {"disk-format", OSA_VAL}, {"volume-type", OSA_VAL},
+    {"bootable", OSA_FLAG}, {NULL, 0}};
+static const struct osa_opt vatt_opts[] = {
+    {"server", OSA_VAL}, {"volume", OSA_VAL}, {"device", OSA_VAL}, {NULL, 0}};
+
 const struct osa_action osa_actions[] = {
     {"snapshot", "image of a server (createImage), waited for until active", snapshot_opts,
      osa_snapshot, false},
@@ -62,6 +71,12 @@ const struct osa_action osa_actions[] = {
      osa_subnet_create, false},
     {"router-create", "a router, its external gateway and interfaces", router_opts,
      osa_router_create, false},
+    {"volume-export", "a volume's data to stdout through Cinder upload-to-image", vexp_opts,
+     osa_volume_export, true},
+    {"volume-import", "stdin into an image, then a volume made from it", vimp_opts,
+     osa_volume_import, false},
+    {"volume-attach", "a volume attached to a server (at the device asked)", vatt_opts,
+     osa_volume_attach, false},
     {NULL, NULL, NULL, NULL, false}};
 
 static const struct osa_opt common_opts[] = {

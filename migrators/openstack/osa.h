@@ -79,7 +79,17 @@ fc_rc osa_wait(struct osa *a, enum fc_os_service svc, const char *path, const ch
 /* Percent-encodes a name for a query value (FC_E_INVALID when too long). */
 fc_rc osa_q(const char *s, char *out, size_t cap);
 
-/* The actions (image.c, net.c, server.c). */
+/* PATCHes a Glance image (application/openstack-images-v2.1-json-patch). */
+fc_rc osa_glance_patch(struct osa *a, const char *path, const json_t *patch);
+/* Streams an active image to stdout (image-export's work; options framed/plain and
+ * test-drop-at are read from a->args). */
+fc_rc osa_export_image(struct osa *a, const json_t *img);
+/* Imports stdin into the image `name` of this relocation (found or made); id gets its id.
+ * md, mr: min disk (GB) and min RAM (MB), or NULL. */
+fc_rc osa_import_image(struct osa *a, const char *name, const char *dfmt, const char *cfmt,
+                       const char *md, const char *mr, char id[80]);
+
+/* The actions (image.c, import.c, net.c, netcreate.c, server.c, volume.c). */
 fc_rc osa_snapshot(struct osa *a);
 fc_rc osa_image_export(struct osa *a);
 fc_rc osa_image_import(struct osa *a);
@@ -91,5 +101,8 @@ fc_rc osa_server_create(struct osa *a);
 fc_rc osa_network_create(struct osa *a);
 fc_rc osa_subnet_create(struct osa *a);
 fc_rc osa_router_create(struct osa *a);
+fc_rc osa_volume_export(struct osa *a);
+fc_rc osa_volume_import(struct osa *a);
+fc_rc osa_volume_attach(struct osa *a);
 
 #endif
