@@ -16,12 +16,14 @@
 #include "fluid/error.h"
 #include "fluid/log.h"
 #include "fluid/msg.h"
+#include "planner.h"
 #include "store.h"
 
 struct conduit {
     const struct fc_conduit_opts *o;
     struct fc_amqp *a;
     struct fc_store *store;
+    struct fc_planner *planner; /* plans requests that came without a plan (planner.c) */
     char **sites; /* site queues declared on this connection generation */
     size_t nsites;
     uint64_t sites_gen;
@@ -159,22 +161,16 @@ settle_error(struct conduit *c, const struct fc_amqp_delivery *d, const char *wh
     sleep_ms(500);
 }
 
+/* Records a request (its plan explicit or just made; or, when plan_error is set, the
+ * planning failure) and settles d. */
 static void
-on_request(struct conduit *c, const struct fc_amqp_delivery *d)
+record_request(struct conduit *c, const struct fc_amqp_delivery *d, const struct fc_request *r,
+               const char *plan_error)
 {
-    FC_AUTO(request) struct fc_request *r = NULL;
-    fc_rc rc = fc_request_parse(d->body, d->len, &r);
-    if (rc != FC_OK) {
-        char reason[sizeof fc_error_last()->msg], path[512];
-        snprintf(reason, sizeof reason, "%s", fc_error_msg());
-        snprintf(path, sizeof path, "%s", fc_msg_error_path());
-        if (reject(c, d, path, reason) != FC_OK)
-            settle_error(c, d, "could not reject a request");
-        return;
-    }
     bool dup = false;
     const char *cpath = NULL;
-    rc = fc_store_add_request(c->store, r, &dup, &cpath);
+    fc_rc rc = plan_error ? fc_store_add_failed(c->store, r, plan_error, &dup, &cpath)
+                          : fc_store_add_request(c->store, r, &dup, &cpath);
     if (rc == FC_E_CONFLICT || rc == FC_E_UNSUPPORTED) {
         char reason[sizeof fc_error_last()->msg];
         snprintf(reason, sizeof reason, "%s", fc_error_msg());
@@ -189,10 +185,72 @@ on_request(struct conduit *c, const struct fc_amqp_delivery *d)
     if (dup)
         fc_log(FC_INFO, FC_MSG("request already recorded: nothing to do"),
                FC_STR("relocation", r->relocation_id), FC_STR("key", r->idempotency_key));
-    else
+    else if (!plan_error)
         fc_log(FC_INFO, FC_MSG("relocation accepted"), FC_STR("relocation", r->relocation_id),
                FC_U64("tasks", r->plan->ntasks));
     fc_amqp_ack(c->a, d);
+}
+
+/* Returns true when d was handed to the planner (which then owns it until
+ * drain_planner() settles it). */
+static bool
+on_request(struct conduit *c, struct fc_amqp_delivery *d)
+{
+    FC_AUTO(request) struct fc_request *r = NULL;
+    fc_rc rc = fc_request_parse(d->body, d->len, &r);
+    if (rc != FC_OK) {
+        char reason[sizeof fc_error_last()->msg], path[512];
+        snprintf(reason, sizeof reason, "%s", fc_error_msg());
+        snprintf(path, sizeof path, "%s", fc_msg_error_path());
+        if (reject(c, d, path, reason) != FC_OK)
+            settle_error(c, d, "could not reject a request");
+        return false;
+    }
+    if (r->plan) {
+        record_request(c, d, r, NULL);
+        return false;
+    }
+    /* Planned once per relocation: a request already recorded (or being planned) is not
+     * planned again; the plan is recorded with the acceptance, in one transaction. */
+    bool known = false;
+    if ((rc = fc_store_has_key(c->store, r->idempotency_key, &known)) != FC_OK) {
+        settle_error(c, d, "could not look a request up");
+        return false;
+    }
+    if (known || fc_planner_busy_with(c->planner, r->idempotency_key)) {
+        fc_log(FC_INFO, FC_MSG("request already recorded: nothing to do"),
+               FC_STR("relocation", r->relocation_id), FC_STR("key", r->idempotency_key));
+        fc_amqp_ack(c->a, d);
+        return false;
+    }
+    fc_log(FC_INFO, FC_MSG("planning a relocation"), FC_STR("relocation", r->relocation_id),
+           FC_STR("source", r->source_cloud), FC_STR("target", r->target_cloud));
+    struct fc_request *owned = r;
+    r = NULL;
+    if (fc_planner_submit(c->planner, owned, d) != FC_OK) {
+        settle_error(c, d, "could not queue a request for planning");
+        return false;
+    }
+    return true;
+}
+
+/* Records what the planner finished and settles those deliveries. */
+static void
+drain_planner(struct conduit *c)
+{
+    struct fc_planner_job *j;
+    while ((j = fc_planner_take(c->planner))) {
+        struct fc_amqp_delivery *d = j->tag;
+        record_request(c, d, j->req, j->rc == FC_OK ? NULL : j->reason);
+        fc_amqp_delivery_free(d);
+        fc_planner_job_free(j);
+    }
+}
+
+static void
+free_delivery(void *d)
+{
+    fc_amqp_delivery_free(d);
 }
 
 static void
@@ -326,6 +384,12 @@ fc_conduit_run(const struct fc_conduit_opts *o, volatile sig_atomic_t *stop)
         sleep_ms(backoff);
         backoff = backoff < 5000 ? backoff * 2 : 5000;
     }
+    if (!*stop && fc_planner_start(o->clouds_file, &c.planner) != FC_OK) {
+        fc_log(FC_ERROR, FC_MSG("cannot start the planner"), FC_STR("error", fc_error_msg()));
+        fc_amqp_close(c.a);
+        fc_store_close(c.store);
+        return 1;
+    }
     if (!*stop) {
         fc_log(FC_INFO, FC_MSG("fluid-conduit ready"), FC_STR("amqp", fc_amqp_where(c.a)),
                FC_STR("store", path), FC_U64("max_parallel", o->max_parallel));
@@ -333,6 +397,7 @@ fc_conduit_run(const struct fc_conduit_opts *o, volatile sig_atomic_t *stop)
             fc_log(FC_ERROR, FC_MSG("resume failed"), FC_STR("error", fc_error_msg()));
     }
     while (!*stop) {
+        drain_planner(&c);
         flush_outbox(&c);
         struct fc_amqp_delivery *d = NULL;
         fc_rc rc = fc_amqp_wait(c.a, 500, &d);
@@ -343,17 +408,21 @@ fc_conduit_run(const struct fc_conduit_opts *o, volatile sig_atomic_t *stop)
         }
         if (!d)
             continue;
+        bool kept = false;
         if (d->queue && strcmp(d->queue, FC_AMQP_Q_REQUESTS) == 0)
-            on_request(&c, d);
+            kept = on_request(&c, d);
         else if (d->queue && strcmp(d->queue, FC_CONDUIT_Q_EVENTS) == 0)
             on_event(&c, d);
         else if (d->queue && strcmp(d->queue, FC_CONDUIT_Q_RPC) == 0)
             on_rpc(&c, d);
         else
             fc_amqp_nack(c.a, d, true);
-        fc_amqp_delivery_free(d);
+        if (!kept)
+            fc_amqp_delivery_free(d);
     }
     fc_log(FC_INFO, FC_MSG("fluid-conduit stopping"));
+    /* a request being planned is not acked: RabbitMQ gives it back on the next start */
+    fc_planner_stop(c.planner, free_delivery);
     fc_amqp_close(c.a);
     fc_store_close(c.store);
     for (size_t i = 0; i < c.nsites; i++)

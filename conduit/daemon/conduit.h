@@ -23,6 +23,8 @@ struct fc_conduit_opts {
     const char *state_dir;   /* holds conduit.db */
     unsigned max_parallel;   /* tasks of one relocation in flight */
     unsigned prefetch;       /* unacked requests at most */
+    const char *clouds_file; /* clouds.yaml for planning (NULL: OS_CLIENT_CONFIG_FILE and the
+                              * openstack CLI's places) */
 };
 
 /* Runs until *stop becomes non-zero; returns the exit status (0 after a clean stop). */

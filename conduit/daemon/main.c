@@ -25,7 +25,7 @@ on_signal(int sig)
 }
 
 struct conf {
-    char *amqp_url, *state_dir;
+    char *amqp_url, *state_dir, *clouds_file;
     unsigned max_parallel, prefetch;
 };
 
@@ -39,13 +39,16 @@ conf_set(void *arg, const char *key, const char *value)
     } else if (strcmp(key, "state_dir") == 0) {
         free(c->state_dir);
         c->state_dir = strdup(value);
+    } else if (strcmp(key, "clouds_file") == 0) {
+        free(c->clouds_file);
+        c->clouds_file = strdup(value);
     } else if (strcmp(key, "max_parallel") == 0) {
         return fc_conf_uint("max_parallel", value, 1, 1024, &c->max_parallel);
     } else if (strcmp(key, "prefetch") == 0) {
         return fc_conf_uint("prefetch", value, 1, 1000, &c->prefetch);
     } else {
-        return FC_ERR(FC_E_INVALID, "unknown key \"%.64s\" (amqp_url, state_dir, max_parallel, "
-                      "prefetch)", key);
+        return FC_ERR(FC_E_INVALID, "unknown key \"%.64s\" (amqp_url, state_dir, clouds_file, "
+                      "max_parallel, prefetch)", key);
     }
     return FC_OK;
 }
@@ -128,6 +131,7 @@ main(int argc, char **argv)
                                    : FLUID_STATEDIR,
         .max_parallel = c.max_parallel,
         .prefetch = c.prefetch,
+        .clouds_file = c.clouds_file,
     };
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
@@ -147,5 +151,6 @@ main(int argc, char **argv)
     int status = fc_conduit_run(&o, &stop_flag);
     free(c.amqp_url);
     free(c.state_dir);
+    free(c.clouds_file);
     return status;
 }

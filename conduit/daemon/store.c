@@ -507,6 +507,70 @@ fc_store_add_request(struct fc_store *s, const struct fc_request *r, bool *dup,
     return finish(s, rc);
 }
 
+fc_rc
+fc_store_has_key(struct fc_store *s, const char *key, bool *found)
+{
+    *found = false;
+    sqlite3_stmt *st = NULL;
+    fc_rc rc = prep(s, &st, "SELECT id FROM relocations WHERE idempotency_key = ?", 1, key);
+    if (rc != FC_OK)
+        return rc;
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        return db_err(s, "relocation lookup");
+    *found = r == SQLITE_ROW;
+    return FC_OK;
+}
+
+fc_rc
+fc_store_add_failed(struct fc_store *s, const struct fc_request *r, const char *reason,
+                    bool *dup, const char **conflict_path)
+{
+    *dup = false;
+    if (conflict_path)
+        *conflict_path = NULL;
+    fc_rc rc = begin(s);
+    if (rc != FC_OK)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if ((rc = prep(s, &st, "SELECT idempotency_key FROM relocations WHERE id = ? OR "
+                           "idempotency_key = ?", 2, r->relocation_id,
+                   r->idempotency_key)) != FC_OK)
+        return finish(s, rc);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        bool same = strcmp(col(st, 0), r->idempotency_key) == 0;
+        sqlite3_finalize(st);
+        if (same) {
+            *dup = true;
+            return finish(s, FC_OK);
+        }
+        if (conflict_path)
+            *conflict_path = "relocation_id";
+        return finish(s, FC_ERR(FC_E_CONFLICT,
+                                "relocation_id: \"%s\" already exists with another "
+                                "idempotency_key", r->relocation_id));
+    }
+    sqlite3_finalize(st);
+    char now[40];
+    fc_msg_now(now, sizeof now);
+    json_auto_t *rj = fc_request_to_json(r);
+    char *req_text = rj ? fc_msg_dump(rj) : NULL;
+    if (!req_text)
+        return finish(s, FC_ERR(FC_E_NOMEM, "out of memory"));
+    rc = SQL(s, "relocation insert",
+             "INSERT INTO relocations(id, idempotency_key, request, state, error, created, "
+             "updated) VALUES(?,?,?,'failed',?,?,?)",
+             r->relocation_id, r->idempotency_key, req_text, reason, now, now);
+    free(req_text);
+    if (rc == FC_OK)
+        rc = reloc_event(s, r->relocation_id, FC_RS_FAILED, reason, NULL, 0);
+    if (rc == FC_OK)
+        fc_log(FC_WARN, FC_MSG("relocation failed"), FC_STR("relocation", r->relocation_id),
+               FC_STR("error", reason));
+    return finish(s, rc);
+}
+
 /* ---- events ---- */
 
 fc_rc

@@ -27,6 +27,17 @@ void fc_store_close(struct fc_store *s);
 fc_rc fc_store_add_request(struct fc_store *s, const struct fc_request *r, bool *dup,
                            const char **conflict_path);
 
+/* Whether a relocation with this idempotency_key is recorded (the conduit asks before
+ * planning a request that came without a plan, so that a re-submitted request is never
+ * planned again). */
+fc_rc fc_store_has_key(struct fc_store *s, const char *idempotency_key, bool *found);
+
+/* Records a request that could not be planned: relocation "failed" with `reason`, no
+ * tasks, a relocation state event in the outbox. *dup and FC_E_CONFLICT as for
+ * fc_store_add_request. */
+fc_rc fc_store_add_failed(struct fc_store *s, const struct fc_request *r, const char *reason,
+                          bool *dup, const char **conflict_path);
+
 /* Applies a TaskEvent to its task and advances the relocation. *known = false (and nothing
  * changes) when no task has that relocation_id, task_id and idempotency_key. Events that
  * arrive after the task's outcome are ignored. */
