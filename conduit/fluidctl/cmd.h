@@ -52,6 +52,8 @@ int fc_ctl_watch(int argc, char **argv);
 int fc_ctl_status(int argc, char **argv);
 int fc_ctl_cancel(int argc, char **argv);
 int fc_ctl_brokers(int argc, char **argv);
+/* relocate.c: builds a plan-less request, submits it, --watch follows it */
+int fc_ctl_relocate(int argc, char **argv);
 /* inspect.c, plan.c (the OpenStack engineer's) */
 int fc_ctl_inspect(int argc, char **argv);
 int fc_ctl_plan(int argc, char **argv);

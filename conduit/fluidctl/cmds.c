@@ -7,6 +7,8 @@
 const struct fc_ctl_cmd fc_ctl_cmds[] = {
     {"submit", "validate a RelocationRequest FILE and publish it; prints the relocation id",
      fc_ctl_submit},
+    {"relocate", "relocate servers between two clouds (the conduit plans it); --watch follows it",
+     fc_ctl_relocate},
     {"watch", "follow a relocation's events until it ends (progress bar, or --json lines)",
      fc_ctl_watch},
     {"status", "ask the conduit for a relocation's state and tasks", fc_ctl_status},
