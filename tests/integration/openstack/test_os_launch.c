@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* fluid-openstack against the devcloud, the server side: snapshot (the fake driver leaves
- * the image queued: a clear timeout; --test-upload fills it; a re-run reuses it),
- * server-create (flavor, fixed IP, metadata, tags; a re-run reuses), floating-ip (allocated,
+ * the image queued: a clear timeout; --test-upload fills it; a re-run reuses it), network,
+ * subnet and router, server-create (flavor, fixed IP, metadata, tags), floating-ip (allocated,
  * associated, reused), and bad input: unknown server, unknown cloud, wrong password, with
  * no password in any output. */
 #include <criterion/criterion.h>
@@ -168,27 +168,54 @@ Test(launch, server_create_and_floating_ip_idempotent)
     snprintf(ip, sizeof ip, "10.%d.7.55", oct);
     snprintf(port, sizeof port, "network=%s,fixed_ip=%s", net, ip);
     snprintf(desc, sizeof desc, "fluid %s fip-of-web", rid);
-    json_t *n = dc_call(os, FC_SVC_NETWORK, "POST", json_pack("{s:{s:s}}", "network", "name", net),
-                        "/networks");
-    char nid[64], sid_[64], rid_[64];
-    snprintf(nid, sizeof nid, "%s", rs(json_object_get(n, "network"), "id"));
-    json_decref(n);
-    n = dc_call(os, FC_SVC_NETWORK, "POST",
-                json_pack("{s:{s:s,s:s,s:i,s:s}}", "subnet", "name", sub, "network_id", nid,
-                          "ip_version", 4, "cidr", cidr), "/subnets");
-    snprintf(sid_, sizeof sid_, "%s", rs(json_object_get(n, "subnet"), "id"));
-    json_decref(n);
-    json_t *ext = dc_call(os, FC_SVC_NETWORK, "GET", NULL, "/networks?name=%s",
-                          dc_external_network());
-    const char *eid = rs(json_array_get(json_object_get(ext, "networks"), 0), "id");
-    n = dc_call(os, FC_SVC_NETWORK, "POST",
-                json_pack("{s:{s:s,s:{s:s}}}", "router", "name", rt, "external_gateway_info",
-                          "network_id", eid), "/routers");
-    snprintf(rid_, sizeof rid_, "%s", rs(json_object_get(n, "router"), "id"));
-    json_decref(n);
-    json_decref(ext);
-    json_decref(dc_call(os, FC_SVC_NETWORK, "PUT", json_pack("{s:s}", "subnet_id", sid_),
-                        "/routers/%s/add_router_interface", rid_));
+    char nid[64] = "", sid_[64] = "", rid_[64] = "";
+    const char *nc[] = {"network-create", "--cloud", dc_target(), "--relocation-id", rid,
+                        "--name", net, NULL};
+    const char *snc[] = {"subnet-create", "--cloud", dc_target(), "--relocation-id", rid,
+                         "--network", net, "--name", sub, "--cidr", cidr, "--ip-version", "4",
+                         "--dhcp", NULL};
+    const char *rc_[] = {"router-create", "--cloud", dc_target(), "--relocation-id", rid,
+                         "--name", rt, "--external-network", dc_external_network(),
+                         "--subnet", sub, NULL};
+    size_t nets0 = count(os, FC_SVC_NETWORK, "/networks", "networks");
+    size_t rts0 = count(os, FC_SVC_NETWORK, "/routers", "routers");
+    for (int round = 0; round < 2; round++) {
+        const char *want = round ? "reused" : "created";
+        struct osr r;
+        osr_run(&r, -1, -1, nc);
+        ok(&r, "network-create");
+        cr_assert_str_eq(osr_action(&r, "network"), want);
+        snprintf(nid, sizeof nid, "%s", rs(r.result, "network_id"));
+        osr_free(&r);
+        osr_run(&r, -1, -1, snc);
+        ok(&r, "subnet-create");
+        cr_assert_str_eq(osr_action(&r, "subnet"), want);
+        snprintf(sid_, sizeof sid_, "%s", rs(r.result, "subnet_id"));
+        osr_free(&r);
+        osr_run(&r, -1, -1, rc_);
+        ok(&r, "router-create");
+        cr_assert_str_eq(osr_action(&r, "router"), want);
+        cr_assert_str_eq(osr_action(&r, "router_interface"), want);
+        snprintf(rid_, sizeof rid_, "%s", rs(r.result, "router_id"));
+        osr_free(&r);
+        cr_assert_eq(count(os, FC_SVC_NETWORK, "/networks", "networks"), nets0 + 1);
+        cr_assert_eq(count(os, FC_SVC_NETWORK, "/routers", "routers"), rts0 + 1);
+    }
+    /* read back: the subnet's CIDR, the router's gateway, the network's tag */
+    json_t *x = dc_call(os, FC_SVC_NETWORK, "GET", NULL, "/subnets/%s", sid_);
+    cr_assert_str_eq(rs(json_object_get(x, "subnet"), "cidr"), cidr);
+    cr_assert_str_eq(rs(json_object_get(x, "subnet"), "network_id"), nid);
+    json_decref(x);
+    x = dc_call(os, FC_SVC_NETWORK, "GET", NULL, "/routers/%s", rid_);
+    cr_assert(json_is_object(json_object_get(json_object_get(x, "router"),
+                                             "external_gateway_info")), "router has a gateway");
+    json_decref(x);
+    x = dc_call(os, FC_SVC_NETWORK, "GET", NULL, "/networks/%s", nid);
+    char tag[100];
+    snprintf(tag, sizeof tag, "fluid-relocation=%s", rid);
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(json_object_get(x, "network"),
+                                                                      "tags"), 0)), tag);
+    json_decref(x);
 
     const char *sc[] = {"server-create", "--cloud", dc_target(), "--relocation-id", rid,
                         "--name", srv, "--flavor", "m1.tiny", "--image", "devcloud-tiny",
