@@ -92,6 +92,23 @@ usage(FILE *f)
     fprintf(f, "see fluid-openstack(1)\n");
 }
 
+static void
+print_opts(const struct osa_opt *t)
+{
+    for (; t->name; t++)
+        printf("  --%s%s\n", t->name,
+               t->kind == OSA_FLAG ? "" : t->kind == OSA_LIST ? " VALUE (repeatable)" : " VALUE");
+}
+
+/* ACTION --help: every option the action takes (a test checks each is in the man page). */
+static void
+action_help(const struct osa_action *act)
+{
+    printf("usage: fluid-openstack %s [options]: %s\noptions:\n", act->name, act->summary);
+    print_opts(act->opts);
+    print_opts(common_opts);
+}
+
 static const struct osa_opt *
 find_opt(const struct osa_opt *t, const char *name)
 {
@@ -183,6 +200,12 @@ run(struct fc_migrator *m, int argc, char **argv, bool *data_out)
     if (!act->name)
         return usage(stderr), FC_ERR(FC_E_INVALID, "unknown action \"%.64s\"", argv[1]);
     *data_out = act->data_out;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            action_help(act);
+            return FC_OK;
+        }
+    }
     json_auto_t *args = json_object();
     fc_rc rc = parse_args(act, argc - 2, argv + 2, args);
     if (rc)
