@@ -124,17 +124,17 @@ flush_chunk(struct chunker *k)
     c->zero = c->data == NULL;
     if (c->zero)
         c->zmask = 0xffff;
-    if (j->base_hash) {
+    if (j->base_hash && !c->zero) {
+        c->need_hash = true; /* hashed and compared by the worker thread */
+    } else if (j->base_hash) {
         uint8_t h[32];
-        if (c->zero && c->len == VOL_CHUNK) {
+        if (c->len == VOL_CHUNK) {
             memcpy(h, zero_chunk_hash(), 32);
-        } else if (c->zero) {
+        } else {
             FC_AUTOFREE uint8_t *z = calloc(1, c->len);
             if (!z)
                 return FC_ERR(FC_E_NOMEM, "out of memory");
             sha256_buf(z, c->len, h);
-        } else {
-            sha256_buf(c->data, c->len, h);
         }
         if (job_chunk_unchanged(j, c, h)) {
             atomic_fetch_add(&j->unchanged_bytes, c->len);
@@ -272,15 +272,25 @@ k_end(struct fc_sink *s, uint64_t size, const uint8_t *sha)
     return FC_OK;
 }
 
-/* ---- workers ---- */
+/* ---- workers: compare data chunks with the base (--resume/--delta), compress ---- */
 static void *
-compressor(void *arg)
+worker(void *arg)
 {
     struct job *j = arg;
-    ZSTD_CCtx *cx = ZSTD_createCCtx();
+    ZSTD_CCtx *cx = j->zlevel ? ZSTD_createCCtx() : NULL;
     size_t cap = ZSTD_compressBound(VOL_CHUNK);
     struct chunk *c;
     while ((c = queue_get(&j->q_in))) {
+        if (c->need_hash) {
+            uint8_t h[32];
+            sha256_buf(c->data, c->len, h);
+            if (job_chunk_unchanged(j, c, h)) {
+                atomic_fetch_add(&j->unchanged_bytes, c->len);
+                atomic_fetch_add(&j->done, c->len);
+                chunk_free(c);
+                continue;
+            }
+        }
         if (c->data && cx) {
             c->z = malloc(cap);
             if (c->z) {
@@ -414,11 +424,15 @@ vol_copy(struct job *j)
            FC_STR("destination", j->dst.kind == VK_SSH ? j->dst.url.path : j->dst.arg));
 
     bool compress = j->mode == MODE_HELPER && j->zlevel > 0;
+    if (!compress)
+        j->zlevel = 0;
     pthread_t cth[2], sth[VOL_MAX_STREAMS];
     struct sender_arg sa[VOL_MAX_STREAMS];
-    unsigned ncomp = compress ? 2 : 0;
+    /* one worker keeps the chunks in order (the helper then hashes as it writes) */
+    unsigned ncomp = compress ? 2 : j->base_hash ? 1 : 0;
+    compress = ncomp > 0;
     for (unsigned i = 0; i < ncomp; i++)
-        pthread_create(&cth[i], NULL, compressor, j);
+        pthread_create(&cth[i], NULL, worker, j);
     j->q_send = compress ? &j->q_out : &j->q_in;
     for (unsigned i = 0; i < j->streams; i++) {
         sa[i] = (struct sender_arg){j, (int)i};

@@ -47,6 +47,7 @@ struct chunk {
     uint16_t zmask;      /* bit i: block i is all zeros */
     bool zero;           /* the whole chunk is zeros */
     bool rewrite;        /* a base exists: write every byte (zeros too) */
+    bool need_hash;      /* compare with the base in a worker (keeps the reader going) */
     uint8_t *data;       /* VOL_CHUNK bytes, NULL for a zero chunk */
     uint8_t *z;          /* compressed (helper mode with --compress) */
     size_t zlen;
