@@ -215,6 +215,12 @@ Test(image_convert, framed_stream, .init = setup, .fini = t_teardown)
                         "-", "-", NULL};
     cr_assert_eq(t_pipeline(fr, a2, out), 0);
     t_compare("raw", src, "vmdk", out);
+    /* our streamOptimized (directory at the end) read back from a pipe, marker by marker */
+    char back[PATH_MAX];
+    t_path(back, sizeof back, "framed-back.raw");
+    const char *a5[] = {t_fluid, "convert", "-O", "raw", "-", "-", NULL};
+    cr_assert_eq(t_pipeline(out, a5, back), 0);
+    t_compare("raw", src, "raw", back);
     /* a qcow2 file carried in frames */
     const char *a3[] = {t_fluid, "convert", "-O", "qcow2", "--framed", "-", "-", NULL};
     cr_assert_eq(t_pipeline(src, a3, fr), 0);
