@@ -54,7 +54,7 @@ def admin_session():
     auth = v3.Password(auth_url=KS + "/v3", username="admin", password=USER_PW,
                        project_name="admin", user_domain_id="default",
                        project_domain_id="default")
-    return ks_session.Session(auth=auth)
+    return ks_session.Session(auth=auth, timeout=90)
 
 
 def call(sess, method, url, service=None, ok=(200, 201, 202, 204), body=None,
@@ -67,8 +67,8 @@ def call(sess, method, url, service=None, ok=(200, 201, 202, 204), body=None,
     for attempt in range(5):
         try:
             r = sess.request(url, method, json=body, data=data, headers=hdrs,
-                             raise_exc=False, **kw)
-        except Exception as e:  # connection refused while a service starts
+                             raise_exc=False, timeout=90, **kw)
+        except Exception as e:  # refused while a service starts, or a 90 s timeout
             if attempt == 4:
                 raise Fail("%s %s: %s" % (method, url, e))
             time.sleep(2)
@@ -100,7 +100,7 @@ def password_works(user, pw):
     a = v3.Password(auth_url=KS + "/v3", username=user, password=pw,
                     user_domain_id="default")
     try:
-        ks_session.Session(auth=a).get_token()
+        ks_session.Session(auth=a, timeout=90).get_token()
         return True
     except Exception:
         return False
@@ -426,7 +426,7 @@ def user_session(project):
     auth = v3.Password(auth_url=KS + "/v3", username=project, password=USER_PW,
                        project_name=project, user_domain_id="default",
                        project_domain_id="default")
-    return ks_session.Session(auth=auth)
+    return ks_session.Session(auth=auth, timeout=90)
 
 
 def wait_status(s, what, url, service, key, want, timeout=120):
@@ -439,7 +439,7 @@ def wait_status(s, what, url, service, key, want, timeout=120):
 
 
 def gone(s, url, service):
-    r = s.request(url, "GET", raise_exc=False, endpoint_filter={
+    r = s.request(url, "GET", raise_exc=False, timeout=90, endpoint_filter={
         "service_type": service, "interface": "public", "region_name": REGION})
     return r.status_code == 404
 

@@ -26,8 +26,21 @@ start_daemon() {
     shift 2
     while [ "$1" != -- ]; do envs+=("$1"); shift; done
     shift
+    # A daemon whose command line (user, environment, argv) changed is restarted; one
+    # started before signatures existed is adopted as it is. CHECK_ONLY=1: only report.
+    local sig sigf=$RUN_DIR/$name.sig
+    sig=$(printf '%s\n' "$user" "${envs[@]}" "$@" | sha256sum | cut -c1-16)
     if pid=$(daemon_pid "$name"); then
-        return 0
+        if [ ! -e "$sigf" ]; then
+            [ "${CHECK_ONLY:-0}" = 1 ] || echo "$sig" >"$sigf"
+            return 0
+        fi
+        [ "$(<"$sigf")" = "$sig" ] && return 0
+        [ "${CHECK_ONLY:-0}" = 1 ] && return 1
+        log "$name: its command line changed: restarting"
+        stop_daemon "$name"
+    elif [ "${CHECK_ONLY:-0}" = 1 ]; then
+        return 1
     fi
     local home
     home=$(getent passwd "$user" | cut -d: -f6)
@@ -38,6 +51,7 @@ start_daemon() {
         setpriv --reuid="$user" --regid="$user" --init-groups -- "$@" \
         </dev/null >>"$LOG_DIR/$name.log" 2>&1 9>&- &
     echo $! >"$RUN_DIR/$name.pid"
+    echo "$sig" >"$sigf"
     log "started $name (pid $!)"
 }
 
@@ -57,7 +71,7 @@ stop_daemon() {
         log "$name (pgid $pid) ignored TERM for 15 s: KILL"
         kill -KILL -- "-$pid" 2>/dev/null || true
     fi
-    rm -f "$RUN_DIR/$name.pid"
+    rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.sig"
     log "stopped $name"
 }
 

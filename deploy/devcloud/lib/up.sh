@@ -20,7 +20,11 @@ cinder-volume cinder cinder/cinder.conf,cinder/nfs_shares
 ALL_NAMES=$(awk 'NF { print $1 }' <<<"$SERVICES_TABLE")
 
 UWSGI=(/usr/bin/uwsgi --plugin python3 --master --die-on-term --lazy-apps --enable-threads
-       --thunder-lock --processes 2 --threads 2 --buffer-size 65535 --need-app --no-orphans)
+       --thunder-lock --buffer-size 65535 --need-app --no-orphans)
+# 2 processes x 2 threads; nova-api monkey-patches eventlet, which does not mix with uwsgi
+# threads (a request hung for good under load): 3 processes x 1 thread.
+UWSGI_PT=(--processes 2 --threads 2)
+UWSGI_P=(--processes 3 --threads 1)
 
 load_secrets() {
     local f=$STATE_DIR/secrets
@@ -158,17 +162,17 @@ start_service() {
     case $name in
     keystone) start_daemon keystone keystone OS_KEYSTONE_CONFIG_DIR="$E/keystone" -- \
         "${UWSGI[@]}" --http11-socket 127.0.0.1:5000 --chdir /var/lib/keystone \
-        --wsgi-file /usr/bin/keystone-wsgi-public --procname-prefix devcloud-keystone- ;;
+        --wsgi-file /usr/bin/keystone-wsgi-public "${UWSGI_PT[@]}" --procname-prefix devcloud-keystone- ;;
     glance-api) start_daemon glance-api glance OS_GLANCE_CONFIG_DIR="$E/glance" -- \
         "${UWSGI[@]}" --http11-socket 127.0.0.1:9292 --chdir /var/lib/glance \
-        --wsgi-file /usr/bin/glance-wsgi-api --procname-prefix devcloud-glance- ;;
+        --wsgi-file /usr/bin/glance-wsgi-api "${UWSGI_PT[@]}" --procname-prefix devcloud-glance- ;;
     placement-api) start_daemon placement-api placement OS_PLACEMENT_CONFIG_DIR="$E/placement" -- \
         "${UWSGI[@]}" --http11-socket 127.0.0.1:8778 --chdir /var/lib/placement \
-        --wsgi-file /usr/bin/placement-api --procname-prefix devcloud-placement- ;;
+        --wsgi-file /usr/bin/placement-api "${UWSGI_PT[@]}" --procname-prefix devcloud-placement- ;;
     nova-api) start_daemon nova-api nova OS_NOVA_CONFIG_DIR="$E/nova" \
         OS_NOVA_CONFIG_FILES="api-paste.ini;nova.conf;nova-api.conf" -- \
         "${UWSGI[@]}" --http11-socket 127.0.0.1:8774 --chdir /var/lib/nova \
-        --wsgi-file /usr/bin/nova-api-wsgi --procname-prefix devcloud-nova-api- ;;
+        --wsgi-file /usr/bin/nova-api-wsgi "${UWSGI_P[@]}" --procname-prefix devcloud-nova-api- ;;
     nova-conductor|nova-scheduler) start_daemon "$name" nova -- \
         "$PY" "/usr/bin/$name" --config-file "$E/nova/nova.conf" ;;
     nova-compute) start_daemon nova-compute nova -- \
@@ -179,7 +183,7 @@ start_service() {
         "$PY" "$L/fake-ovs-agent.py" --config-file "$E/neutron/neutron.conf" ;;
     cinder-api) start_daemon cinder-api cinder -- \
         "${UWSGI[@]}" --http11-socket 127.0.0.1:8776 --chdir /var/lib/cinder \
-        --wsgi-file /usr/bin/cinder-wsgi --procname-prefix devcloud-cinder-api- \
+        --wsgi-file /usr/bin/cinder-wsgi "${UWSGI_PT[@]}" --procname-prefix devcloud-cinder-api- \
         --pyargv "--config-file $E/cinder/cinder.conf --config-file $E/cinder/cinder-api.conf" ;;
     cinder-scheduler|cinder-volume) start_daemon "$name" cinder -- \
         "$PY" "/usr/bin/$name" --config-file "$E/cinder/cinder.conf" ;;
@@ -202,10 +206,11 @@ restart_changed() {
     done <<<"$SERVICES_TABLE"
 }
 
+# True when every daemon runs with the command line this run would give it.
 all_running() {
     local n
     for n in $ALL_NAMES; do
-        daemon_pid "$n" >/dev/null || return 1
+        CHECK_ONLY=1 start_service "$n" || return 1
     done
     [ -n "$AMQP_URL" ] || daemon_pid rabbitmq >/dev/null || return 1
     daemon_pid mariadb >/dev/null
