@@ -154,6 +154,9 @@ flush_chunk(struct chunker *k)
     }
     if (!queue_put(&j->q_in, c)) {
         chunk_free(c);
+        if (!atomic_load(&j->failed) && fc_cancel_requested)
+            return FC_ERR(FC_E_CANCELLED, "cancelled at offset %" PRIu64 " of the source",
+                          k->pos);
         return job_error(j);
     }
     progress(j, false);
@@ -454,6 +457,8 @@ vol_copy(struct job *j)
     fc_sha256_free(&k.sha);
     if (rc != FC_OK && !atomic_load(&j->failed))
         job_fail(j, rc);
+    if (rc == FC_E_CANCELLED && j->ops->abort)
+        j->ops->abort(j); /* senders may sit in a blocked SSH write */
     /* drain: close the input, let the workers and senders finish */
     if (compress) {
         queue_close(&j->q_in);

@@ -358,5 +358,16 @@ h_close(struct job *j, bool ok)
     j->ssh0 = NULL;
 }
 
+static void
+h_abort(struct job *j)
+{
+    struct helper *hp = j->dstate;
+    for (int i = 0; hp && i < VOL_MAX_STREAMS; i++) {
+        struct fc_ssh *s = __atomic_load_n(&hp->st[i].ssh, __ATOMIC_ACQUIRE);
+        if (s)
+            fc_ssh_abort(s);
+    }
+}
+
 const struct dest_ops dest_helper_ops = {"helper", h_open, h_attach, h_put, h_stream_done,
-                                         h_finish, h_close};
+                                         h_finish, h_close, h_abort};

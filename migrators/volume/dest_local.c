@@ -197,7 +197,7 @@ l_close(struct job *j, bool ok)
 }
 
 const struct dest_ops dest_local_ops = {"local", l_open, l_attach, l_put, NULL, l_finish,
-                                        l_close};
+                                        l_close, NULL};
 
 /* ---- stdout ---- */
 struct sout {
@@ -280,4 +280,4 @@ s_close(struct job *j, bool ok)
 }
 
 const struct dest_ops dest_stream_ops = {"stream", s_open, l_attach, s_put, NULL, s_finish,
-                                         s_close};
+                                         s_close, NULL};

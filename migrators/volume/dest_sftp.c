@@ -363,5 +363,16 @@ f_close(struct job *j, bool ok)
     j->ssh0 = NULL;
 }
 
+static void
+f_abort(struct job *j)
+{
+    struct sftp *p = j->dstate;
+    for (int i = 0; p && i < VOL_MAX_STREAMS; i++) {
+        struct fc_ssh *s = __atomic_load_n(&p->st[i].ssh, __ATOMIC_ACQUIRE);
+        if (s)
+            fc_ssh_abort(s);
+    }
+}
+
 const struct dest_ops dest_sftp_ops = {"sftp", f_open, f_attach, f_put, f_stream_done,
-                                       f_finish, f_close};
+                                       f_finish, f_close, f_abort};

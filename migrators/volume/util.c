@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fluid/cleanup.h"
@@ -41,9 +42,18 @@ bool
 queue_put(struct queue *q, struct chunk *c)
 {
     pthread_mutex_lock(&q->mu);
-    while (q->n >= q->cap && !q->closed)
-        pthread_cond_wait(&q->cv_put, &q->mu);
-    if (q->closed) {
+    while (q->n >= q->cap && !q->closed && !fc_cancel_requested) {
+        /* wake up now and then: a cancel must not wait for a stalled sender */
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += 200000000;
+        if (t.tv_nsec >= 1000000000) {
+            t.tv_sec++;
+            t.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&q->cv_put, &q->mu, &t);
+    }
+    if (q->closed || (q->n >= q->cap && fc_cancel_requested)) {
         pthread_mutex_unlock(&q->mu);
         return false;
     }

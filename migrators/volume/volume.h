@@ -63,7 +63,7 @@ struct queue {
 };
 void queue_init(struct queue *q, unsigned cap);
 void queue_destroy(struct queue *q);
-/* false when the queue was closed (the job failed). */
+/* false when the queue was closed (the job failed) or, while full, on cancel. */
 bool queue_put(struct queue *q, struct chunk *c);
 /* NULL when closed and empty. */
 struct chunk *queue_get(struct queue *q);
@@ -92,6 +92,9 @@ struct dest_ops {
     /* size and source digest; with j->verify, checks the destination (-> *dest_sha) */
     fc_rc (*finish)(struct job *j, uint64_t size, const uint8_t *sha, uint8_t dest_sha[32]);
     void (*close)(struct job *j, bool ok);
+    /* From the main thread while senders may be blocked in SSH I/O: cut the connections
+     * so that they return (cancel, or the job failed elsewhere). May be NULL. */
+    void (*abort)(struct job *j);
 };
 
 struct job {

@@ -39,6 +39,7 @@ struct run {
     char failed_code[32];
     char failed_msg[2048];
     int exit_code;
+    pid_t pid;              /* the child, while run_go runs */
     int info_helper;        /* number of info events with mode helper / sftp */
     int info_sftp;
 };
@@ -106,6 +107,7 @@ run_go(struct run *r)
                           .pass = &ev[1], .npass = 1};
     pid_t pid;
     cr_assert_eq(fc_spawn(&sp, &pid), FC_OK, "spawn %s", r->argv[0]);
+    r->pid = pid;
     close(ev[1]);
     close(er[1]);
     if (in[0] >= 0)

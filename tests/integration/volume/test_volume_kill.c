@@ -277,3 +277,60 @@ Test(volume_kill, helper_netns_link_cut_then_resume)
 {
     kill_then_resume(true, true);
 }
+
+/* Cancel (SIGTERM, as the broker does) while the link is cut and the sender sits in a
+ * blocked SSH write: with a one-hour stall timeout only the cancel path can end the run,
+ * and it must end as FC_E_CANCELLED with nothing claiming completeness. */
+static void
+cut_then_cancel(struct run *r)
+{
+    struct cut *c = r->ctx;
+    struct stat st;
+    if (c->killed || stat(c->part, &st) != 0 || (uint64_t)st.st_blocks * 512 < (24u << 20))
+        return;
+    link_set("down");
+    c->killed = true;
+    kill(r->pid, SIGTERM);
+}
+
+static void
+cancel_while_cut(bool helper)
+{
+    netns_up();
+    E = NS;
+    snprintf(idopt, sizeof idopt, "--identity=%s", E.identity);
+    snprintf(khopt, sizeof khopt, "--known-hosts=%s", E.known_hosts);
+    char src[800], dst[800], u[1200];
+    snprintf(src, sizeof src, "%s/src.img", dir);
+    snprintf(dst, sizeof dst, "%s/cancel.img", dir);
+    snprintf(u, sizeof u, "ssh://%s@%s:%u%s", E.user, E.host, E.port, dst);
+    make_image(src, 256ull << 20, 256ull << 20, 256ull << 20, 33);
+    struct cut c = {.netns = true};
+    snprintf(c.part, sizeof c.part, "%s.fluid-part", dst);
+    struct run r;
+    run_init(&r, bin);
+    const char *args[] = {"copy", "--events-fd=3", "--timeout=3600", idopt, khopt,
+                          "--remote-helper", helper ? bin : "none", src, u};
+    for (size_t i = 0; i < sizeof args / sizeof *args; i++)
+        run_arg(&r, args[i]);
+    r.on_idle = cut_then_cancel;
+    r.ctx = &c;
+    int rc = run_go(&r);
+    link_set("up");
+    cr_assert(c.killed, "the copy ended before the cut: %s", r.err);
+    cr_log_info("%s cancel: exit %d: %s", helper ? "helper" : "sftp", rc, r.failed_msg);
+    cr_assert_eq(rc, 14, "exit %d (want FC_E_CANCELLED): %s", rc, r.err);
+    cr_assert_str_eq(r.failed_code, "FC_E_CANCELLED");
+    struct stat st;
+    cr_assert_neq(stat(dst, &st), 0, "the destination claims to be complete");
+}
+
+Test(volume_kill, helper_cancel_while_link_is_cut)
+{
+    cancel_while_cut(true);
+}
+
+Test(volume_kill, sftp_cancel_while_link_is_cut)
+{
+    cancel_while_cut(false);
+}
