@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fluid/cloud/os.h"
 #include "fluid/error.h"
 #include "fluid/spawn.h"
 
@@ -148,5 +149,25 @@ osr_count(const struct osr *r, const char *action)
         if (strcmp(json_string_value(json_object_get(x, "action")), action) == 0)
             n++;
     }
+    return n;
+}
+
+size_t
+osr_count_matching(struct fc_os *os, int svc, const char *path, const char *key,
+                   const char *field, const char *sub)
+{
+    json_t *l = NULL;
+    cr_assert_eq(fc_os_list(os, (enum fc_os_service)svc, path, key, 0, &l), FC_OK, "%s",
+                 fc_error_msg());
+    size_t i, n = 0;
+    json_t *x;
+    json_array_foreach(l, i, x) {
+        const char *v = json_string_value(json_object_get(x, field));
+        if (!v)
+            v = json_string_value(json_object_get(json_object_get(x, "keypair"), field));
+        if (v && strstr(v, sub))
+            n++;
+    }
+    json_decref(l);
     return n;
 }

@@ -26,4 +26,10 @@ const char *osr_action(const struct osr *r, const char *kind);
 /* How many resources of result have action `action`. */
 size_t osr_count(const struct osr *r, const char *action);
 
+/* How many items of the list at `path` (all pages) have `field` (or keypair.`field`)
+ * containing `sub`: counts that other tests on the shared devcloud cannot change. */
+struct fc_os;
+size_t osr_count_matching(struct fc_os *os, int svc, const char *path, const char *key,
+                          const char *field, const char *sub);
+
 #endif

@@ -76,7 +76,7 @@ Test(actions, keypair_import_then_reuse)
     snprintf(name, sizeof name, "kp%d-fc1", (int)getpid());
     const char *args[] = {"keypair-import", "--cloud", dc_target(), "--relocation-id", rid,
                           "--name", name, "--public-key", pub, NULL};
-    size_t before = count(os, FC_SVC_COMPUTE, "/os-keypairs", "keypairs");
+    size_t before = osr_count_matching(os, FC_SVC_COMPUTE, "/os-keypairs", "keypairs", "name", name);
     struct osr r;
     osr_run(&r, -1, -1, args);
     ok(&r, "keypair-import");
@@ -90,7 +90,8 @@ Test(actions, keypair_import_then_reuse)
     ok(&r, "keypair-import again");
     cr_assert_str_eq(osr_action(&r, "keypair"), "reused");
     osr_free(&r);
-    cr_assert_eq(count(os, FC_SVC_COMPUTE, "/os-keypairs", "keypairs"), before + 1);
+    cr_assert_eq(osr_count_matching(os, FC_SVC_COMPUTE, "/os-keypairs", "keypairs", "name", name),
+                 before + 1);
     /* a private key is refused without being sent anywhere */
     const char *priv[] = {"keypair-import", "--cloud", dc_target(), "--relocation-id", rid,
                           "--name", "kp-priv-fc1", "--public-key",
@@ -142,7 +143,10 @@ Test(actions, secgroups_with_rules_between_copies)
                         "direction=ingress,ethertype=IPv4,protocol=tcp,port_min=22,port_max=22,"
                         "remote_ip=10.0.0.0/8",
                         "--rule", "direction=egress,ethertype=IPv4", NULL};
-    size_t groups0 = count(os, FC_SVC_NETWORK, "/security-groups", "security_groups");
+    char mine[40];
+    snprintf(mine, sizeof mine, "%d-fc1", (int)getpid());
+    size_t groups0 = osr_count_matching(os, FC_SVC_NETWORK, "/security-groups",
+                                        "security_groups", "name", mine);
     for (int round = 0; round < 2; round++) {
         const char *want = round ? "reused" : "created";
         struct osr r;
@@ -163,7 +167,8 @@ Test(actions, secgroups_with_rules_between_copies)
         osr_free(&r);
         cr_assert_eq(rule_count(os, sg_id(os, db)), rules0 + (round ? 0 : 2));
     }
-    cr_assert_eq(count(os, FC_SVC_NETWORK, "/security-groups", "security_groups"), groups0 + 2);
+    cr_assert_eq(osr_count_matching(os, FC_SVC_NETWORK, "/security-groups", "security_groups",
+                                    "name", mine), groups0 + 2);
     /* read back: the remote-group rule points at the copy of web, tagged with the relocation */
     char wid[64];
     snprintf(wid, sizeof wid, "%s", sg_id(os, web));

@@ -177,8 +177,8 @@ Test(launch, server_create_and_floating_ip_idempotent)
     const char *rc_[] = {"router-create", "--cloud", dc_target(), "--relocation-id", rid,
                          "--name", rt, "--external-network", dc_external_network(),
                          "--subnet", sub, NULL};
-    size_t nets0 = count(os, FC_SVC_NETWORK, "/networks", "networks");
-    size_t rts0 = count(os, FC_SVC_NETWORK, "/routers", "routers");
+    size_t nets0 = osr_count_matching(os, FC_SVC_NETWORK, "/networks", "networks", "name", net);
+    size_t rts0 = osr_count_matching(os, FC_SVC_NETWORK, "/routers", "routers", "name", rt);
     for (int round = 0; round < 2; round++) {
         const char *want = round ? "reused" : "created";
         struct osr r;
@@ -198,8 +198,10 @@ Test(launch, server_create_and_floating_ip_idempotent)
         cr_assert_str_eq(osr_action(&r, "router_interface"), want);
         snprintf(rid_, sizeof rid_, "%s", rs(r.result, "router_id"));
         osr_free(&r);
-        cr_assert_eq(count(os, FC_SVC_NETWORK, "/networks", "networks"), nets0 + 1);
-        cr_assert_eq(count(os, FC_SVC_NETWORK, "/routers", "routers"), rts0 + 1);
+        cr_assert_eq(osr_count_matching(os, FC_SVC_NETWORK, "/networks", "networks", "name", net),
+                     nets0 + 1);
+        cr_assert_eq(osr_count_matching(os, FC_SVC_NETWORK, "/routers", "routers", "name", rt),
+                     rts0 + 1);
     }
     /* read back: the subnet's CIDR, the router's gateway, the network's tag */
     json_t *x = dc_call(os, FC_SVC_NETWORK, "GET", NULL, "/subnets/%s", sid_);
@@ -225,8 +227,9 @@ Test(launch, server_create_and_floating_ip_idempotent)
     const char *fi[] = {"floating-ip", "--cloud", dc_target(), "--relocation-id", rid,
                         "--server", srv, "--fixed-ip", ip, "--external-network",
                         dc_external_network(), "--description", desc, NULL};
-    size_t servers0 = count(os, FC_SVC_COMPUTE, "/servers", "servers");
-    size_t fips0 = count(os, FC_SVC_NETWORK, "/floatingips", "floatingips");
+    size_t servers0 = osr_count_matching(os, FC_SVC_COMPUTE, "/servers", "servers", "name", srv);
+    size_t fips0 = osr_count_matching(os, FC_SVC_NETWORK, "/floatingips", "floatingips",
+                                      "description", desc);
     char server_id[64] = "", fip_id[64] = "";
     for (int round = 0; round < 2; round++) {
         const char *want = round ? "reused" : "created";
@@ -247,8 +250,10 @@ Test(launch, server_create_and_floating_ip_idempotent)
         snprintf(fip_id, sizeof fip_id, "%s",
                  rs(json_array_get(json_object_get(r.result, "resources"), 0), "id"));
         osr_free(&r);
-        cr_assert_eq(count(os, FC_SVC_COMPUTE, "/servers", "servers"), servers0 + 1);
-        cr_assert_eq(count(os, FC_SVC_NETWORK, "/floatingips", "floatingips"), fips0 + 1);
+        cr_assert_eq(osr_count_matching(os, FC_SVC_COMPUTE, "/servers", "servers", "name", srv),
+                     servers0 + 1);
+        cr_assert_eq(osr_count_matching(os, FC_SVC_NETWORK, "/floatingips", "floatingips",
+                                        "description", desc), fips0 + 1);
     }
     /* read back the server */
     json_t *s = dc_call(os, FC_SVC_COMPUTE, "GET", NULL, "/servers/%s", server_id);

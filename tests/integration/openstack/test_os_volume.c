@@ -48,16 +48,6 @@ ok(const struct osr *r, const char *what)
     cr_assert_not_null(r->result, "%s: no done event", what);
 }
 
-static size_t
-count(struct fc_os *os, enum fc_os_service svc, const char *path, const char *key)
-{
-    json_t *l = NULL;
-    cr_assert_eq(fc_os_list(os, svc, path, key, 0, &l), FC_OK, "%s", fc_error_msg());
-    size_t n = json_array_size(l);
-    json_decref(l);
-    return n;
-}
-
 struct fdr {
     const uint8_t *p;
     size_t left;
@@ -125,7 +115,7 @@ Test(volume, export_import_attach_idempotent)
     const char *im[] = {"volume-import", "--cloud", dc_target(), "--relocation-id", rid,
                         "--name", tname, "--size", "1", "--disk-format", "raw", "--timeout",
                         "900", NULL};
-    size_t vols0 = count(dst, FC_SVC_VOLUME, "/volumes", "volumes");
+    size_t vols0 = osr_count_matching(dst, FC_SVC_VOLUME, "/volumes", "volumes", "name", tname);
     char tvid[64] = "";
     for (int round = 0; round < 2; round++) {
         struct osr e, i;
@@ -142,7 +132,8 @@ Test(volume, export_import_attach_idempotent)
         snprintf(tvid, sizeof tvid, "%s", rs(i.result, "volume_id"));
         osr_free(&e);
         osr_free(&i);
-        cr_assert_eq(count(dst, FC_SVC_VOLUME, "/volumes", "volumes"), vols0 + 1);
+        cr_assert_eq(osr_count_matching(dst, FC_SVC_VOLUME, "/volumes", "volumes", "name", tname),
+                     vols0 + 1);
     }
     v = dc_call(dst, FC_SVC_VOLUME, "GET", NULL, "/volumes/%s", tvid);
     json_t *vo = json_object_get(v, "volume");
