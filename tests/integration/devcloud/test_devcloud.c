@@ -233,6 +233,88 @@ Test(devcloud, volume_service_up)
     json_decref(v);
 }
 
+/* Reads the file PATH whole (NUL-terminated); *len gets its size. NULL when unreadable. */
+static char *
+slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t n = 0, cap = 1 << 16;
+    char *buf = malloc(cap + 1);
+    cr_assert(buf);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+            cr_assert(buf);
+        }
+    }
+    fclose(f);
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+/* No secret of STATE/secrets (database, RabbitMQ, service users, users) is in a log or on
+ * the command line of a running process. */
+Test(devcloud, secrets_not_in_logs_or_argv)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/secrets", env_get("DEVCLOUD_STATE_DIR"));
+    size_t len;
+    char *sec = slurp(path, &len);
+    cr_assert(sec, "cannot read %s (the test runs as root, like the fixture)", path);
+    char *secrets[8];
+    int ns = 0;
+    for (char *save = NULL, *l = strtok_r(sec, "\n", &save); l && ns < 8;
+         l = strtok_r(NULL, "\n", &save)) {
+        char *v = strchr(l, '=');
+        if (v && strlen(v + 1) >= 16)
+            secrets[ns++] = v + 1;
+    }
+    cr_assert_geq(ns, 3, "%s holds %d secrets", path, ns);
+    const char *logdir = env_get("DEVCLOUD_LOG_DIR");
+    DIR *d = opendir(logdir);
+    cr_assert(d, "log folder %s missing", logdir);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", logdir, de->d_name);
+        char *buf = slurp(path, &len);
+        if (!buf)
+            continue;
+        for (int i = 0; i < ns; i++)
+            cr_expect(!memmem(buf, len, secrets[i], strlen(secrets[i])),
+                      "secret %d of %d is in %s", i + 1, ns, path);
+        free(buf);
+    }
+    closedir(d);
+    d = opendir("/proc");
+    cr_assert(d);
+    int nproc = 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/cmdline", de->d_name);
+        char *buf = slurp(path, &len);
+        if (!buf)
+            continue;
+        nproc++;
+        for (int i = 0; i < ns; i++)
+            cr_expect(!memmem(buf, len, secrets[i], strlen(secrets[i])),
+                      "secret %d of %d is on the command line of pid %s", i + 1, ns,
+                      de->d_name);
+        free(buf);
+    }
+    closedir(d);
+    cr_expect_gt(nproc, 10);
+    free(sec);
+}
+
 /* Password files are private, and no log of the devcloud holds the users' password. */
 Test(devcloud, secrets_stay_private)
 {
