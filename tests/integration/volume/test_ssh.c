@@ -2,11 +2,14 @@
 // fluid_ssh against the real sshd fixture: host key verification (unknown, changed), key
 // auth (right and wrong key), exec channels, SFTP file round trips and errors.
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
 #include "fluid/error.h"
+#include "fluid/spawn.h"
 #include "fluid/ssh.h"
 #include "fluid/spawn.h"
 
@@ -179,4 +182,34 @@ Test(ssh, url_parse)
     cr_assert(!fc_ssh_safe_word("/tmp/a b"));
     cr_assert(!fc_ssh_safe_word("/tmp/$(x)"));
     cr_assert(!fc_ssh_safe_word("-oProxyCommand"));
+}
+
+/* Without --identity, the keys of ssh-agent are used (a private agent for this test). */
+Test(ssh, agent_auth_and_no_agent)
+{
+    char sock[700];
+    snprintf(sock, sizeof sock, "%s/agent.sock", tmpdir);
+    const char *agent[] = {"/usr/bin/ssh-agent", "-D", "-a", sock, NULL};
+    struct fc_spawn sp = {.argv = agent, .fd = {-1, -1, -1}};
+    pid_t apid;
+    cr_assert_eq(fc_spawn(&sp, &apid), FC_OK);
+    for (int i = 0; i < 100 && access(sock, F_OK) != 0; i++)
+        usleep(20000); /* until the agent listens; no timing is asserted */
+    setenv("SSH_AUTH_SOCK", sock, 1);
+    const char *add[] = {"/usr/bin/ssh-add", "-q", E.identity, NULL};
+    char err[1024];
+    int st;
+    cr_assert_eq(fc_run(add, NULL, 0, err, sizeof err, &st), FC_OK);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "ssh-add: %s", err);
+    struct fc_ssh_opts o = opts();
+    o.identity = NULL;
+    struct fc_ssh *s = NULL;
+    fc_rc rc = fc_ssh_connect(&o, &s);
+    kill(apid, SIGTERM);
+    waitpid(apid, &st, 0);
+    cr_assert_eq(rc, FC_OK, "%s", fc_error_msg());
+    fc_ssh_free(s);
+    unsetenv("SSH_AUTH_SOCK");
+    cr_assert_eq(fc_ssh_connect(&o, &s), FC_E_AUTH);
+    cr_assert(strstr(fc_error_msg(), "ssh-agent"), "%s", fc_error_msg());
 }
