@@ -28,6 +28,9 @@ setup(void)
 static void
 teardown(void)
 {
+    char mnt[800];
+    snprintf(mnt, sizeof mnt, "%s/full", dir);
+    umount2(mnt, MNT_DETACH); /* the disk-full test's tmpfs, if it stopped half-way */
     const char *argv[] = {"/bin/rm", "-rf", "--", dir, NULL};
     int st;
     fc_run(argv, NULL, 0, NULL, 0, &st);
