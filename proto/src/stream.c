@@ -16,6 +16,7 @@
 
 #include "fluid/cleanup.h"
 #include "fluid/error.h"
+#include "fluid/migrator.h"
 
 /* ---------- helpers ---------- */
 
@@ -40,6 +41,8 @@ fc_write_all(int fd, const void *buf, size_t len)
     while (len > 0) {
         ssize_t w = write(fd, p, len);
         if (w < 0) {
+            if (errno == EINTR && fc_cancel_requested)
+                return FC_ERR(FC_E_CANCELLED, "write: cancelled");
             if (errno == EINTR)
                 continue;
             return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO, "write");
@@ -81,6 +84,11 @@ fc_read_full(int fd, void *buf, size_t len, size_t *got)
     while (n < len) {
         ssize_t r = read(fd, p + n, len - n);
         if (r < 0) {
+            /* SIGTERM/SIGINT (installed without SA_RESTART) interrupt a blocked read. */
+            if (errno == EINTR && fc_cancel_requested) {
+                *got = n;
+                return FC_ERR(FC_E_CANCELLED, "read: cancelled");
+            }
             if (errno == EINTR)
                 continue;
             *got = n;

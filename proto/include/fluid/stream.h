@@ -107,7 +107,9 @@ void fc_frame_encode(const struct fc_frame *f, uint8_t hdr[FC_STREAM_HDR_LEN]);
 
 /* True when len bytes at buf are all zero (fast). */
 bool fc_is_zero(const void *buf, size_t len);
-/* Full write/read loops with EINTR handling; read returns bytes read (< len only at EOF). */
+/* Full write/read loops with EINTR handling; read returns bytes read (< len only at EOF).
+ * A signal that interrupts them after fc_cancel_requested was set (migrator.h: SIGTERM and
+ * SIGINT do both) ends them with FC_E_CANCELLED, so a blocked pipe does not delay a cancel. */
 fc_rc fc_write_all(int fd, const void *buf, size_t len);
 fc_rc fc_read_full(int fd, void *buf, size_t len, size_t *got);
 

@@ -317,3 +317,34 @@ Test(stream, plain_pipe_has_unknown_size_and_digest)
     free(r.content);
     close(p[0]);
 }
+
+#include <signal.h>
+#include <sys/time.h>
+
+#include "fluid/migrator.h"
+
+static void
+on_alarm(int sig)
+{
+    (void)sig;
+    fc_cancel_requested = 1;
+}
+
+Test(stream, cancel_interrupts_a_blocked_read)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART, like fc_migrator_init */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {.it_value = {.tv_usec = 100000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    char buf[16];
+    size_t got = 99;
+    fc_rc rc = fc_read_full(p[0], buf, sizeof buf, &got); /* nothing ever arrives */
+    cr_assert_eq(rc, FC_E_CANCELLED, "%s", fc_error_msg());
+    cr_assert_eq(got, 0);
+    fc_cancel_requested = 0;
+    close(p[0]);
+    close(p[1]);
+}
