@@ -401,27 +401,40 @@ cleanup_cloud(struct fc_os *src, struct fc_os *dst, const char *rid, const struc
     }
     struct fc_os *os[2] = {src, dst};
     for (int c = 0; c < 2; c++) {
-        const char *names[] = {s->sga, s->sgb, s->net, s->key};
-        for (int k = 0; k < 4; k++) {
+        /* server-create made its ports itself (Nova leaves them): ports, then groups, then
+         * the network */
+        const char *names[] = {s->net, s->sga, s->sgb, s->net, s->key};
+        for (int k = 0; k < 5; k++) {
             char nm[300];
             if (c)
                 fc_plan_target_name(rid, names[k], nm, sizeof nm);
             else
                 snprintf(nm, sizeof nm, "%s", names[k]);
-            if (k == 3) {
+            if (k == 4) {
                 dc_try(os[c], FC_SVC_COMPUTE, "DELETE", NULL, "/os-keypairs/%s", nm);
                 continue;
             }
-            const char *coll = k == 2 ? "networks" : "security_groups";
-            snprintf(path, sizeof path, "/%s?name=%s", k == 2 ? "networks" : "security-groups", nm);
-            json_t *g = named(os[c], FC_SVC_NETWORK, path, coll, nm);
+            bool net = k == 0 || k == 3;
+            snprintf(path, sizeof path, "/%s?name=%s", net ? "networks" : "security-groups", nm);
+            json_t *g = named(os[c], FC_SVC_NETWORK, path, net ? "networks" : "security_groups", nm);
             json_array_foreach(g, i, e) {
-                if (k == 2) {
-                    /* the network's ports (DHCP) go with it */
-                    dc_try(os[c], FC_SVC_NETWORK, "DELETE", NULL, "/networks/%s", rs(e, "id"));
+                if (k == 0) {
+                    json_t *ports = NULL;
+                    char pp[200];
+                    snprintf(pp, sizeof pp, "/ports?network_id=%s", rs(e, "id"));
+                    if (fc_os_list(os[c], FC_SVC_NETWORK, pp, "ports", 0, &ports) == FC_OK) {
+                        size_t j;
+                        json_t *p;
+                        json_array_foreach(ports, j, p)
+                            if (strcmp(rs(p, "device_owner") ? rs(p, "device_owner") : "",
+                                       "network:dhcp") != 0)
+                                dc_try(os[c], FC_SVC_NETWORK, "DELETE", NULL, "/ports/%s",
+                                       rs(p, "id"));
+                    }
+                    json_decref(ports);
                 } else {
-                    dc_try(os[c], FC_SVC_NETWORK, "DELETE", NULL, "/security-groups/%s",
-                           rs(e, "id"));
+                    dc_try(os[c], FC_SVC_NETWORK, "DELETE", NULL, "/%s/%s",
+                           net ? "networks" : "security-groups", rs(e, "id"));
                 }
             }
             json_decref(g);
