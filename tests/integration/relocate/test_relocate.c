@@ -526,10 +526,26 @@ Test(relocate, service_relocated_once_failures_named_no_password)
               "target: %zu servers, %zu keypairs, %zu groups, %zu images, %zu networks",
               c1.servers, c1.keys, c1.groups, c1.images, c1.networks);
 
-    /* the same request again: done at once, nothing new on the target */
+    /* the conduit killed and restarted, then the same request again: done at once from the
+     * stored plan (not planned again), nothing new on the target */
+    tc_conduit_stop(&t, SIGKILL);
+    tc_conduit_start(&t, extra);
     st = relocate(&t, dc_source(), s.server, rid, out, sizeof out);
     cr_assert_eq(st, 0, "re-submitted relocation: exit %d:\n%s", st, out);
     target_counts(dst, rid, &s, &c2);
+    char log2[1200];
+    snprintf(log2, sizeof log2, "%s/conduit-2.log", t.dir);
+    FILE *lf = fopen(log2, "r");
+    cr_assert_not_null(lf, "%s", log2);
+    char line[8192];
+    bool recorded = false;
+    while (fgets(line, sizeof line, lf)) {
+        cr_assert(!strstr(line, "relocation planned") && !strstr(line, "planning a relocation"),
+                  "the restarted conduit planned the re-submitted request again: %s", line);
+        recorded = recorded || (strstr(line, "request already recorded") && strstr(line, rid));
+    }
+    fclose(lf);
+    cr_assert(recorded, "%s: the re-submitted request was not recognised", log2);
     cr_assert(!memcmp(&c1, &c2, sizeof c1), "the second run changed the target: servers %zu->%zu "
               "rules %zu->%zu / %zu->%zu", c1.servers, c2.servers, c1.rules_a, c2.rules_a,
               c1.rules_b, c2.rules_b);
