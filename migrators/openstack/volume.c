@@ -52,10 +52,12 @@ osa_volume_export(struct osa *a)
     }
     if (json_array_size(imgs) == 1) {
         const json_t *i0 = json_array_get(imgs, 0);
+        /* Cinder's final image update may purge the marker added while it uploads: an
+         * image of the derived name without one is taken as ours (and marked below) */
         const char *m = osa_js(i0, "fluid_relocation");
-        if (!m || strcmp(m, a->rid) != 0) {
-            rc = FC_ERR(FC_E_CONFLICT, "cloud '%s': image \"%.200s\" exists but was not made "
-                        "by relocation %s", a->cloud, iname, a->rid);
+        if (m && strcmp(m, a->rid) != 0) {
+            rc = FC_ERR(FC_E_CONFLICT, "cloud '%s': image \"%.200s\" exists but was made by "
+                        "relocation %.64s", a->cloud, iname, m);
             goto out;
         }
         snprintf(id, sizeof id, "%s", osa_js(i0, "id"));
@@ -91,6 +93,14 @@ osa_volume_export(struct osa *a)
     snprintf(what, sizeof what, "image %.200s of volume %.80s", iname, vid);
     if ((rc = osa_wait(a, FC_SVC_IMAGE, path, NULL, "status", img_ok, img_bad, what, &img)))
         goto out;
+    if (!osa_js(img, "fluid_relocation")) {
+        json_t *patch = json_pack("[{s:s,s:s,s:s}]", "op", "add", "path", "/fluid_relocation",
+                                  "value", a->rid);
+        rc = osa_glance_patch(a, path, patch);
+        json_decref(patch);
+        if (rc)
+            goto out;
+    }
     osa_resource(a, "image", id, iname, created);
     json_object_set_new(a->result, "volume_id", json_string(vid));
     rc = osa_export_image(a, img);
