@@ -73,7 +73,8 @@ size_t fc_ssh_chan_stderr(struct fc_ssh_chan *c, char *buf, size_t cap);
 fc_rc fc_ssh_chan_send_eof(struct fc_ssh_chan *c);
 /* True once the remote command closed its stdout (seen by the last read or write). */
 bool fc_ssh_chan_eof(struct fc_ssh_chan *c);
-/* Closes, waits for the exit status (-1 when the server sent none); accepts NULL. */
+/* Closes; with exit_status, first sends EOF and waits for the command to end, then gets its
+ * exit status (-1 when the server sent none). Accepts NULL. */
 void fc_ssh_chan_close(struct fc_ssh_chan *c, int *exit_status);
 /* True when w is a non-empty word with only [A-Za-z0-9/._+-] and no leading '-', so that a
  * POSIX shell passes it unchanged. */

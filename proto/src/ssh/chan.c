@@ -162,6 +162,10 @@ fc_ssh_chan_close(struct fc_ssh_chan *c, int *exit_status)
     if (!c)
         return;
     if (!atomic_load(&c->s->aborted)) {
+        /* The exit status comes after the command ends: wait for its EOF before closing,
+         * or the server may drop the status when our close arrives first. */
+        if (exit_status && libssh2_channel_send_eof(c->ch) == 0)
+            libssh2_channel_wait_eof(c->ch);
         if (libssh2_channel_close(c->ch) == 0 && libssh2_channel_wait_closed(c->ch) == 0 &&
             exit_status) {
             char *sig = NULL;
