@@ -10,6 +10,7 @@
 #include "fluid/cleanup.h"
 #include "fluid/error.h"
 #include "image.h"
+#include "blocks.h"
 #include "qcow2.h"
 
 struct q2w {
@@ -19,9 +20,7 @@ struct q2w {
     unsigned version, cluster_bits;
     uint64_t cs, size, l1_size, l2_entries, rb_entries;
     uint64_t next;            /* end of the allocated bytes in the file */
-    uint64_t vpos;            /* next guest offset expected */
-    uint8_t *cbuf;            /* the guest cluster being assembled */
-    size_t cfill;
+    struct img_blocks blk;    /* guest clusters assembled from the stream */
     uint64_t *l1;             /* host offsets of L2 tables (with COPIED) */
     uint8_t *l2;              /* current L2 table */
     uint64_t l2_idx;          /* L1 index of l2, UINT64_MAX = none */
@@ -221,6 +220,26 @@ cluster(struct q2w *w, uint64_t ci, const uint8_t *data)
     return FC_OK;
 }
 
+/* The block assembler's callbacks (blocks.h). */
+static fc_rc
+q2_block(void *ctx, uint64_t ci, const uint8_t *p)
+{
+    return cluster(ctx, ci, p);
+}
+
+static size_t
+q2_run(void *ctx, uint64_t ci, const uint8_t *p, size_t len)
+{
+    struct q2w *w = ctx;
+    return w->pool ? 1 : run_clusters(w, ci, p, len);
+}
+
+static fc_rc
+q2_store(void *ctx, uint64_t ci, const uint8_t *p, size_t n)
+{
+    return store_run(ctx, ci, p, n);
+}
+
 static fc_rc
 q2w_begin(struct fc_sink *s, const struct fc_stream_info *info)
 {
@@ -240,8 +259,9 @@ q2w_begin(struct fc_sink *s, const struct fc_stream_info *info)
     w->l1 = calloc(w->l1_size, 8);
     w->l2 = calloc(1, w->cs);
     w->rb = calloc(1, w->cs);
-    w->cbuf = img_alloc_io(w->cs);
-    if (!w->l1 || !w->l2 || !w->rb || !w->cbuf)
+    w->blk = (struct img_blocks){.bs = w->cs, .buf = img_alloc_io(w->cs), .ctx = w,
+                                 .block = q2_block, .run = q2_run, .store_run = q2_store};
+    if (!w->l1 || !w->l2 || !w->rb || !w->blk.buf)
         return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
     w->l2_idx = UINT64_MAX;
     w->next = 0;
@@ -256,58 +276,13 @@ q2w_begin(struct fc_sink *s, const struct fc_stream_info *info)
 static fc_rc
 q2w_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
 {
-    struct q2w *w = (struct q2w *)s;
-    const uint8_t *p = buf;
-    fc_rc rc = FC_OK;
-    while (len > 0 && rc == FC_OK) {
-        uint64_t ci = w->vpos / w->cs;
-        if (w->cfill == 0 && len >= w->cs) {
-            size_t n = w->pool ? 1 : run_clusters(w, ci, p, len);
-            rc = n > 1 ? store_run(w, ci, p, n) : cluster(w, ci, p);
-            p += n * w->cs;
-            len -= n * w->cs;
-            w->vpos += n * w->cs;
-            continue;
-        }
-        size_t k = w->cs - w->cfill < len ? w->cs - w->cfill : len;
-        memcpy(w->cbuf + w->cfill, p, k);
-        w->cfill += k;
-        p += k;
-        len -= k;
-        w->vpos += k;
-        if (w->cfill == w->cs) {
-            rc = cluster(w, ci, w->cbuf);
-            w->cfill = 0;
-        }
-    }
-    return rc;
+    return img_blocks_write(&((struct q2w *)s)->blk, buf, len);
 }
 
 static fc_rc
 q2w_zero(struct fc_sink *s, uint64_t off, uint64_t len)
 {
-    struct q2w *w = (struct q2w *)s;
-    fc_rc rc = FC_OK;
-    if (w->cfill) {
-        size_t k = w->cs - w->cfill < len ? w->cs - w->cfill : (size_t)len;
-        memset(w->cbuf + w->cfill, 0, k);
-        w->cfill += k;
-        w->vpos += k;
-        len -= k;
-        if (w->cfill == w->cs) {
-            rc = cluster(w, (w->vpos - 1) / w->cs, w->cbuf);
-            w->cfill = 0;
-        }
-    }
-    uint64_t whole = len / w->cs * w->cs;
-    w->vpos += whole;
-    len -= whole;
-    if (len) {
-        memset(w->cbuf, 0, (size_t)len);
-        w->cfill = (size_t)len;
-        w->vpos += len;
-    }
-    return rc;
+    return img_blocks_zero(&((struct q2w *)s)->blk, len);
 }
 
 static void
@@ -333,11 +308,7 @@ q2w_end(struct fc_sink *s, uint64_t size, const uint8_t *sha256)
 {
     struct q2w *w = (struct q2w *)s;
     fc_rc rc = FC_OK;
-    if (w->cfill) {
-        memset(w->cbuf + w->cfill, 0, w->cs - w->cfill);
-        rc = cluster(w, w->vpos / w->cs, w->cbuf);
-        w->cfill = 0;
-    }
+    rc = img_blocks_flush(&w->blk);
     if (rc == FC_OK && w->pool)
         rc = drain(w, true);
     if (rc == FC_OK)
@@ -468,7 +439,7 @@ q2w_close(void *st)
     free(w->l2);
     free(w->rb);
     free(w->rt);
-    free(w->cbuf);
+    free(w->blk.buf);
 }
 
 const struct img_writer img_qcow2_writer = {

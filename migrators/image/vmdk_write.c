@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "blocks.h"
 #include "fluid/error.h"
 #include "image.h"
 #include "vmdk.h"
@@ -29,9 +30,9 @@ struct vmw {
     char adapter[16];
     unsigned hw;
     uint64_t size, capacity, gbytes, gd_n, gd_sectors, rgd_off, gd_off, overhead, next;
-    uint64_t vpos, gt_idx;
-    uint8_t *cbuf, *gt, *gd;
-    size_t cfill;
+    uint64_t gt_idx;
+    uint8_t *gt, *gd;
+    struct img_blocks blk; /* grains assembled from the stream */
     bool gt_used;
     struct img_pool *pool;
     int level;
@@ -220,6 +221,26 @@ store_run(struct vmw *w, uint64_t gi, const uint8_t *p, size_t n)
     return rc;
 }
 
+/* The block assembler's callbacks (blocks.h). */
+static fc_rc
+vw_block(void *ctx, uint64_t gi, const uint8_t *p)
+{
+    return grain(ctx, gi, p);
+}
+
+static size_t
+vw_run(void *ctx, uint64_t gi, const uint8_t *p, size_t len)
+{
+    struct vmw *w = ctx;
+    return w->stream ? 1 : run_grains(w, gi, p, len);
+}
+
+static fc_rc
+vw_store(void *ctx, uint64_t gi, const uint8_t *p, size_t n)
+{
+    return store_run(ctx, gi, p, n);
+}
+
 static fc_rc
 vw_begin(struct fc_sink *s, const struct fc_stream_info *info)
 {
@@ -236,7 +257,9 @@ vw_begin(struct fc_sink *s, const struct fc_stream_info *info)
     w->gd_n = (grains + GTES - 1) / GTES;
     w->gd_sectors = (w->gd_n * 4 + 511) / 512;
     w->gt_idx = UINT64_MAX;
-    if (!(w->cbuf = img_alloc_io(w->gbytes)) || !(w->gt = calloc(GT_SECTORS, 512)) ||
+    w->blk = (struct img_blocks){.bs = w->gbytes, .buf = img_alloc_io(w->gbytes), .ctx = w,
+                                 .block = vw_block, .run = vw_run, .store_run = vw_store};
+    if (!w->blk.buf || !(w->gt = calloc(GT_SECTORS, 512)) ||
         !(w->gd = calloc(w->gd_sectors ? w->gd_sectors : 1, 512)))
         return FC_ERR(FC_E_NOMEM, "vmdk: out of memory");
     uint8_t h[512], d[DESC_SECTORS * 512];
@@ -275,70 +298,20 @@ vw_begin(struct fc_sink *s, const struct fc_stream_info *info)
 static fc_rc
 vw_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
 {
-    struct vmw *w = (struct vmw *)s;
-    const uint8_t *p = buf;
-    fc_rc rc = FC_OK;
-    while (len > 0 && rc == FC_OK) {
-        uint64_t gi = w->vpos / w->gbytes;
-        if (w->cfill == 0 && len >= w->gbytes) {
-            size_t n = w->stream ? 1 : run_grains(w, gi, p, len);
-            rc = n > 1 ? store_run(w, gi, p, n) : grain(w, gi, p);
-            p += n * w->gbytes;
-            len -= n * w->gbytes;
-            w->vpos += n * w->gbytes;
-            continue;
-        }
-        size_t k = w->gbytes - w->cfill < len ? w->gbytes - w->cfill : len;
-        memcpy(w->cbuf + w->cfill, p, k);
-        w->cfill += k;
-        p += k;
-        len -= k;
-        w->vpos += k;
-        if (w->cfill == w->gbytes) {
-            rc = grain(w, gi, w->cbuf);
-            w->cfill = 0;
-        }
-    }
-    return rc;
+    return img_blocks_write(&((struct vmw *)s)->blk, buf, len);
 }
 
 static fc_rc
 vw_zero(struct fc_sink *s, uint64_t off, uint64_t len)
 {
-    struct vmw *w = (struct vmw *)s;
-    fc_rc rc = FC_OK;
-    if (w->cfill) {
-        size_t k = w->gbytes - w->cfill < len ? w->gbytes - w->cfill : (size_t)len;
-        memset(w->cbuf + w->cfill, 0, k);
-        w->cfill += k;
-        w->vpos += k;
-        len -= k;
-        if (w->cfill == w->gbytes) {
-            rc = grain(w, (w->vpos - 1) / w->gbytes, w->cbuf);
-            w->cfill = 0;
-        }
-    }
-    uint64_t whole = len / w->gbytes * w->gbytes;
-    w->vpos += whole;
-    len -= whole;
-    if (len) {
-        memset(w->cbuf, 0, (size_t)len);
-        w->cfill = (size_t)len;
-        w->vpos += len;
-    }
-    return rc;
+    return img_blocks_zero(&((struct vmw *)s)->blk, len);
 }
 
 static fc_rc
 vw_end(struct fc_sink *s, uint64_t size, const uint8_t *sha256)
 {
     struct vmw *w = (struct vmw *)s;
-    fc_rc rc = FC_OK;
-    if (w->cfill) {
-        memset(w->cbuf + w->cfill, 0, w->gbytes - w->cfill);
-        rc = grain(w, w->vpos / w->gbytes, w->cbuf);
-        w->cfill = 0;
-    }
+    fc_rc rc = img_blocks_flush(&w->blk);
     if (rc == FC_OK && w->pool)
         rc = drain(w, true);
     if (rc == FC_OK)
@@ -444,7 +417,7 @@ vw_close(void *st)
 {
     struct vmw *w = st;
     img_pool_free(w->pool);
-    free(w->cbuf);
+    free(w->blk.buf);
     free(w->gt);
     free(w->gd);
 }
