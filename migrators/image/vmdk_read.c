@@ -112,9 +112,10 @@ vmdk_open(void *st, struct img_in *in)
     uint64_t doff = img_le64(in->head + VH_DESC_OFF), dsz = img_le64(in->head + VH_DESC_SIZE);
     snprintf(v->subformat, sizeof v->subformat, "%s",
              v->compressed && v->markers ? "streamOptimized" : "monolithicSparse");
-    if (doff && dsz && dsz <= 128) {
+    /* doff comes from the file: compare in sectors so that nothing can wrap */
+    if (doff && dsz && dsz <= 128 && doff <= UINT64_MAX / 512 - dsz) {
         char desc[128 * 512];
-        if (in->seekable && doff * 512 + dsz * 512 <= in->size &&
+        if (in->seekable && (doff + dsz) * 512 <= in->size &&
             img_in_pread(in, desc, dsz * 512, doff * 512, "VMDK descriptor") == FC_OK)
             find_create_type(v, desc, dsz * 512);
         else if (!in->seekable && (doff + dsz) * 512 <= in->head_len)

@@ -237,21 +237,29 @@ j_only(struct fc_jp *p, const json_t *obj, const char *const *allowed)
     return FC_OK;
 }
 
+/* A short printable copy of an untrusted string for an error message: control characters,
+ * quotes and backslashes as \xNN, cut after 40 characters with "...". Always fits in cap. */
 static void
 quote_short(char *dst, size_t cap, const char *s)
 {
     size_t j = 0;
-    for (size_t i = 0; s[i] && j + 5 < cap; i++) {
+    if (cap == 0)
+        return;
+    for (size_t i = 0; s[i]; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == '"' || c == '\\') {
-            j += (size_t)snprintf(dst + j, cap - j, "\\x%02x", c);
-        } else {
-            dst[j++] = (char)c;
-        }
-        if (i >= 40) {
-            j += (size_t)snprintf(dst + j, cap - j, "...");
+        size_t need = c < 0x20 || c == '"' || c == '\\' ? 4 : 1;
+        /* keep room for this character, a "..." and the terminating NUL */
+        if (i >= 40 || j + need + 3 + 1 > cap) {
+            if (j + 3 + 1 <= cap) {
+                memcpy(dst + j, "...", 3);
+                j += 3;
+            }
             break;
         }
+        if (need == 4)
+            j += (size_t)snprintf(dst + j, cap - j, "\\x%02x", c);
+        else
+            dst[j++] = (char)c;
     }
     dst[j] = '\0';
 }

@@ -127,6 +127,18 @@ Test(reject, duplicate_keys)
            FC_E_INVALID, "", "duplicate key");
 }
 
+/* An unknown schema full of characters that are escaped in the error (a fuzzer found the
+ * quoting overflowing its buffer): the error names the schema, cut short, and stays bounded. */
+Test(reject, unknown_schema_quoted_short)
+{
+    const char *s = "{\"schema\":\"\\\\\\\\\\\\&&&&&&&&&&&&&&&&&&&&&&&&&&&&&&&&&&&&"
+                    "\\\\\\\\\\\\\\\\\\flu/0\",\"relocation_id\":\"r\"}";
+    REJECT(NULL, s, FC_E_INVALID, "schema", "unknown schema");
+    cr_assert(strstr(fc_error_msg(), "\\x5c\\x5c"), "escaped: %s", fc_error_msg());
+    cr_assert(strstr(fc_error_msg(), "..."), "cut short: %s", fc_error_msg());
+    cr_assert_lt(strlen(fc_error_msg()), 200, "bounded: %s", fc_error_msg());
+}
+
 Test(reject, oversize_message)
 {
     size_t n = FC_MSG_MAX_BYTES + 1;
