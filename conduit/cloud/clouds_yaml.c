@@ -259,6 +259,14 @@ from_tree(json_t *cloud, const char *origin, const char *name, struct fc_cloud_c
         F("endpoint_type", interface), F("cacert", cacert), F("cert", cert), F("key", key),
         F("compute_api_version", compute_api_version),
         F("volume_api_version", volume_api_version),
+        F("compute_endpoint_override", compute_override),
+        F("network_endpoint_override", network_override),
+        F("image_endpoint_override", image_override),
+        F("block_storage_endpoint_override", volume_override),
+    }, skeys[] = {
+        F("host", storage_host), F("port", storage_port), F("user", storage_user),
+        F("identity", storage_identity), F("known_hosts", storage_known_hosts),
+        F("path", storage_path),
 #undef F
     };
     if (auth) {
@@ -289,6 +297,38 @@ from_tree(json_t *cloud, const char *origin, const char *name, struct fc_cloud_c
         if ((rc = take_str(cloud, ckeys[i].key, where, origin,
                            (char **)((char *)c + ckeys[i].off))))
             return rc;
+    json_t *ss = json_object_get(cloud, "storage_ssh");
+    if (ss) {
+        char swhere[200];
+        snprintf(swhere, sizeof swhere, "%s.storage_ssh", where);
+        if (!json_is_object(ss))
+            return FC_ERR(FC_E_INVALID, "%s: %s must be a mapping", origin, swhere);
+        const char *k;
+        json_t *x;
+        json_object_foreach(ss, k, x) {
+            bool known = false;
+            for (size_t i = 0; i < sizeof skeys / sizeof skeys[0]; i++)
+                known = known || strcmp(k, skeys[i].key) == 0;
+            if (!known)
+                return FC_ERR(FC_E_INVALID, "%s: %s.%.60s: unknown key (host, port, user, "
+                              "identity, known_hosts, path)", origin, swhere, k);
+        }
+        for (size_t i = 0; i < sizeof skeys / sizeof skeys[0]; i++)
+            if ((rc = take_str(ss, skeys[i].key, swhere, origin,
+                               (char **)((char *)c + skeys[i].off))))
+                return rc;
+        if (!c->storage_host || !c->storage_path)
+            return FC_ERR(FC_E_INVALID, "%s: %s needs host and path", origin, swhere);
+        if (c->storage_path[0] != '/' || !strstr(c->storage_path, "{id}"))
+            return FC_ERR(FC_E_INVALID, "%s: %s.path must be absolute and hold {id}", origin,
+                          swhere);
+        if (c->storage_port) {
+            char *e = NULL;
+            long p = strtol(c->storage_port, &e, 10);
+            if (!*c->storage_port || *e || p < 1 || p > 65535)
+                return FC_ERR(FC_E_INVALID, "%s: %s.port must be 1-65535", origin, swhere);
+        }
+    }
     json_t *regions = json_object_get(cloud, "regions");
     if (regions && !c->region_name) {
         json_t *r0 = json_is_array(regions) ? json_array_get(regions, 0) : NULL;
@@ -641,7 +681,11 @@ fc_cloud_config_free(struct fc_cloud_config *c)
                        &c->project_name, &c->project_id, &c->project_domain_name,
                        &c->project_domain_id, &c->app_cred_id, &c->app_cred_name,
                        &c->app_cred_secret, &c->region_name, &c->interface, &c->cacert,
-                       &c->cert, &c->key, &c->compute_api_version, &c->volume_api_version};
+                       &c->cert, &c->key, &c->compute_api_version, &c->volume_api_version,
+                       &c->compute_override, &c->network_override, &c->image_override,
+                       &c->volume_override, &c->storage_host, &c->storage_port,
+                       &c->storage_user, &c->storage_identity, &c->storage_known_hosts,
+                       &c->storage_path};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         wipe_free(*fields[i]);
     free(c);

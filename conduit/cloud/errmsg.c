@@ -176,7 +176,10 @@ fc_cloud_config_dup(const struct fc_cloud_config *c)
                   &d->project_id, &d->project_domain_name, &d->project_domain_id,
                   &d->app_cred_id, &d->app_cred_name, &d->app_cred_secret, &d->region_name,
                   &d->interface, &d->cacert, &d->cert, &d->key, &d->compute_api_version,
-                  &d->volume_api_version};
+                  &d->volume_api_version, &d->compute_override, &d->network_override,
+                  &d->image_override, &d->volume_override, &d->storage_host, &d->storage_port,
+                  &d->storage_user, &d->storage_identity, &d->storage_known_hosts,
+                  &d->storage_path};
     bool fail = false;
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (*f[i] && !(*f[i] = strdup(*f[i])))
@@ -199,7 +202,47 @@ struct stream_ctx {
     struct fc_http_resp *r; /* an error reply's body is kept (first 64 KiB) for the message */
     int ok;                 /* -1 unknown, 0 error reply, 1 2xx */
     bool aborted;
+    bool ranged;            /* a Range header was sent, from byte `from` */
+    uint64_t from;
+    int range_state;        /* 0 unchecked, 1 checked fine, -1 a 206 that does not fit */
+    bool partial;           /* the reply is a 206 starting at `from` */
+    int64_t total;          /* Content-Range's total, -1 unknown */
+    char crange[128];       /* the reply's Content-Range header */
+    uint64_t skip;          /* a 200 to a Range request: bytes before `from` to drop */
 };
+
+/* A 206 must carry "Content-Range: bytes FROM-END/TOTAL" starting where we asked. */
+static void
+check_range(struct stream_ctx *s, long code)
+{
+    if (s->range_state)
+        return;
+    s->range_state = 1;
+    s->partial = false;
+    s->total = -1;
+    s->skip = 0;
+    if (code != 206) {
+        s->skip = s->ranged ? s->from : 0; /* the whole body: drop what the caller has */
+        return;
+    }
+    unsigned long long a = 0, b = 0, t = 0;
+    int n = 0;
+    if (!s->ranged || sscanf(s->crange, "bytes %llu-%llu/%n", &a, &b, &n) != 2 || n == 0 ||
+        a != s->from || b < a) {
+        s->range_state = -1;
+        return;
+    }
+    if (strcmp(s->crange + n, "*") != 0) {
+        char *e = NULL;
+        t = strtoull(s->crange + n, &e, 10);
+        if (!*(s->crange + n) || *e || t <= b) {
+            s->range_state = -1;
+            return;
+        }
+        s->total = (int64_t)t;
+    }
+    s->partial = true;
+}
 
 static size_t
 st_read(char *buf, size_t sz, size_t nm, void *ud)
@@ -217,6 +260,21 @@ st_write(char *p, size_t sz, size_t nm, void *ud)
         long code = 0;
         curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
         s->ok = code >= 200 && code <= 299;
+        if (s->ok)
+            check_range(s, code);
+    }
+    if (s->ok && s->range_state < 0)
+        return 0; /* a 206 for another range: not a byte of it goes to the sink */
+    if (s->ok && s->skip) {
+        size_t k = n < s->skip ? n : (size_t)s->skip;
+        s->skip -= k;
+        if (k == n)
+            return n;
+        if (s->sink && s->sink(s->sctx, p + k, n - k)) {
+            s->aborted = true;
+            return 0;
+        }
+        return n;
     }
     if (s->ok) {
         if (s->sink && s->sink(s->sctx, p, n)) {
@@ -244,13 +302,17 @@ st_header(char *p, size_t sz, size_t nm, void *ud)
 {
     struct stream_ctx *s = ud;
     size_t n = sz * nm;
-    if (n > 5 && strncmp(p, "HTTP/", 5) == 0)
+    if (n > 5 && strncmp(p, "HTTP/", 5) == 0) {
         s->ok = -1;
-    const char *names[] = {"X-Openstack-Request-Id", "X-Compute-Request-Id", "Content-Type"};
-    char *dst[] = {s->r->request_id, s->r->request_id, s->r->content_type};
+        s->range_state = 0;
+        s->crange[0] = '\0';
+    }
+    const char *names[] = {"X-Openstack-Request-Id", "X-Compute-Request-Id", "Content-Type",
+                           "Content-Range"};
+    char *dst[] = {s->r->request_id, s->r->request_id, s->r->content_type, s->crange};
     size_t caps[] = {sizeof s->r->request_id, sizeof s->r->request_id,
-                     sizeof s->r->content_type};
-    for (int i = 0; i < 3; i++) {
+                     sizeof s->r->content_type, sizeof s->crange};
+    for (int i = 0; i < 4; i++) {
         size_t k = strlen(names[i]);
         if (n > k && strncasecmp(p, names[i], k) == 0 && p[k] == ':') {
             const char *v = p + k + 1, *e = p + n;
@@ -268,10 +330,10 @@ st_header(char *p, size_t sz, size_t nm, void *ud)
     return n;
 }
 
-fc_rc
-fc_os_stream(struct fc_os *os, enum fc_os_service svc, const char *method, const char *path,
-             const char *content_type, fc_os_read_fn upload, void *uctx, int64_t upload_size,
-             fc_os_write_fn sink, void *sctx, long *status)
+static fc_rc
+stream_run(struct fc_os *os, enum fc_os_service svc, const char *method, const char *path,
+           const char *content_type, fc_os_read_fn upload, void *uctx, int64_t upload_size,
+           fc_os_write_fn sink, void *sctx, long *status, struct stream_ctx *rs)
 {
     fc_rc rc;
     const char *base = NULL;
@@ -288,7 +350,8 @@ fc_os_stream(struct fc_os *os, enum fc_os_service svc, const char *method, const
         return url = NULL, FC_ERR(FC_E_NOMEM, "out of memory");
     fc_os_describe_path(url, dpath, sizeof dpath);
     struct fc_http_resp r = {0};
-    struct stream_ctx s = {os->curl, upload, uctx, sink, sctx, &r, -1, false};
+    struct stream_ctx s = {os->curl, upload, uctx, sink, sctx, &r, -1, false, rs->ranged,
+                           rs->from, 0, false, -1, "", 0};
     CURL *c = os->curl;
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -314,6 +377,10 @@ fc_os_stream(struct fc_os *os, enum fc_os_service svc, const char *method, const
                  os->microversion[svc]);
         h = curl_slist_append(h, line);
     }
+    if (s.ranged) {
+        snprintf(line, sizeof line, "Range: bytes=%llu-", (unsigned long long)s.from);
+        h = curl_slist_append(h, line);
+    }
     if (upload) {
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(c, CURLOPT_READFUNCTION, st_read);
@@ -335,6 +402,19 @@ fc_os_stream(struct fc_os *os, enum fc_os_service svc, const char *method, const
     CURLcode cc = curl_easy_perform(c);
     curl_slist_free_all(h);
     os->stats.requests++;
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    if (cc == CURLE_OK && code >= 200 && code <= 299)
+        check_range(&s, code); /* a 206 with an empty body never reached st_write */
+    if (s.range_state < 0) {
+        fc_http_resp_clear(&r);
+        return FC_ERR(FC_E_REMOTE, "cloud '%s': %s %s %s from byte %llu: the reply's "
+                      "Content-Range \"%.100s\" does not give the bytes asked for",
+                      fc_os_cloud_name(os), fc_os_service_name(svc), method, dpath,
+                      (unsigned long long)s.from, s.crange);
+    }
+    rs->partial = s.partial;
+    rs->total = s.total;
     if (cc != CURLE_OK) {
         rc = s.aborted ? FC_E_IO : cc == CURLE_OPERATION_TIMEDOUT ? FC_E_TIMEOUT : FC_E_NET;
         if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR)
@@ -351,5 +431,28 @@ fc_os_stream(struct fc_os *os, enum fc_os_service svc, const char *method, const
     if (r.status < 200 || r.status > 299)
         rc = fc_os_http_error(os, svc, method, dpath, &r);
     fc_http_resp_clear(&r);
+    return rc;
+}
+
+fc_rc
+fc_os_stream(struct fc_os *os, enum fc_os_service svc, const char *method, const char *path,
+             const char *content_type, fc_os_read_fn upload, void *uctx, int64_t upload_size,
+             fc_os_write_fn sink, void *sctx, long *status)
+{
+    struct stream_ctx rs = {.total = -1};
+    return stream_run(os, svc, method, path, content_type, upload, uctx, upload_size, sink,
+                      sctx, status, &rs);
+}
+
+fc_rc
+fc_os_stream_from(struct fc_os *os, enum fc_os_service svc, const char *path, uint64_t from,
+                  fc_os_write_fn sink, void *sctx, bool *partial, int64_t *total, long *status)
+{
+    struct stream_ctx rs = {.ranged = from > 0, .from = from, .total = -1};
+    fc_rc rc = stream_run(os, svc, "GET", path, NULL, NULL, NULL, 0, sink, sctx, status, &rs);
+    if (partial)
+        *partial = rs.partial;
+    if (total)
+        *total = rs.total;
     return rc;
 }

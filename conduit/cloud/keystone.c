@@ -339,6 +339,22 @@ fc_os_keystone_auth(struct fc_os *os)
         free(os->urls[i]);
         os->urls[i] = FC_STEAL(&ti.urls[i]);
     }
+    /* <service>_endpoint_override from clouds.yaml wins over the catalog */
+    const char *ovr[FC_SVC__COUNT] = {[FC_SVC_COMPUTE] = c->compute_override,
+                                      [FC_SVC_NETWORK] = c->network_override,
+                                      [FC_SVC_IMAGE] = c->image_override,
+                                      [FC_SVC_VOLUME] = c->volume_override};
+    for (int i = 0; i < FC_SVC__COUNT; i++) {
+        char *u = NULL;
+        if (!ovr[i])
+            continue;
+        if ((rc = fix_url(i, ovr[i], &u))) {
+            fc_os_token_info_clear(&ti);
+            return rc;
+        }
+        free(os->urls[i]);
+        os->urls[i] = u;
+    }
     free(os->project_id);
     free(os->user_id);
     os->project_id = FC_STEAL(&ti.project_id);

@@ -255,6 +255,7 @@ out:
 /* ---- image-export ------------------------------------------------------------------------ */
 
 #define EX_BLOCK (1u << 20)
+#define EX_MAX_RESUMES 5
 
 struct exporter {
     struct fc_stream_writer w;
@@ -262,7 +263,6 @@ struct exporter {
     char *buf;
     size_t fill;
     uint64_t pos;       /* content bytes delivered downstream (or buffered) */
-    uint64_t skip;      /* after a resume: bytes of the new reply to drop */
     uint64_t got;       /* bytes received in all replies */
     uint64_t drop_at;   /* test: drop the connection once past this offset (0: never) */
     bool dropped;
@@ -288,12 +288,6 @@ ex_sink(void *ctx, const char *p, size_t n)
 {
     struct exporter *e = ctx;
     e->got += n;
-    if (e->skip) {
-        size_t k = n < e->skip ? n : (size_t)e->skip;
-        e->skip -= k;
-        p += k;
-        n -= k;
-    }
     while (n) {
         if (fc_cancel_requested) {
             e->rc = FC_ERR(FC_E_CANCELLED, "image-export: cancelled at offset %llu",
@@ -380,30 +374,48 @@ osa_export_image(struct osa *a, const json_t *img)
              osa_js(img, "disk_format") ? osa_js(img, "disk_format") : "");
     rc = e.w.sink.begin(&e.w.sink, &info);
     snprintf(path, sizeof path, "/images/%s/file", id);
-    unsigned resumes = 0;
+    unsigned resumes = 0, ranged = 0;
     while (rc == FC_OK) {
         e.rc = FC_OK;
         long status = 0;
-        rc = fc_os_stream(a->os, FC_SVC_IMAGE, "GET", path, NULL, NULL, NULL, 0, ex_sink, &e,
-                          &status);
+        bool partial = false;
+        int64_t total = -1;
+        uint64_t start = e.pos;
+        /* from the start, or (after a drop) from the first byte not yet delivered */
+        rc = fc_os_stream_from(a->os, FC_SVC_IMAGE, path, e.pos, ex_sink, &e, &partial, &total,
+                               &status);
+        if (start && partial && e.size != FC_SIZE_UNKNOWN && total >= 0 &&
+            (uint64_t)total != e.size && !e.rc && rc != FC_E_REMOTE)
+            rc = FC_ERR(FC_E_REMOTE, "cloud '%s': image %s: a resumed download says the image "
+                        "has %lld bytes, Glance's record says %llu: the image changed",
+                        a->cloud, id, (long long)total, (unsigned long long)e.size);
         if (rc == FC_OK && e.size != FC_SIZE_UNKNOWN && e.pos < e.size)
             rc = FC_ERR(FC_E_NET, "image-export: the reply ended at %llu of %llu bytes",
                         (unsigned long long)e.pos, (unsigned long long)e.size);
+        if (start && partial)
+            ranged++;
         if (rc == FC_OK || e.rc)
             break;
-        bool drop = e.dropped && resumes == 0 ? true : (rc == FC_E_NET || rc == FC_E_TIMEOUT);
-        if (!drop || resumes >= 5)
+        if (e.size != FC_SIZE_UNKNOWN && e.pos == e.size && (rc == FC_E_NET || e.dropped)) {
+            rc = FC_OK; /* cut after the last byte: nothing is missing */
             break;
-        /* resume: fc_os_stream sends no Range header, so the new reply is read from its
-         * start and the bytes already delivered are dropped (see docs/cloud-actions.md) */
+        }
+        bool drop = (e.dropped && resumes == 0) || rc == FC_E_NET || rc == FC_E_TIMEOUT ||
+                    (rc == FC_E_REMOTE && status >= 500);
+        if (!drop || resumes >= EX_MAX_RESUMES) {
+            if (drop)
+                fc_error_prefix("image-export: gave up after %u resumed attempts at offset "
+                                "%llu", resumes, (unsigned long long)e.pos);
+            break;
+        }
         resumes++;
-        fc_log(FC_WARN, FC_MSG("download dropped: resuming"), FC_U64("offset", e.pos),
-               FC_U64("attempt", resumes));
-        fc_event_info(a->m, json_pack("{s:s,s:I}", "note", "download dropped: resuming",
-                                      "offset", (json_int_t)e.pos));
-        e.skip = e.pos;
+        fc_log(FC_WARN, FC_MSG("download dropped: resuming with a Range request"),
+               FC_U64("offset", e.pos), FC_U64("attempt", resumes), FC_STR("why", fc_error_msg()));
+        fc_event_info(a->m, json_pack("{s:s,s:I,s:i}", "note", "download dropped: resuming",
+                                      "offset", (json_int_t)e.pos, "attempt", (int)resumes));
         rc = FC_OK;
-        sleep(resumes > 1 ? 1 : 0);
+        if (resumes > 1)
+            sleep(resumes - 1 < 4 ? resumes - 1 : 4);
     }
     if (e.rc)
         rc = e.rc;
@@ -422,6 +434,7 @@ osa_export_image(struct osa *a, const json_t *img)
     if (rc == FC_OK) {
         json_object_set_new(a->result, "image_id", json_string(id));
         json_object_set_new(a->result, "resumes", json_integer(resumes));
+        json_object_set_new(a->result, "range_resumes", json_integer(ranged));
         json_object_set_new(a->result, "bytes_received", json_integer((json_int_t)e.got));
         json_object_set_new(a->result, "framed", json_boolean(framed));
         json_object_set(a->result, "disk_format", json_object_get(img, "disk_format"));

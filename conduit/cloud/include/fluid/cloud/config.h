@@ -27,6 +27,14 @@ struct fc_cloud_config {
     char *cacert, *cert, *key;
     /* <service>_api_version from clouds.yaml (compute, volume, image, network) */
     char *compute_api_version, *volume_api_version;
+    /* <service>_endpoint_override (compute, network, image, block_storage): used instead of
+     * the catalog's endpoint for that service (as openstacksdk does) */
+    char *compute_override, *network_override, *image_override, *volume_override;
+    /* storage_ssh: {host, port, user, identity, known_hosts, path}: how the volume method
+     * "ssh" reaches this cloud's block-storage backend (FluidCloud's own key; the openstack
+     * CLI ignores it). `path` is a template where {id} is the volume id. NULL: not set. */
+    char *storage_host, *storage_port, *storage_user, *storage_identity, *storage_known_hosts,
+        *storage_path;
 };
 
 /* Loads cloud `name` (NULL: OS_CLOUD, else the OS_* variables alone). `env` is the

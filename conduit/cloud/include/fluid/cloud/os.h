@@ -100,6 +100,18 @@ fc_rc fc_os_stream(struct fc_os *os, enum fc_os_service svc, const char *method,
                    void *uctx, int64_t upload_size, fc_os_write_fn sink, void *sctx,
                    long *status);
 
+/* GET of data from byte `from` on: sends "Range: bytes=FROM-" (none when from is 0); the
+ * body goes to `sink` as with fc_os_stream (no retries), always starting at byte `from`.
+ * *partial (may be NULL) is true when the server answered 206 with a Content-Range that
+ * starts at `from`, false when it answered 200 (the whole body: its first `from` bytes were
+ * received again and dropped here); *total gets Content-Range's total size, -1 when
+ * unknown. A 206 whose
+ * Content-Range is missing, malformed or starts elsewhere is FC_E_REMOTE naming the header,
+ * and not one byte of it reaches the sink. */
+fc_rc fc_os_stream_from(struct fc_os *os, enum fc_os_service svc, const char *path,
+                        uint64_t from, fc_os_write_fn sink, void *sctx, bool *partial,
+                        int64_t *total, long *status);
+
 /* Parsing pieces, exposed for tests and the fuzzer (the input is untrusted). */
 
 /* Extracts the service's message from an error body (JSON of any OpenStack service, or
