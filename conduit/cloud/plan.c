@@ -494,14 +494,16 @@ fc_plan_build(const json_t *topology, const json_t *target, const struct fc_plan
     b.notes = notes;
     b.done = done;
     b.names = names;
-    if ((rc = plan_keypairs(&b)) || (rc = plan_secgroups(&b)) || (rc = plan_networks(&b)) ||
-        (rc = pb_plan_volumes(&b)))
+    if ((rc = pb_check_options(&b)) || (rc = plan_keypairs(&b)) ||
+        (rc = plan_secgroups(&b)) || (rc = plan_networks(&b)) || (rc = pb_plan_volumes(&b)))
         return rc;
     size_t i;
     json_t *s;
     json_array_foreach(json_object_get(topology, "servers"), i, s)
         if ((rc = pb_plan_server(&b, s)))
             return rc;
+    if ((rc = pb_plan_configs(&b)))
+        return rc;
     json_auto_t *p = json_pack("{s:s, s:s, s:O}", "schema", SCHEMA_PLAN, "relocation_id", b.rid,
                                "tasks", tasks);
     FC_AUTO(plan) struct fc_plan *checked = NULL;

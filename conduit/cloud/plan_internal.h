@@ -52,5 +52,9 @@ const char *pb_map_external(struct pb *b, const char *src_net_id);
 
 fc_rc pb_plan_volumes(struct pb *b);
 fc_rc pb_plan_server(struct pb *b, const json_t *s);
+/* checks options config_ssh, mountpoints and volume_method (before anything is planned) */
+fc_rc pb_check_options(struct pb *b);
+/* one config-rewrite task per planned server, after every launch, floating IP and attach */
+fc_rc pb_plan_configs(struct pb *b);
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Planning, the data and the servers: per volume a copy (export -> convert -> import), per
  * server a viaduct (snapshot -> image export -> convert -> import -> launch with the same or
- * closest flavor -> volume attach -> floating IP -> config rewrite). */
+ * closest flavor -> volume attach -> floating IP); the config rewrite is plan_config.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,21 +62,28 @@ pb_plan_volumes(struct pb *b)
         snprintf(snap, sizeof snap, "%s-export", tn);
         pb_task_id(b, "volume", id, tid, sizeof tid);
         snprintf(size, sizeof size, "%lld", (long long)json_integer_value(json_object_get(v, "size_gb")));
+        bool ssh = b->o->volume_method && strcmp(b->o->volume_method, "ssh") == 0;
         bool conv;
         const char *fmt = want_format(b, "raw", &conv);
-        json_t *exp = pb_argv_of("volume-export", NULL), *imp = pb_argv_of("volume-import", NULL);
+        if (ssh)
+            conv = false; /* backend file to backend file: raw bytes both sides */
+        json_t *exp = pb_argv_of(ssh ? "volume-ssh-read" : "volume-export", NULL),
+               *imp = pb_argv_of(ssh ? "volume-ssh-write" : "volume-import", NULL);
         pb_arg2(exp, "--cloud", b->o->src_cloud);
         pb_arg2(exp, "--volume", id);
-        pb_arg2(exp, "--image-name", snap);
+        if (!ssh)
+            pb_arg2(exp, "--image-name", snap);
         if (pb_str(v, "status") && strcmp(pb_str(v, "status"), "in-use") == 0) {
-            json_array_append_new(exp, json_string("--force"));
+            if (!ssh)
+                json_array_append_new(exp, json_string("--force"));
             pb_note(b, "volume", id, "volume '%s' is in use: its export is crash-consistent unless "
                                   "the server is stopped first", name ? name : id);
         }
         pb_arg2(imp, "--cloud", b->o->dst_cloud);
         pb_arg2(imp, "--name", tn);
         pb_arg2(imp, "--size", size);
-        pb_arg2(imp, "--disk-format", fmt);
+        if (!ssh)
+            pb_arg2(imp, "--disk-format", fmt);
         const char *type = pb_str(v, "volume_type");
         if (type && strcmp(type, "__DEFAULT__") != 0) {
             if (fc_json_find(json_object_get(b->target, "volume_types"), "name", type))
@@ -328,6 +335,7 @@ pb_plan_server(struct pb *b, const json_t *s)
     snprintf(launch_tid, sizeof launch_tid, "%s", launch);
 
     /* data volumes: attach at the same device once copied and launched */
+    json_auto_t *attach_tasks = json_array();
     json_array_foreach(json_object_get(s, "volume_attachments"), i, e) {
         const char *vid = pb_str(e, "volume_id");
         if (boot_vol && strcmp(vid, boot_vol) == 0)
@@ -345,10 +353,10 @@ pb_plan_server(struct pb *b, const json_t *s)
         if ((rc = pb_add_task(b, atid, json_pack("[o]", pb_stage("openstack", aa)),
                            json_pack("[s, s]", launch_tid, pb_done_task(b, vid)), false, 600)))
             return rc;
+        json_array_append_new(attach_tasks, json_string(atid));
     }
     /* floating IPs */
     json_auto_t *fip_tasks = json_array();
-    json_auto_t *old_fips = json_array();
     json_array_foreach(json_object_get(b->topo, "floating_ips"), i, e) {
         const json_t *p = fc_json_find(ports, "id", pb_str(e, "port_id"));
         if (!p)
@@ -373,37 +381,18 @@ pb_plan_server(struct pb *b, const json_t *s)
         if ((rc = pb_add_task(b, ftid, json_pack("[o]", pb_stage("openstack", fa)), fdeps, false, 600)))
             return rc;
         json_array_append_new(fip_tasks, json_string(ftid));
-        json_array_append_new(old_fips, json_string(pb_str(e, "floating_ip_address")));
         json_array_append_new(b->creates, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "kind",
                                                     "floating_ip", "cloud", "target", "source_id",
                                                     pb_str(e, "id"), "source_name",
                                                     pb_str(e, "floating_ip_address"), "target_name",
                                                     desc, "task_id", ftid, "action", "create"));
     }
-    /* configuration rewrite */
-    if (!b->o->rules) {
-        pb_note(b, "server", sid, "server '%s': no configuration rules given (--rules): no "
-                               "config rewrite step", sname);
-        return FC_OK;
-    }
-    char ctid[160];
-    pb_task_id(b, "config", sid, ctid, sizeof ctid);
-    json_t *ca = pb_argv_of("rewrite", NULL), *cdeps = json_deep_copy(fip_tasks);
-    pb_arg2(ca, "--rules", b->o->rules);
-    char var[400];
-    snprintf(var, sizeof var, "server=%s", tn);
-    pb_arg2(ca, "--var", var);
-    const json_t *p0 = json_array_get(ports, 0);
-    const json_t *ip0 = json_array_get(json_object_get(p0, "fixed_ips"), 0);
-    if (ip0) {
-        snprintf(var, sizeof var, "source_fixed_ip=%s", pb_str(ip0, "ip_address"));
-        pb_arg2(ca, "--var", var);
-    }
-    if (json_array_size(old_fips)) {
-        snprintf(var, sizeof var, "source_floating_ip=%s", json_string_value(json_array_get(old_fips, 0)));
-        pb_arg2(ca, "--var", var);
-    }
-    pb_dep_add(cdeps, launch_tid);
-    return pb_add_task(b, ctid, json_pack("[o]", pb_stage("config", ca)), cdeps, false, 600);
+    /* what the config step waits for and needs: planned once every server is (plan_config.c) */
+    char skey[300];
+    snprintf(skey, sizeof skey, "server:%s", sid);
+    json_object_set_new(b->done, skey, json_pack("{s:s, s:s, s:O, s:O}", "launch", launch_tid,
+                                                "target_name", tn, "fips", fip_tasks,
+                                                "attaches", attach_tasks));
+    return FC_OK;
 }
 

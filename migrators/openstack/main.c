@@ -49,6 +49,15 @@ static const struct osa_opt vexp_opts[] = {
 static const struct osa_opt vimp_opts[] = {
     {"name", OSA_VAL}, {"size", OSA_VAL}, {"disk-format", OSA_VAL}, {"volume-type", OSA_VAL},
     {"bootable", OSA_FLAG}, {NULL, 0}};
+static const struct osa_opt vsr_opts[] = {
+    {"volume", OSA_VAL}, {"framed", OSA_FLAG}, {"plain", OSA_FLAG}, {NULL, 0}};
+static const struct osa_opt vsw_opts[] = {
+    {"name", OSA_VAL}, {"size", OSA_VAL}, {"volume-type", OSA_VAL}, {"bootable", OSA_FLAG},
+    {NULL, 0}};
+static const struct osa_opt cfg_opts[] = {
+    {"server", OSA_VAL}, {"rules", OSA_VAL}, {"host", OSA_VAL}, {"ssh-user", OSA_VAL},
+    {"ssh-port", OSA_VAL}, {"identity", OSA_VAL}, {"known-hosts", OSA_VAL},
+    {"vars-json", OSA_LIST}, {"dry-run", OSA_FLAG}, {NULL, 0}};
 static const struct osa_opt vatt_opts[] = {
     {"server", OSA_VAL}, {"volume", OSA_VAL}, {"device", OSA_VAL}, {NULL, 0}};
 
@@ -75,6 +84,12 @@ const struct osa_action osa_actions[] = {
      osa_volume_export, true},
     {"volume-import", "stdin into an image, then a volume made from it", vimp_opts,
      osa_volume_import, false},
+    {"volume-ssh-read", "a volume's backend file read over SSH (storage_ssh) to stdout",
+     vsr_opts, osa_volume_ssh_read, true},
+    {"volume-ssh-write", "an empty volume made, stdin written into its backend file over SSH",
+     vsw_opts, osa_volume_ssh_write, false},
+    {"config-rewrite", "fluid-config over SFTP on a relocated server, with its new addresses",
+     cfg_opts, osa_config_rewrite, false},
     {"volume-attach", "a volume attached to a server (at the device asked)", vatt_opts,
      osa_volume_attach, false},
     {NULL, NULL, NULL, NULL, false}};
@@ -175,11 +190,9 @@ parse_args(const struct osa_action *act, int argc, char **argv, json_t *out)
 static fc_rc
 open_cloud(struct osa *a)
 {
-    struct fc_cloud_config *cfg = NULL;
-    fc_rc rc = fc_cloud_config_load(a->cloud, NULL, NULL, NULL, NULL, &cfg);
+    fc_rc rc = fc_cloud_config_load(a->cloud, NULL, NULL, NULL, NULL, &a->cfg);
     if (rc == FC_OK)
-        rc = fc_os_open(cfg, &a->os);
-    fc_cloud_config_free(cfg);
+        rc = fc_os_open(a->cfg, &a->os);
     if (rc == FC_OK)
         rc = fc_os_authenticate(a->os);
     return rc;
@@ -236,6 +249,7 @@ run(struct fc_migrator *m, int argc, char **argv, bool *data_out)
     if ((rc = open_cloud(&a)) == FC_OK)
         rc = act->run(&a);
     fc_os_close(a.os);
+    fc_cloud_config_free(a.cfg);
     if (rc) {
         json_decref(a.result);
         return rc;

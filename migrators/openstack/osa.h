@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fluid/cloud/config.h"
 #include "fluid/cloud/os.h"
 #include "fluid/migrator.h"
 #include "fluid/rc.h"
@@ -22,6 +23,7 @@ struct osa_opt {
 struct osa {
     struct fc_migrator *m;
     struct fc_os *os;
+    struct fc_cloud_config *cfg; /* the cloud's configuration (storage_ssh and the rest) */
     const char *action;
     const char *cloud;
     const char *rid;      /* relocation id: --relocation-id, else the task's */
@@ -89,6 +91,21 @@ fc_rc osa_export_image(struct osa *a, const json_t *img);
 fc_rc osa_import_image(struct osa *a, const char *name, const char *dfmt, const char *cfmt,
                        const char *md, const char *mr, char id[80]);
 
+/* Finds this relocation's volume `name` or creates it (gb GiB, type and image_id may be
+ * NULL: an empty volume), marked with the relocation id; waits until it is available (or
+ * in-use when reused). vid gets its id, *vol (may be NULL) the volume object. */
+fc_rc osa_ensure_volume(struct osa *a, const char *name, long gb, const char *type,
+                        const char *image_id, char vid[80], bool *created, json_t **vol);
+/* The cloud's volume id `id_or_name` (id first, else a unique name) as a volume object. */
+fc_rc osa_find_volume(struct osa *a, const char *id_or_name, json_t **out);
+/* Runs fluid-<kind> (the program beside this one) with args (NULL-ended, the command
+ * first), stdin/stdout in_fd/out_fd (-1: /dev/null), stderr shared, events on its fd 3 and
+ * `extra` fds as its 4, 5, ... (at most 7); relays its progress and info events; *result
+ * gets its done result. Its failure is returned with its code and message; SIGTERM to us is
+ * passed on. */
+fc_rc osa_run_sibling(struct osa *a, const char *kind, const char *const *args, int in_fd,
+                      int out_fd, const int *extra, size_t nextra, json_t **result);
+
 /* The actions (image.c, import.c, net.c, netcreate.c, server.c, volume.c). */
 fc_rc osa_snapshot(struct osa *a);
 fc_rc osa_image_export(struct osa *a);
@@ -104,5 +121,8 @@ fc_rc osa_router_create(struct osa *a);
 fc_rc osa_volume_export(struct osa *a);
 fc_rc osa_volume_import(struct osa *a);
 fc_rc osa_volume_attach(struct osa *a);
+fc_rc osa_volume_ssh_read(struct osa *a);
+fc_rc osa_volume_ssh_write(struct osa *a);
+fc_rc osa_config_rewrite(struct osa *a);
 
 #endif

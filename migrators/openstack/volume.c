@@ -15,8 +15,8 @@ static const char *const img_ok[] = {"active", NULL};
 static const char *const img_bad[] = {"killed", "deleted", "pending_delete", "deactivated",
                                       NULL};
 
-static fc_rc
-find_volume(struct osa *a, const char *id_or_name, json_t **out)
+fc_rc
+osa_find_volume(struct osa *a, const char *id_or_name, json_t **out)
 {
     char q[600], path[900];
     fc_rc rc = osa_q(id_or_name, q, sizeof q);
@@ -35,7 +35,7 @@ osa_volume_export(struct osa *a)
     if ((rc = osa_need(a, "volume", &vname)) || (rc = osa_need(a, "image-name", &iname)))
         return rc;
     json_t *vol = NULL, *imgs = NULL, *img = NULL;
-    if ((rc = find_volume(a, vname, &vol)))
+    if ((rc = osa_find_volume(a, vname, &vol)))
         return rc;
     const char *vid = osa_js(vol, "id");
     char q[600], path[900], id[80] = "";
@@ -115,30 +115,18 @@ static const char *const vol_ok[] = {"available", NULL};
 static const char *const vol_bad[] = {"error", "error_deleting", "deleting", NULL};
 
 fc_rc
-osa_volume_import(struct osa *a)
+osa_ensure_volume(struct osa *a, const char *name, long gb, const char *type,
+                  const char *image_id, char vid[80], bool *created, json_t **vol)
 {
-    const char *name, *size, *dfmt, *type = osa_str(a, "volume-type");
+    json_t *vols = NULL;
+    char q[600], path[900];
     fc_rc rc;
-    if ((rc = osa_need(a, "name", &name)) || (rc = osa_need(a, "size", &size)) ||
-        (rc = osa_need(a, "disk-format", &dfmt)))
-        return rc;
-    char *end;
-    long gb = strtol(size, &end, 10);
-    if (*end || gb < 1 || gb > 65536)
-        return FC_ERR(FC_E_INVALID, "volume-import: --size \"%.32s\" is not 1..65536 GiB", size);
-    char iname[400], iid[80], q[600], path[900];
-    snprintf(iname, sizeof iname, "%.300s-import", name);
-    /* the data first (also when the volume exists: the input is read and checked) */
-    if ((rc = osa_import_image(a, iname, dfmt, "bare", NULL, NULL, iid)))
-        return rc;
-    json_t *vols = NULL, *vol = NULL;
+    *created = false;
     if ((rc = osa_q(name, q, sizeof q)))
         return rc;
     snprintf(path, sizeof path, "/volumes/detail?name=%s", q);
     if ((rc = osa_find_named(a, FC_SVC_VOLUME, path, "volumes", name, &vols)))
         return rc;
-    char vid[80] = "";
-    bool created = false;
     if (json_array_size(vols) > 1) {
         rc = FC_ERR(FC_E_CONFLICT, "cloud '%s': %zu volumes are named \"%.200s\"", a->cloud,
                     json_array_size(vols), name);
@@ -149,10 +137,12 @@ osa_volume_import(struct osa *a)
             rc = FC_ERR(FC_E_CONFLICT, "cloud '%s': volume \"%.200s\" exists but was not made "
                         "by relocation %s", a->cloud, name, a->rid);
         else
-            snprintf(vid, sizeof vid, "%s", osa_js(v0, "id"));
+            snprintf(vid, 80, "%s", osa_js(v0, "id"));
     } else {
-        json_t *v = json_pack("{s:s,s:i,s:s,s:{s:s}}", "name", name, "size", (int)gb,
-                              "imageRef", iid, "metadata", "fluid_relocation", a->rid);
+        json_t *v = json_pack("{s:s,s:i,s:{s:s}}", "name", name, "size", (int)gb,
+                              "metadata", "fluid_relocation", a->rid);
+        if (image_id)
+            json_object_set_new(v, "imageRef", json_string(image_id));
         if (type)
             json_object_set_new(v, "volume_type", json_string(type));
         json_t *body = json_pack("{s:o}", "volume", v), *r = NULL;
@@ -160,8 +150,8 @@ osa_volume_import(struct osa *a)
         json_decref(body);
         if (rc == FC_OK) {
             const char *x = osa_js(json_object_get(r, "volume"), "id");
-            snprintf(vid, sizeof vid, "%s", x ? x : "");
-            created = true;
+            snprintf(vid, 80, "%s", x ? x : "");
+            *created = true;
             if (!vid[0])
                 rc = FC_ERR(FC_E_INVALID, "cloud '%s': volume create reply has no id", a->cloud);
         }
@@ -174,8 +164,31 @@ osa_volume_import(struct osa *a)
     snprintf(path, sizeof path, "/volumes/%s", vid);
     snprintf(what, sizeof what, "volume %.200s", name);
     const char *const ok_any[] = {"available", "in-use", NULL};
-    if ((rc = osa_wait(a, FC_SVC_VOLUME, path, "volume", "status", created ? vol_ok : ok_any,
-                       vol_bad, what, &vol)))
+    return osa_wait(a, FC_SVC_VOLUME, path, "volume", "status", *created ? vol_ok : ok_any,
+                    vol_bad, what, vol);
+}
+
+fc_rc
+osa_volume_import(struct osa *a)
+{
+    const char *name, *size, *dfmt, *type = osa_str(a, "volume-type");
+    fc_rc rc;
+    if ((rc = osa_need(a, "name", &name)) || (rc = osa_need(a, "size", &size)) ||
+        (rc = osa_need(a, "disk-format", &dfmt)))
+        return rc;
+    char *end;
+    long gb = strtol(size, &end, 10);
+    if (*end || gb < 1 || gb > 65536)
+        return FC_ERR(FC_E_INVALID, "volume-import: --size \"%.32s\" is not 1..65536 GiB", size);
+    char iname[400], iid[80], path[900];
+    snprintf(iname, sizeof iname, "%.300s-import", name);
+    /* the data first (also when the volume exists: the input is read and checked) */
+    if ((rc = osa_import_image(a, iname, dfmt, "bare", NULL, NULL, iid)))
+        return rc;
+    json_t *vol = NULL;
+    char vid[80] = "";
+    bool created = false;
+    if ((rc = osa_ensure_volume(a, name, gb, type, iid, vid, &created, &vol)))
         return rc;
     if (osa_flag(a, "bootable") && !json_is_true(json_object_get(vol, "bootable")) &&
         strcmp(osa_js(vol, "bootable") ? osa_js(vol, "bootable") : "", "true") != 0) {
@@ -210,7 +223,7 @@ osa_volume_attach(struct osa *a)
     if ((rc = osa_resolve(a, FC_SVC_COMPUTE, path, "/servers", "servers", "server", sname,
                           "server", &srv)))
         return rc;
-    if ((rc = find_volume(a, vname, &vol)))
+    if ((rc = osa_find_volume(a, vname, &vol)))
         goto out;
     const char *sid = osa_js(srv, "id"), *vid = osa_js(vol, "id");
     snprintf(path, sizeof path, "/servers/%s/os-volume_attachments", sid);

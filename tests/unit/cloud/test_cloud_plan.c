@@ -168,7 +168,28 @@ Test(plan, two_server_service)
     cr_assert(has_arg(launch_web, "network=" "private" "-fc") == false);
     cr_assert(depends(att, tid(launch_db)) && depends(att, tid(vol)) && has_arg(att, "/dev/vdb"));
     cr_assert(depends(fip, tid(launch_web)) && depends(fip, tid(rtr)) && has_arg(fip, "10.10.0.11"));
-    cr_assert(depends(cfg_web, tid(fip)) && has_arg(cfg_web, "source_floating_ip=203.0.113.20"));
+    /* the config steps wait for every launch, floating IP and attach of the relocation and
+     * carry the planned variables (source addresses, target names) */
+    cr_assert(depends(cfg_web, tid(fip)) && depends(cfg_web, tid(launch_db)) &&
+              depends(cfg_web, tid(att)) && has_arg(cfg_web, "/etc/fluid/rules.json"));
+    {
+        json_t *args = json_object_get(json_array_get(json_object_get(cfg_web, "stages"), 0),
+                                       "args");
+        cr_assert_str_eq(json_string_value(json_array_get(args, 0)), "config-rewrite");
+        size_t i;
+        json_t *x;
+        json_t *vars = NULL;
+        json_array_foreach(args, i, x) if (strcmp(json_string_value(x), "--vars-json") == 0)
+            vars = json_loads(json_string_value(json_array_get(args, i + 1)), 0, NULL);
+        cr_assert_not_null(vars);
+        json_t *sw = json_object_get(json_object_get(json_object_get(vars, "source"), "server"),
+                                     "web");
+        cr_assert_str_eq(json_string_value(json_object_get(sw, "floating_ip")), "203.0.113.20");
+        json_t *tw = json_object_get(json_object_get(json_object_get(vars, "target"), "server"),
+                                     "web");
+        cr_assert_str_eq(json_string_value(json_object_get(tw, "name")), web);
+        json_decref(vars);
+    }
     cr_assert(has_arg(vol, "--force"), "in-use volume exported with force");
     /* raw -> raw accepted by the target: no conversion stage */
     cr_assert_eq(json_array_size(json_object_get(img_web, "stages")), 2);

@@ -19,7 +19,16 @@ struct fc_plan_opts {
     const char *disk_format;           /* image format wanted on the target (NULL: keep) */
     const char *rules;                 /* config rules file for the config rewrite, or NULL */
     bool exact_flavor;                 /* refuse the closest-fitting flavor */
+    const char *volume_method;         /* "image" (also NULL) or "ssh" (storage_ssh) */
+    /* request options.config_ssh {"user","port","identity","known_hosts","host"}: how the
+     * config step reaches a relocated server over SFTP; options.mountpoints {"<source volume
+     * name or id>": "/mnt/x" | {"source": "/mnt/x", "target": "/mnt/y"}}: variables for the
+     * rules. Both may be NULL; checked by fc_plan_build. */
+    const json_t *config_ssh;
+    const json_t *mountpoints;
 };
+#define FLUID_PLAN_HAS_VOLUME_METHOD 1
+#define FLUID_PLAN_HAS_CONFIG_SSH 1
 
 /* Reads what planning needs from the target (reads only): flavors, keypairs, security
  * groups, networks, subnets, routers, images, servers, volumes, accepted disk formats and
