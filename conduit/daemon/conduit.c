@@ -17,13 +17,17 @@
 #include "fluid/log.h"
 #include "fluid/msg.h"
 #include "planner.h"
+#include "reports.h"
+#include "rpc.h"
 #include "store.h"
 
 struct conduit {
     const struct fc_conduit_opts *o;
     struct fc_amqp *a;
     struct fc_store *store;
-    struct fc_planner *planner; /* plans requests that came without a plan (planner.c) */
+    struct fc_planner *planner; /* plans requests that came without a plan (planner.c), and
+                                 * runs overviews and cleanups */
+    struct fc_reports rep;      /* reports.c */
     char **sites; /* site queues declared on this connection generation */
     size_t nsites;
     uint64_t sites_gen;
@@ -162,8 +166,8 @@ settle_error(struct conduit *c, const struct fc_amqp_delivery *d, const char *wh
 }
 
 /* Records a request (its plan explicit or just made; or, when plan_error is set, the
- * planning failure) and settles d. */
-static void
+ * planning failure) and settles d. True when it was recorded now (not a duplicate). */
+static bool
 record_request(struct conduit *c, const struct fc_amqp_delivery *d, const struct fc_request *r,
                const char *plan_error)
 {
@@ -176,11 +180,11 @@ record_request(struct conduit *c, const struct fc_amqp_delivery *d, const struct
         snprintf(reason, sizeof reason, "%s", fc_error_msg());
         if (reject(c, d, cpath ? cpath : (rc == FC_E_UNSUPPORTED ? "plan" : ""), reason) != FC_OK)
             settle_error(c, d, "could not reject a request");
-        return;
+        return false;
     }
     if (rc != FC_OK) {
         settle_error(c, d, "could not record a request");
-        return;
+        return false;
     }
     if (dup)
         fc_log(FC_INFO, FC_MSG("request already recorded: nothing to do"),
@@ -189,6 +193,7 @@ record_request(struct conduit *c, const struct fc_amqp_delivery *d, const struct
         fc_log(FC_INFO, FC_MSG("relocation accepted"), FC_STR("relocation", r->relocation_id),
                FC_U64("tasks", r->plan->ntasks));
     fc_amqp_ack(c->a, d);
+    return !dup;
 }
 
 /* Returns true when d was handed to the planner (which then owns it until
@@ -240,17 +245,30 @@ drain_planner(struct conduit *c)
 {
     struct fc_planner_job *j;
     while ((j = fc_planner_take(c->planner))) {
+        if (j->kind != FC_JOB_PLAN) {
+            fc_reports_finish(&c->rep, j);
+            continue;
+        }
         struct fc_amqp_delivery *d = j->tag;
-        record_request(c, d, j->req, j->rc == FC_OK ? NULL : j->reason);
+        bool recorded = record_request(c, d, j->req, j->rc == FC_OK ? NULL : j->reason);
+        /* the planner's report: which task works for which server or volume (fluidctl's
+         * live view), and what overview and cleanup look for */
+        if (recorded && j->rc == FC_OK && j->report &&
+            fc_store_report_put(c->store, j->req->relocation_id, "plan", j->report, false) != FC_OK)
+            fc_log(FC_WARN, FC_MSG("planner report not recorded"),
+                   FC_STR("relocation", j->req->relocation_id), FC_STR("error", fc_error_msg()));
         fc_amqp_delivery_free(d);
         fc_planner_job_free(j);
     }
 }
 
 static void
-free_delivery(void *d)
+free_tag(enum fc_job_kind kind, void *tag)
 {
-    fc_amqp_delivery_free(d);
+    if (kind == FC_JOB_PLAN)
+        fc_amqp_delivery_free(tag);
+    else
+        fc_reports_free_tag(tag);
 }
 
 static void
@@ -313,6 +331,10 @@ on_rpc(struct conduit *c, const struct fc_amqp_delivery *d)
         schema = json_string_value(json_object_get(j, "schema"));
     if (schema && strcmp(schema, FC_SCHEMA_STATUS_REQ) == 0) {
         on_status(c, d);
+        return;
+    }
+    if (schema && strcmp(schema, FC_CONDUIT_SCHEMA_CREQ) == 0) {
+        fc_reports_rpc(&c->rep, d);
         return;
     }
     FC_AUTO(cancel) struct fc_cancel *x = NULL;
@@ -384,7 +406,9 @@ fc_conduit_run(const struct fc_conduit_opts *o, volatile sig_atomic_t *stop)
         sleep_ms(backoff);
         backoff = backoff < 5000 ? backoff * 2 : 5000;
     }
-    if (!*stop && fc_planner_start(o->clouds_file, &c.planner) != FC_OK) {
+    char rules_dir[4200];
+    snprintf(rules_dir, sizeof rules_dir, "%s/rules", o->state_dir);
+    if (!*stop && fc_planner_start(o->clouds_file, rules_dir, &c.planner) != FC_OK) {
         fc_log(FC_ERROR, FC_MSG("cannot start the planner"), FC_STR("error", fc_error_msg()));
         fc_amqp_close(c.a);
         fc_store_close(c.store);
@@ -396,8 +420,10 @@ fc_conduit_run(const struct fc_conduit_opts *o, volatile sig_atomic_t *stop)
         if (fc_store_advance_all(c.store) != FC_OK)
             fc_log(FC_ERROR, FC_MSG("resume failed"), FC_STR("error", fc_error_msg()));
     }
+    c.rep = (struct fc_reports){.store = c.store, .a = c.a, .planner = c.planner};
     while (!*stop) {
         drain_planner(&c);
+        fc_reports_schedule(&c.rep);
         flush_outbox(&c);
         struct fc_amqp_delivery *d = NULL;
         fc_rc rc = fc_amqp_wait(c.a, 500, &d);
@@ -422,7 +448,7 @@ fc_conduit_run(const struct fc_conduit_opts *o, volatile sig_atomic_t *stop)
     }
     fc_log(FC_INFO, FC_MSG("fluid-conduit stopping"));
     /* a request being planned is not acked: RabbitMQ gives it back on the next start */
-    fc_planner_stop(c.planner, free_delivery);
+    fc_planner_stop(c.planner, free_tag);
     fc_amqp_close(c.a);
     fc_store_close(c.store);
     for (size_t i = 0; i < c.nsites; i++)

@@ -1,13 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The conduit's planner (planner.h): fluid_cloud's inspection and planning, run for a
- * request that came without a plan, on one worker thread fed by a queue. */
+ * request that came without a plan, on one worker thread fed by a queue; the same thread
+ * runs the overviews (overview.c) and cleanups (cleanup.c), which also talk to the clouds. */
 #include "planner.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "overview.h"
 
 #include "fluid/cloud/config.h"
 #include "fluid/cloud/os.h"
@@ -70,9 +77,60 @@ open_cloud(const char *name, char **env, struct fc_cloud_config **cfg, struct fc
 }
 
 fc_rc
-fc_planner_plan(const char *clouds_file, struct fc_request *r, char *reason, size_t cap)
+fc_planner_open_cloud(const char *clouds_file, const char *name, struct fc_cloud_config **cfg,
+                      struct fc_os **os)
+{
+    *cfg = NULL;
+    *os = NULL;
+    char *setting = NULL, **env = NULL;
+    if (clouds_file && !(env = env_with(clouds_file, &setting)))
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    fc_rc rc = open_cloud(name, env, cfg, os);
+    free(env);
+    free(setting);
+    return rc;
+}
+
+void
+fc_planner_scrub(char *s, const struct fc_cloud_config *cfg)
+{
+    if (!cfg)
+        return;
+    scrub(s, cfg->password);
+    scrub(s, cfg->app_cred_secret);
+}
+
+/* Writes the rules document to <dir>/<rid>.rules (temp name + rename); path gets its name. */
+static fc_rc
+write_rules(const char *dir, const char *rid, const char *doc, char *path, size_t cap)
+{
+    if (!dir)
+        return FC_ERR(FC_E_INVALID, "options.rules: this conduit has no folder for rules files");
+    char tmp[4200];
+    snprintf(path, cap, "%s/%s.rules", dir, rid);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+        return FC_ERRNO(FC_E_IO, "%s", dir);
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return FC_ERRNO(FC_E_IO, "%s", tmp);
+    bool ok = fputs(doc, f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        fc_rc rc = FC_ERRNO(FC_E_IO, "%s", path);
+        unlink(tmp);
+        return rc;
+    }
+    return FC_OK;
+}
+
+fc_rc
+fc_planner_plan(const char *clouds_file, const char *rules_dir, struct fc_request *r,
+                json_t **report, char *reason, size_t cap)
 {
     reason[0] = '\0';
+    if (report)
+        *report = NULL;
     char *setting = NULL, **env = NULL;
     if (clouds_file && !(env = env_with(clouds_file, &setting))) {
         snprintf(reason, cap, "planning: out of memory");
@@ -88,9 +146,35 @@ fc_planner_plan(const char *clouds_file, struct fc_request *r, char *reason, siz
     const json_t *df = json_object_get(r->options, "disk_format");
     o.disk_format = json_string_value(df);
     o.exact_flavor = json_is_true(json_object_get(r->options, "exact_flavor"));
-    char step[256];
+    const json_t *vm = json_object_get(r->options, "volume_method");
+    const json_t *rules = json_object_get(r->options, "rules");
+    char step[256], rules_path[4096];
     fc_rc rc = FC_OK;
-    if (!r->source_cloud || !r->target_cloud) {
+    if (vm && (!json_is_string(vm) || (strcmp(json_string_value(vm), "image") != 0 &&
+                                       strcmp(json_string_value(vm), "ssh") != 0))) {
+        snprintf(step, sizeof step, "request");
+        rc = FC_ERR(FC_E_INVALID, "options.volume_method: \"image\" or \"ssh\" expected");
+    } else if (rules && !json_is_string(rules)) {
+        snprintf(step, sizeof step, "request");
+        rc = FC_ERR(FC_E_INVALID, "options.rules: the rules document (a string) expected");
+    } else if (vm && strcmp(json_string_value(vm), "ssh") == 0) {
+#ifdef FLUID_PLAN_HAS_VOLUME_METHOD
+        o.volume_method = "ssh";
+#else
+        snprintf(step, sizeof step, "build the plan");
+        rc = FC_ERR(FC_E_UNSUPPORTED, "options.volume_method \"ssh\": this planner (fluid_cloud) "
+                    "only plans the image method");
+#endif
+    }
+    if (rc == FC_OK && rules) {
+        snprintf(step, sizeof step, "write the rules file");
+        rc = write_rules(rules_dir, r->relocation_id, json_string_value(rules), rules_path,
+                         sizeof rules_path);
+        o.rules = rules_path;
+    }
+    if (rc != FC_OK) {
+        /* reported below */
+    } else if (!r->source_cloud || !r->target_cloud) {
         snprintf(step, sizeof step, "request");
         rc = FC_ERR(FC_E_INVALID, "source.cloud and target.cloud are needed to plan");
     } else if ((df && !o.disk_format) || (!r->nservers && !r->tag)) {
@@ -125,14 +209,8 @@ fc_planner_plan(const char *clouds_file, struct fc_request *r, char *reason, siz
     if (rc != FC_OK) {
         snprintf(reason, cap, "planning: %s: %s: %s", step, fc_rc_name(rc), fc_error_msg());
         /* fluid_cloud never puts a secret in a message; this makes sure of it */
-        if (scfg) {
-            scrub(reason, scfg->password);
-            scrub(reason, scfg->app_cred_secret);
-        }
-        if (dcfg) {
-            scrub(reason, dcfg->password);
-            scrub(reason, dcfg->app_cred_secret);
-        }
+        fc_planner_scrub(reason, scfg);
+        fc_planner_scrub(reason, dcfg);
     } else {
         fc_log(FC_INFO, FC_MSG("relocation planned"), FC_STR("relocation", r->relocation_id),
                FC_STR("source", r->source_cloud), FC_STR("target", r->target_cloud),
@@ -146,7 +224,10 @@ fc_planner_plan(const char *clouds_file, struct fc_request *r, char *reason, siz
     json_decref(topo);
     json_decref(target);
     json_decref(plan);
-    json_decref(rep);
+    if (report && rc == FC_OK)
+        *report = rep;
+    else
+        json_decref(rep);
     free(env);
     free(setting);
     return rc;
@@ -158,7 +239,7 @@ struct fc_planner {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    char *clouds_file;
+    char *clouds_file, *rules_dir;
     struct fc_planner_job *queue, *current, *done; /* queue and done: FIFO lists */
     bool stop;
 };
@@ -186,7 +267,20 @@ worker(void *arg)
         p->queue = j->next;
         p->current = j;
         pthread_mutex_unlock(&p->mu);
-        j->rc = fc_planner_plan(p->clouds_file, j->req, j->reason, sizeof j->reason);
+        switch (j->kind) {
+        case FC_JOB_PLAN:
+            j->rc = fc_planner_plan(p->clouds_file, p->rules_dir, j->req, &j->report, j->reason,
+                                    sizeof j->reason);
+            break;
+        case FC_JOB_OVERVIEW:
+            j->rc = fc_overview_build(p->clouds_file, j->request, &j->report, j->reason,
+                                      sizeof j->reason);
+            break;
+        case FC_JOB_CLEANUP:
+            j->rc = fc_cleanup_target(p->clouds_file, j->request, &j->report, j->reason,
+                                      sizeof j->reason);
+            break;
+        }
         pthread_mutex_lock(&p->mu);
         p->current = NULL;
         append(&p->done, j);
@@ -196,10 +290,15 @@ worker(void *arg)
 }
 
 fc_rc
-fc_planner_start(const char *clouds_file, struct fc_planner **out)
+fc_planner_start(const char *clouds_file, const char *rules_dir, struct fc_planner **out)
 {
     struct fc_planner *p = calloc(1, sizeof *p);
-    if (!p || (clouds_file && !(p->clouds_file = strdup(clouds_file)))) {
+    if (!p || (clouds_file && !(p->clouds_file = strdup(clouds_file))) ||
+        (rules_dir && !(p->rules_dir = strdup(rules_dir)))) {
+        if (p) {
+            free(p->clouds_file);
+            free(p->rules_dir);
+        }
         free(p);
         return FC_ERR(FC_E_NOMEM, "out of memory");
     }
@@ -208,6 +307,7 @@ fc_planner_start(const char *clouds_file, struct fc_planner **out)
     int e = pthread_create(&p->thread, NULL, worker, p);
     if (e != 0) {
         free(p->clouds_file);
+        free(p->rules_dir);
         free(p);
         return FC_ERR(FC_E_IO, "cannot start the planner thread: %s", strerror(e));
     }
@@ -223,8 +323,32 @@ fc_planner_submit(struct fc_planner *p, struct fc_request *r, void *tag)
         fc_request_free(r);
         return FC_ERR(FC_E_NOMEM, "out of memory");
     }
+    j->kind = FC_JOB_PLAN;
     j->req = r;
     j->tag = tag;
+    snprintf(j->key, sizeof j->key, "%s", r->idempotency_key);
+    pthread_mutex_lock(&p->mu);
+    append(&p->queue, j);
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return FC_OK;
+}
+
+fc_rc
+fc_planner_submit_report(struct fc_planner *p, enum fc_job_kind kind, json_t *request,
+                         void *tag)
+{
+    struct fc_planner_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        json_decref(request);
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    }
+    j->kind = kind;
+    j->request = request;
+    j->tag = tag;
+    const char *rid = json_string_value(json_object_get(request, "relocation_id"));
+    snprintf(j->key, sizeof j->key, "%s/%s", kind == FC_JOB_OVERVIEW ? "overview" : "cleanup",
+             rid ? rid : "");
     pthread_mutex_lock(&p->mu);
     append(&p->queue, j);
     pthread_cond_signal(&p->cv);
@@ -250,12 +374,12 @@ fc_planner_busy_with(struct fc_planner *p, const char *key)
 {
     bool busy = false;
     pthread_mutex_lock(&p->mu);
-    if (p->current && strcmp(p->current->req->idempotency_key, key) == 0)
+    if (p->current && strcmp(p->current->key, key) == 0)
         busy = true;
     for (struct fc_planner_job *j = p->queue; j && !busy; j = j->next)
-        busy = strcmp(j->req->idempotency_key, key) == 0;
+        busy = strcmp(j->key, key) == 0;
     for (struct fc_planner_job *j = p->done; j && !busy; j = j->next)
-        busy = strcmp(j->req->idempotency_key, key) == 0;
+        busy = strcmp(j->key, key) == 0;
     pthread_mutex_unlock(&p->mu);
     return busy;
 }
@@ -266,23 +390,25 @@ fc_planner_job_free(struct fc_planner_job *j)
     if (!j)
         return;
     fc_request_free(j->req);
+    json_decref(j->request);
+    json_decref(j->report);
     free(j);
 }
 
 static void
-free_list(struct fc_planner_job *j, void (*free_tag)(void *))
+free_list(struct fc_planner_job *j, void (*free_tag)(enum fc_job_kind, void *))
 {
     while (j) {
         struct fc_planner_job *next = j->next;
         if (free_tag)
-            free_tag(j->tag);
+            free_tag(j->kind, j->tag);
         fc_planner_job_free(j);
         j = next;
     }
 }
 
 void
-fc_planner_stop(struct fc_planner *p, void (*free_tag)(void *tag))
+fc_planner_stop(struct fc_planner *p, void (*free_tag)(enum fc_job_kind kind, void *tag))
 {
     if (!p)
         return;
@@ -296,5 +422,6 @@ fc_planner_stop(struct fc_planner *p, void (*free_tag)(void *tag))
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p->clouds_file);
+    free(p->rules_dir);
     free(p);
 }

@@ -11,6 +11,7 @@
 
 #include "exec.h"
 #include "fluid/amqp_names.h"
+#include "store_internal.h"
 #include "fluid/error.h"
 #include "fluid/log.h"
 
@@ -36,7 +37,10 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS outbox("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT, exchange TEXT NOT NULL, routing_key TEXT NOT NULL,"
     " message_id TEXT, body TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS relocations_state ON relocations(state);";
+    "CREATE INDEX IF NOT EXISTS relocations_state ON relocations(state);"
+    "CREATE TABLE IF NOT EXISTS reports("
+    " relocation_id TEXT NOT NULL REFERENCES relocations(id), kind TEXT NOT NULL,"
+    " body TEXT NOT NULL, updated TEXT NOT NULL, PRIMARY KEY(relocation_id, kind));";
 
 static fc_rc
 db_err(struct fc_store *s, const char *what)
@@ -167,9 +171,21 @@ finish(struct fc_store *s, fc_rc rc)
     return FC_ERR(rc, "%s", keep);
 }
 
-static fc_rc
-outbox_put(struct fc_store *s, const char *exchange, const char *rk, const char *msg_id,
-           json_t *body)
+sqlite3 *
+fc_store_sqlite(struct fc_store *s)
+{
+    return s->db;
+}
+
+const char *
+fc_store_path(const struct fc_store *s)
+{
+    return s->path;
+}
+
+fc_rc
+fc_store_outbox_put(struct fc_store *s, const char *exchange, const char *rk,
+                    const char *msg_id, json_t *body)
 {
     char *text = body ? fc_msg_dump(body) : NULL;
     json_decref(body);
@@ -307,7 +323,7 @@ reloc_event(struct fc_store *s, const char *rid, enum fc_reloc_state state, cons
     if (!fc_amqp_rk_relocation_state(rk, sizeof rk, rid, fc_reloc_state_name(state)))
         return FC_ERR(FC_E_INVALID, "relocation %s: routing key too long", rid);
     snprintf(mid, sizeof mid, "%s/state/%s", rid, fc_reloc_state_name(state));
-    return outbox_put(s, FC_AMQP_X_EVENTS, rk, mid, fc_reloc_event_to_json(&e));
+    return fc_store_outbox_put(s, FC_AMQP_X_EVENTS, rk, mid, fc_reloc_event_to_json(&e));
 }
 
 /* Inside a transaction: apply the executor's decision for rid. */
@@ -360,7 +376,7 @@ advance(struct fc_store *s, const char *rid)
             break;
         }
         json_t *body = task_body(s, rid, x->task_id);
-        rc = outbox_put(s, FC_AMQP_X_TASKS, rk, x->key, body);
+        rc = fc_store_outbox_put(s, FC_AMQP_X_TASKS, rk, x->key, body);
         if (rc == FC_OK)
             rc = SQL(s, "task queued",
                      "UPDATE tasks SET state = 'queued', updated = ? WHERE relocation_id = ? "
@@ -392,8 +408,7 @@ advance(struct fc_store *s, const char *rid)
             sqlite3_stmt *q = NULL;
             if (prep(s, &q, "SELECT error FROM tasks WHERE relocation_id = ? AND task_id = ?",
                      2, rid, d.cause) == FC_OK && sqlite3_step(q) == SQLITE_ROW)
-                snprintf(err, sizeof err, "task %s: %s", d.cause,
-                         col(q, 0) ? col(q, 0) : "ended");
+                fc_store_failure_reason(d.cause, col(q, 0), err, sizeof err);
             sqlite3_finalize(q);
         } else if (d.state == FC_RS_CANCELLED) {
             snprintf(err, sizeof err, "cancelled%s%s", cancel_reason ? ": " : "",

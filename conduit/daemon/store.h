@@ -73,4 +73,30 @@ fc_rc fc_store_status(struct fc_store *s, const char *relocation_id, struct fc_s
 fc_rc fc_store_reloc_state(struct fc_store *s, const char *relocation_id, char *state,
                            size_t cap, unsigned *ntasks);
 
+/* ---- Reports (store_report.c): JSON documents kept per relocation and kind ----
+ * Kinds: "plan" (the planner's report: creates, unmappable, notes), "overview" (target read
+ * back and compared with the source, usage), "cleanup" (what cleanup deleted). */
+#define FC_CONDUIT_SCHEMA_REPORT_EVENT "fluid.conduit-report/1"
+
+/* Records (or replaces) a report. publish: also puts an event in the outbox, routing key
+ * relocation.<rid>.report.<kind> on fluid.events, body
+ * {"schema":"fluid.conduit-report/1","relocation_id","kind","ts","report":body}. */
+fc_rc fc_store_report_put(struct fc_store *s, const char *rid, const char *kind,
+                          const json_t *body, bool publish);
+/* The report (new reference), or *out = NULL when there is none. */
+fc_rc fc_store_report_get(struct fc_store *s, const char *rid, const char *kind, json_t **out);
+/* The request as recorded (with its plan) and the relocation's state; FC_E_NOTFOUND when
+ * the relocation is unknown. */
+fc_rc fc_store_request_get(struct fc_store *s, const char *rid, json_t **request,
+                           enum fc_reloc_state *state);
+
+struct fc_report_due {
+    char relocation_id[FC_ID_MAX + 1];
+    char kind[16]; /* "overview" or "cleanup" */
+};
+/* Relocations the conduit planned that still need a report: "overview" for those done
+ * without one, "cleanup" for those failed with options.cleanup_on_failure and no cleanup
+ * record. *out is malloc'd (free it). */
+fc_rc fc_store_reports_due(struct fc_store *s, struct fc_report_due **out, size_t *n);
+
 #endif

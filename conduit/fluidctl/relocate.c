@@ -18,6 +18,8 @@
 static const char usage_text[] =
     "usage: fluidctl relocate --from SRC --to DST (--server NAME|ID ... | --tag TAG)\n"
     "                         [--relocation-id ID] [--disk-format FMT] [--exact-flavor]\n"
+    "                         [--rules FILE] [--volume-method image|ssh]\n"
+    "                         [--cleanup-on-failure]\n"
     "                         [--print] [--watch [--json] [--timeout SECONDS]]\n"
     "       fluidctl relocate --request FILE|- [--watch [--json] [--timeout SECONDS]]\n"
     "  --from, --to        the clouds, by their clouds.yaml names (the conduit's)\n"
@@ -25,9 +27,13 @@ static const char usage_text[] =
     "  --relocation-id ID  default: r-<16 hex> derived from the clouds and the selector\n"
     "  --disk-format FMT   image format wanted on the target (options.disk_format)\n"
     "  --exact-flavor      refuse a closest-fitting flavor (options.exact_flavor)\n"
+    "  --rules FILE        config rewrite rules for the relocated servers (options.rules)\n"
+    "  --volume-method M   how volumes travel: image (default) or ssh (options.volume_method)\n"
+    "  --cleanup-on-failure  on failure, delete what the relocation made on the target\n"
     "  --print             print the request instead of publishing it\n"
     "  --request FILE      publish this RelocationRequest (as fluidctl submit)\n"
-    "  --watch             follow the relocation until it ends (as fluidctl watch)\n";
+    "  --watch             show the relocation live (one line per server and volume)\n"
+    "                      until it ends, then its overview; --json: JSON lines\n";
 
 static int
 cmp_str(const void *a, const void *b)
@@ -59,10 +65,16 @@ derive_id(const char *from, const char *to, const char **servers, size_t n, cons
     snprintf(out, 24, "r-%.16s", hex);
 }
 
+struct ropts {
+    const char *disk_format, *rules, *volume_method;
+    bool exact, cleanup_on_failure;
+};
+
+static fc_rc read_request(const char *path, char **body);
+
 static fc_rc
 build_request(const char *from, const char *to, const char **servers, size_t n,
-              const char *tag, const char *rid, const char *disk_format, bool exact,
-              char **body)
+              const char *tag, const char *rid, const struct ropts *ro, char **body)
 {
     char idbuf[24], key[FC_KEY_MAX + 1];
     if (!rid) {
@@ -80,10 +92,25 @@ build_request(const char *from, const char *to, const char **servers, size_t n,
         json_object_set_new(sel, "tag", json_string(tag));
     }
     json_auto_t *opt = json_object();
-    if (disk_format)
-        json_object_set_new(opt, "disk_format", json_string(disk_format));
-    if (exact)
+    if (ro->disk_format)
+        json_object_set_new(opt, "disk_format", json_string(ro->disk_format));
+    if (ro->exact)
         json_object_set_new(opt, "exact_flavor", json_true());
+    if (ro->volume_method)
+        json_object_set_new(opt, "volume_method", json_string(ro->volume_method));
+    if (ro->cleanup_on_failure)
+        json_object_set_new(opt, "cleanup_on_failure", json_true());
+    if (ro->rules) {
+        char *doc = NULL;
+        fc_rc rc = read_request(ro->rules, &doc);
+        if (rc != FC_OK)
+            return rc;
+        json_t *d = json_string(doc);
+        free(doc);
+        if (!d)
+            return FC_ERR(FC_E_INVALID, "--rules %s: not UTF-8 text", ro->rules);
+        json_object_set_new(opt, "rules", d);
+    }
     json_auto_t *j = json_pack("{s:s, s:s, s:s, s:{s:s}, s:{s:s}, s:O}", "schema",
                                FC_SCHEMA_REQUEST, "relocation_id", rid, "idempotency_key", key,
                                "source", "cloud", from, "target", "cloud", to, "selector", sel);
@@ -130,27 +157,34 @@ fc_ctl_relocate(int argc, char **argv)
         {"relocation-id", required_argument, NULL, 'r'},
         {"disk-format", required_argument, NULL, 'd'},
         {"exact-flavor", no_argument, NULL, 'e'}, {"request", required_argument, NULL, 'R'},
+        {"rules", required_argument, NULL, 'u'},
+        {"volume-method", required_argument, NULL, 'v'},
+        {"cleanup-on-failure", no_argument, NULL, 'c'},
         {"print", no_argument, NULL, 'p'},        {"watch", no_argument, NULL, 'w'},
         {"json", no_argument, NULL, 'j'},         {"timeout", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    const char *from = NULL, *to = NULL, *tag = NULL, *rid = NULL, *fmt = NULL, *file = NULL,
+    const char *from = NULL, *to = NULL, *tag = NULL, *rid = NULL, *file = NULL,
                *timeout = NULL;
-    bool exact = false, print = false, watch = false, json = false;
+    struct ropts ro = {0};
+    bool print = false, watch = false, json = false;
     FC_AUTOFREE const char **servers = calloc((size_t)argc + 1, sizeof *servers);
     size_t n = 0;
     int ch;
     if (!servers)
         return fc_ctl_fail("relocate", FC_ERR(FC_E_NOMEM, "out of memory"));
-    while ((ch = getopt_long(argc, argv, "f:t:s:g:r:d:eR:pwjT:h", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "f:t:s:g:r:d:eR:u:v:cpwjT:h", lo, NULL)) != -1) {
         switch (ch) {
         case 'f': from = optarg; break;
         case 't': to = optarg; break;
         case 's': servers[n++] = optarg; break;
         case 'g': tag = optarg; break;
         case 'r': rid = optarg; break;
-        case 'd': fmt = optarg; break;
-        case 'e': exact = true; break;
+        case 'd': ro.disk_format = optarg; break;
+        case 'e': ro.exact = true; break;
+        case 'u': ro.rules = optarg; break;
+        case 'v': ro.volume_method = optarg; break;
+        case 'c': ro.cleanup_on_failure = true; break;
         case 'R': file = optarg; break;
         case 'p': print = true; break;
         case 'w': watch = true; break;
@@ -160,7 +194,14 @@ fc_ctl_relocate(int argc, char **argv)
         default: fputs(usage_text, stderr); return FC_CTL_USAGE;
         }
     }
-    bool by_args = from || to || n || tag || rid || fmt || exact;
+    bool by_args = from || to || n || tag || rid || ro.disk_format || ro.exact || ro.rules ||
+                   ro.volume_method || ro.cleanup_on_failure;
+    if (ro.volume_method && strcmp(ro.volume_method, "image") != 0 &&
+        strcmp(ro.volume_method, "ssh") != 0) {
+        fprintf(stderr, "fluidctl relocate: --volume-method: \"%s\" is not image or ssh\n",
+                ro.volume_method);
+        return FC_CTL_USAGE;
+    }
     if (optind != argc || (file && by_args) ||
         (!file && (!from || !to || (!!n + !!tag) != 1)) || ((json || timeout) && !watch)) {
         fprintf(stderr, "fluidctl relocate: --from, --to and one of --server, --tag (or "
@@ -171,7 +212,7 @@ fc_ctl_relocate(int argc, char **argv)
     }
     FC_AUTOFREE char *body = NULL;
     fc_rc rc = file ? read_request(file, &body)
-                    : build_request(from, to, servers, n, tag, rid, fmt, exact, &body);
+                    : build_request(from, to, servers, n, tag, rid, &ro, &body);
     if (rc != FC_OK)
         return fc_ctl_fail("relocate", rc);
     FC_AUTO(request) struct fc_request *r = NULL;
@@ -197,21 +238,12 @@ fc_ctl_relocate(int argc, char **argv)
         printf("%s\n", r->relocation_id);
         return FC_CTL_OK;
     }
-    /* fluidctl watch subscribes, then asks the conduit: the relocation's end is seen even
-     * when it comes before the subscription (a re-submitted request, a planning failure). */
-    char *wargv[6];
-    int wargc = 0;
-    wargv[wargc++] = "watch";
-    if (json)
-        wargv[wargc++] = "--json";
-    if (timeout) {
-        wargv[wargc++] = "--timeout";
-        wargv[wargc++] = (char *)timeout;
-    }
-    wargv[wargc++] = r->relocation_id;
-    wargv[wargc] = NULL;
     if (!json)
         fprintf(stderr, "relocation %s submitted\n", r->relocation_id);
-    fc_ctl_getopt_reset();
-    return fc_ctl_watch(wargc, wargv);
+    double t = timeout ? atof(timeout) : 0;
+    if (t < 0) {
+        fprintf(stderr, "fluidctl relocate: --timeout: not a positive number\n");
+        return FC_CTL_USAGE;
+    }
+    return fc_ctl_live(r->relocation_id, json, t);
 }
