@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The conversion core of fluid-image: picks the reader and writer, spools pipes that a
- * format cannot stream, joins reader and writer through a counting sink (progress and
- * event statistics), writes to a temporary name and renames it on success, and hands
- * formats it does not know to qemu-img. */
+ * format cannot stream, plans an output that needs seeks but goes to a pipe (plan.h) or else
+ * spools it, joins reader and writer through a counting sink (progress and event
+ * statistics), writes to a temporary name and renames it on success, and hands formats it
+ * does not know to qemu-img. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "convert.h"
+#include "plan.h"
 #include "fluid/cleanup.h"
 #include "fluid/error.h"
 #include "fluid/log.h"
@@ -30,6 +32,18 @@ struct conv {
     uint64_t vsize, done, zero_bytes, data_bytes;
     uint64_t last_tty_ns;
     const char *tmpdir;
+    /* the output, set up by open_output once the reader is known */
+    const struct img_writer *wd;
+    void *wst;
+    int final_fd, wfd;
+    bool seeks;             /* the writer writes back into its output */
+    bool pipe_out;          /* ...or needs the size first, and the output is a pipe */
+    bool out_ready, spool_out, planned;
+    struct img_map map;     /* planned output: the units of the disk holding data */
+    uint64_t plan_size, map_bytes_read;
+    struct fc_stream_writer fw; /* the framed stream on stdout (--framed) */
+    bool fw_on, fw_begun;
+    struct img_fsink fs;    /* frames a planned output */
 };
 
 static uint64_t
@@ -193,6 +207,85 @@ copy_spool(int fd, int outfd, bool framed, const char *format)
     return rc;
 }
 
+/* ---- the output ---- */
+/* Sets the writer up once the reader is known (rd and rst NULL: raw frames, read once). An
+ * output that needs seeks but goes to a pipe is planned from a map of a seekable input and
+ * written in offset order; otherwise it is assembled in a spool file, copied out at the end. */
+static fc_rc
+open_output(struct conv *c, const struct img_reader *rd, void *rst, uint64_t vsize)
+{
+    const struct img_convert_opts *o = c->o;
+    if (c->out_ready)
+        return FC_OK;
+    c->out_ready = true;
+    const char *slash = strrchr(o->dst, '/');
+    struct img_wopts wo = {.compress = o->compress, .threads = o->threads,
+                           .dst_name = strcmp(o->dst, "-") == 0 ? "disk.vmdk"
+                                       : slash                  ? slash + 1
+                                                                : o->dst};
+    fc_rc rc = c->wd->open(c->wst, &c->out, &wo, &c->next);
+    if (rc != FC_OK)
+        return rc;
+    c->wfd = c->final_fd;
+    if (!c->pipe_out)
+        return img_out_init(&c->out, c->wfd);
+    uint64_t unit = c->seeks && c->wd->plan_unit ? c->wd->plan_unit(c->wst, vsize) : 0;
+    const char *why = NULL;
+    if (!c->seeks)
+        why = "a framed stream needs the output's size first";
+    else if (unit == 0)
+        why = o->compress ? "compressed clusters have sizes known only once compressed, so "
+                            "the metadata cannot be planned"
+                          : "the output format writes its metadata last";
+    else if (!rd || !c->in.seekable || vsize == FC_SIZE_UNKNOWN)
+        why = "the input is read once, in order, so its data cannot be mapped first";
+    else if (img_map_bytes(vsize, unit) > IMG_MAP_MAX_BYTES)
+        why = "the map of this virtual size at this cluster size would pass 32 MiB";
+    if (why) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/fluid-image-out-XXXXXX", c->tmpdir);
+        c->wfd = mkostemp(path, O_CLOEXEC);
+        if (c->wfd < 0)
+            return FC_ERRNO(FC_E_IO, "create a spool file in %s", c->tmpdir);
+        unlink(path);
+        c->spool_out = true;
+        note(c, "spooling output to a temporary file", why);
+        return img_out_init(&c->out, c->wfd);
+    }
+    /* planned: map the input's data, lay the output out, write it in offset order */
+    uint64_t before = c->in.bytes_read;
+    rc = img_map_input(rd, rst, &c->in, unit, vsize, &fc_cancel_requested, &c->map);
+    c->map_bytes_read = c->in.bytes_read - before;
+    if (rc == FC_OK)
+        rc = c->wd->plan(c->wst, &c->map, vsize, &c->plan_size);
+    if (rc != FC_OK)
+        return rc;
+    c->planned = true;
+    char d[320];
+    snprintf(d, sizeof d, "%s: %llu of %llu units of %llu bytes hold data; metadata laid out "
+             "first, %llu bytes written in offset order, no temporary file", c->wd->name,
+             (unsigned long long)c->map.count, (unsigned long long)c->map.n,
+             (unsigned long long)unit, (unsigned long long)c->plan_size);
+    note(c, "planned streaming output", d);
+    if (!o->framed_out)
+        return img_out_init(&c->out, c->final_fd);
+    fc_stream_writer_init(&c->fw, c->final_fd, true);
+    c->fw_on = true;
+    rc = img_fsink_begin(&c->fs, &c->fw.sink, c->plan_size, c->wd->name);
+    c->fw_begun = true;
+    return rc != FC_OK ? rc : img_out_init_sink(&c->out, &c->fs.sink);
+}
+
+/* After the writer's end(): the planned output had exactly its planned size. */
+static fc_rc
+end_planned(struct conv *c)
+{
+    if (c->out.pos != c->plan_size)
+        return FC_ERR(FC_E_INTERNAL, "%s: wrote %llu bytes, planned %llu", c->wd->name,
+                      (unsigned long long)c->out.pos, (unsigned long long)c->plan_size);
+    return c->o->framed_out ? img_fsink_end(&c->fs) : FC_OK;
+}
+
 /* ---- framed input: frames carry the content; frames carrying a file get spooled ---- */
 struct reinject {
     int in, out;
@@ -284,6 +377,9 @@ fd_begin(struct fc_sink *s, const struct fc_stream_info *info)
     const char *f = d->c->o->src_fmt ? d->c->o->src_fmt : info->format[0] ? info->format : "raw";
     snprintf(d->format, sizeof d->format, "%s", f);
     if (strcmp(d->format, "raw") == 0) {
+        fc_rc rc = open_output(d->c, NULL, NULL, info->size);
+        if (rc != FC_OK)
+            return rc;
         d->target = &d->c->sink;
     } else {
         char path[4096];
@@ -457,19 +553,22 @@ run_reader(struct conv *c, const struct img_reader *rd)
         return FC_ERR(FC_E_NOMEM, "out of memory");
     c->in.backing = o->backing;
     rc = rd->open(rst, &c->in);
+    struct img_info info = {0};
     if (rc == FC_OK) {
-        struct img_info info = {0};
         rd->info(rst, &info);
-        const struct img_writer *wd = img_find_writer(o->dst_fmt);
-        if (info.vsize == FC_SIZE_UNKNOWN && wd && (wd->needs_size || o->framed_out)) {
+        if (info.vsize == FC_SIZE_UNKNOWN && (c->wd->needs_size || o->framed_out)) {
             rd->close(rst);
             memset(rst, 0, rd->state_size);
             note(c, "spooling input to a temporary file",
                  "plain bytes on a pipe carry no size, and the output needs it first");
             if ((rc = img_in_spool(&c->in, c->tmpdir)) == FC_OK)
                 rc = rd->open(rst, &c->in);
+            if (rc == FC_OK)
+                rd->info(rst, &info);
         }
     }
+    if (rc == FC_OK)
+        rc = open_output(c, rd, rst, info.vsize);
     if (rc == FC_OK)
         rc = img_pump_threaded(rd, rst, &c->sink, &fc_cancel_requested);
     rd->close(rst);
@@ -484,11 +583,13 @@ result(struct conv *c, const char *src_fmt, const char *dst_fmt, int final_fd)
     json_int_t osize = final_fd >= 0 && fstat(final_fd, &st) == 0 && S_ISREG(st.st_mode)
                            ? (json_int_t)st.st_size
                            : (json_int_t)c->out.bytes_written;
-    return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "source_format", src_fmt, "format",
-                     dst_fmt, "virtual_size", (json_int_t)c->vsize, "bytes_read",
+    const char *path = c->planned ? "planned" : c->spool_out ? "spooled" : "direct";
+    return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I}", "source_format", src_fmt,
+                     "format", dst_fmt, "virtual_size", (json_int_t)c->vsize, "bytes_read",
                      (json_int_t)c->in.bytes_read, "bytes_written",
                      (json_int_t)c->out.bytes_written, "data_bytes", (json_int_t)c->data_bytes,
-                     "zero_bytes", (json_int_t)c->zero_bytes, "output_size", osize);
+                     "zero_bytes", (json_int_t)c->zero_bytes, "output_size", osize, "output",
+                     path, "map_bytes_read", (json_int_t)c->map_bytes_read);
 }
 
 fc_rc
@@ -520,12 +621,11 @@ img_convert(const struct img_convert_opts *o)
     c->out.fd = -1;
     c->sink = (struct fc_sink){c_begin, c_write, c_zero, c_end};
     c->vsize = FC_SIZE_UNKNOWN;
+    c->wd = wd;
+    c->final_fd = c->wfd = -1;
     const struct img_reader *rd = NULL;
-    void *wst = NULL;
     char *tmp = NULL;
-    int final_fd = -1, wfd = -1;
-    bool spool_out = false, framed_raw = false, out_ready = false;
-    struct fc_stream_writer fw;
+    bool framed_raw = false;
     struct split fsplit;
 
     fc_rc rc = img_in_open(&c->in, o->src);
@@ -545,40 +645,41 @@ img_convert(const struct img_convert_opts *o)
         rd = o->src_fmt ? img_find_reader(o->src_fmt) : img_probe(&c->in);
     }
 
-    /* the output: a temporary name beside DST, stdout, a device, or a spool file */
-    wst = calloc(1, wd->state_size);
-    if (!wst) {
+    /* the output: a temporary name beside DST, stdout or a device (planned or spooled when
+     * the writer needs seeks it cannot make there) */
+    c->wst = calloc(1, wd->state_size);
+    if (!c->wst) {
         rc = FC_ERR(FC_E_NOMEM, "out of memory");
         goto out;
     }
-    if ((rc = apply_options(wd, wst, o->options)) != FC_OK)
+    if ((rc = apply_options(wd, c->wst, o->options)) != FC_OK)
         goto out;
     struct stat st;
-    bool seeks = wd->needs_seek && wd->needs_seek(wst);
+    c->seeks = wd->needs_seek && wd->needs_seek(c->wst);
     if (strcmp(o->dst, "-") == 0) {
-        final_fd = 1;
+        c->final_fd = 1;
         if (o->framed_out && wd == &img_raw_writer)
             framed_raw = true;
-        else if (o->framed_out || (seeks && !(fstat(1, &st) == 0 && S_ISREG(st.st_mode))))
-            spool_out = true;
+        else if (o->framed_out || (c->seeks && !(fstat(1, &st) == 0 && S_ISREG(st.st_mode))))
+            c->pipe_out = true;
     } else if (stat(o->dst, &st) == 0 && !S_ISREG(st.st_mode)) {
         if (S_ISDIR(st.st_mode)) {
             rc = FC_ERR(FC_E_INVALID, "%s is a directory", o->dst);
             goto out;
         }
-        final_fd = open(o->dst, O_WRONLY | O_CLOEXEC);
-        if (final_fd < 0) {
+        c->final_fd = open(o->dst, O_WRONLY | O_CLOEXEC);
+        if (c->final_fd < 0) {
             rc = FC_ERRNO(FC_E_IO, "open %s", o->dst);
             goto out;
         }
-        spool_out = seeks;
+        c->pipe_out = c->seeks;
     } else {
         if (!(tmp = tmp_name(o->dst))) {
             rc = FC_ERR(FC_E_NOMEM, "out of memory");
             goto out;
         }
-        final_fd = mkostemp(tmp, O_CLOEXEC);
-        if (final_fd < 0) {
+        c->final_fd = mkostemp(tmp, O_CLOEXEC);
+        if (c->final_fd < 0) {
             rc = FC_ERRNO(FC_E_IO, "create a temporary file beside %s", o->dst);
             free(tmp);
             tmp = NULL;
@@ -586,38 +687,14 @@ img_convert(const struct img_convert_opts *o)
         }
         mode_t um = umask(0);
         umask(um);
-        fchmod(final_fd, 0666 & ~um);
+        fchmod(c->final_fd, 0666 & ~um);
     }
-    wfd = final_fd;
     if (framed_raw) {
-        fc_stream_writer_init(&fw, 1, true);
-        fsplit = (struct split){{sp_begin, sp_write, sp_zero, sp_end}, &fw.sink, "raw"};
+        fc_stream_writer_init(&c->fw, 1, true);
+        c->fw_on = c->fw_begun = c->out_ready = true;
+        fsplit = (struct split){{sp_begin, sp_write, sp_zero, sp_end}, &c->fw.sink, "raw"};
         c->next = &fsplit.sink;
-    } else {
-        if (spool_out) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/fluid-image-out-XXXXXX", c->tmpdir);
-            wfd = mkostemp(path, O_CLOEXEC);
-            if (wfd < 0) {
-                rc = FC_ERRNO(FC_E_IO, "create a spool file in %s", c->tmpdir);
-                goto out;
-            }
-            unlink(path);
-            note(c, "spooling output to a temporary file",
-                 o->framed_out ? "a framed stream needs the output's size first"
-                               : "the output format writes its metadata last");
-        }
-        if ((rc = img_out_init(&c->out, wfd)) != FC_OK)
-            goto out;
-        const char *slash = strrchr(o->dst, '/');
-        struct img_wopts wo = {.compress = o->compress, .threads = o->threads,
-                               .dst_name = strcmp(o->dst, "-") == 0 ? "disk.vmdk"
-                                           : slash                  ? slash + 1
-                                                                    : o->dst};
-        if ((rc = wd->open(wst, &c->out, &wo, &c->next)) != FC_OK)
-            goto out;
     }
-    out_ready = true;
 
     if (framed_in) {
         struct fdisp d = {.sink = {fd_begin, fd_write, fd_zero, fd_end}, .c = c, .spool_fd = -1};
@@ -639,25 +716,30 @@ img_convert(const struct img_convert_opts *o)
     } else {
         rc = run_reader(c, rd);
     }
-    if (rc == FC_OK && spool_out)
-        rc = copy_spool(wfd, final_fd, o->framed_out, wd->name);
+    if (rc == FC_OK && c->spool_out)
+        rc = copy_spool(c->wfd, c->final_fd, o->framed_out, wd->name);
+    if (rc == FC_OK && c->planned)
+        rc = end_planned(c);
     if (rc == FC_OK && tmp && rename(tmp, o->dst) != 0)
         rc = FC_ERRNO(FC_E_IO, "rename %s to %s", tmp, o->dst);
     if (rc == FC_OK && o->m)
-        fc_event_done(o->m, result(c, rd->name, wd->name, final_fd));
+        fc_event_done(o->m, result(c, rd->name, wd->name, c->final_fd));
 out:
-    if (rc != FC_OK && framed_raw && out_ready)
-        fc_stream_writer_abort(&fw, rc, fc_error_msg());
-    if (framed_raw)
-        fc_stream_writer_fini(&fw);
-    if (wst && wd->close)
-        wd->close(wst);
-    free(wst);
-    img_out_fini(&c->out);
-    if (wfd >= 0 && wfd != final_fd)
-        close(wfd);
-    if (final_fd > 1)
-        close(final_fd);
+    img_out_fini(&c->out); /* joins the write-behind thread, which may write frames */
+    if (rc != FC_OK && c->fw_begun)
+        fc_stream_writer_abort(&c->fw, rc, fc_error_msg());
+    if (c->fw_on)
+        fc_stream_writer_fini(&c->fw);
+    if (c->planned && o->framed_out)
+        img_fsink_fini(&c->fs);
+    if (c->wst && wd->close)
+        wd->close(c->wst);
+    free(c->wst);
+    img_map_free(&c->map);
+    if (c->wfd >= 0 && c->wfd != c->final_fd)
+        close(c->wfd);
+    if (c->final_fd > 1)
+        close(c->final_fd);
     if (tmp && rc != FC_OK)
         unlink(tmp);
     free(tmp);
@@ -665,4 +747,3 @@ out:
     free(c);
     return rc;
 }
-

@@ -113,8 +113,12 @@ struct img_out {
     size_t buf_len, buf_cap;
     uint64_t buf_off;
     struct img_wb *wb;     /* the write-behind thread, NULL if it could not start */
+    struct fc_sink *sink;  /* img_out_init_sink: bytes go to sink->write, not to fd */
 };
 fc_rc img_out_init(struct img_out *o, int fd);
+/* An output whose bytes, in order, are passed to sink->write (never seekable): the planned
+ * output carried by the framed stream. begin() and end() on sink are the caller's. */
+fc_rc img_out_init_sink(struct img_out *o, struct fc_sink *sink);
 void img_out_fini(struct img_out *o);
 /* Appends len bytes at off >= pos (a gap is a hole on a file, zeros on a pipe). */
 fc_rc img_out_append(struct img_out *o, uint64_t off, const void *buf, size_t len);
@@ -167,12 +171,46 @@ struct img_wopts {
     int threads;            /* compression threads, 0 = number of CPUs */
 };
 
+/* ---- planned output (plan.c) ---- */
+/* Which units (clusters, grains, blocks) of the virtual disk hold non-zero data: 1 bit per
+ * unit. A writer that gets one lays its whole output out before the first byte and writes
+ * it strictly in offset order (no seek, no temporary file). */
+struct img_map {
+    uint64_t unit;          /* bytes per unit */
+    uint64_t n;             /* units: the virtual size rounded up to whole units */
+    uint64_t count;         /* units holding data */
+    uint64_t *bits;
+};
+#define IMG_MAP_NONE UINT64_MAX
+/* Largest map accepted (bytes of bits): 32 MiB = 256 Mi units (16 TiB at 64 KiB). */
+#define IMG_MAP_MAX_BYTES (32ull << 20)
+static inline bool img_map_test(const struct img_map *m, uint64_t i)
+{
+    return i < m->n && (m->bits[i / 64] >> (i % 64) & 1);
+}
+/* The first unit >= from that holds data, or IMG_MAP_NONE. */
+uint64_t img_map_next(const struct img_map *m, uint64_t from);
+void img_map_free(struct img_map *m);
+/* Planned writers call this for each unit they store, in order: FC_OK when unit is the next
+ * one the map holds (*next then moves on), else an error saying the input changed between
+ * the mapping pass and the copy (what names the unit). With unit = IMG_MAP_NONE: the end,
+ * FC_OK when no mapped unit was left out. *next starts at img_map_next(m, 0). */
+fc_rc img_map_expect(const struct img_map *m, uint64_t *next, uint64_t unit, const char *what);
+
 struct img_writer {
     const char *name;
     size_t state_size;
     /* true when it writes back into the file (a pipe then gets a spooled file); NULL =
      * always streams. Asked after the -o options are applied. */
     bool (*needs_seek)(void *st);
+    /* Planned output for a writer that needs seeks: the map unit in bytes for a virtual
+     * size, or 0 when these options cannot be planned (compressed qcow2 clusters have sizes
+     * known only once compressed). Asked after open(). NULL = never planned. */
+    uint64_t (*plan_unit)(void *st, uint64_t vsize);
+    /* Lays the output out from map (kept until close) before begin(): the writer then
+     * writes every byte in offset order, metadata first; *size = the output's size. A data
+     * pass that disagrees with the map fails (the input changed). */
+    fc_rc (*plan)(void *st, const struct img_map *map, uint64_t vsize, uint64_t *size);
     bool needs_size;        /* needs the virtual size at begin() */
     bool can_compress;
     const char *const *keys; /* -o keys accepted, NULL-terminated */

@@ -229,8 +229,10 @@ img_in_spool(struct img_in *in, const char *tmpdir)
 /* ---------- output ---------- */
 
 static fc_rc
-out_raw(int fd, bool seekable, uint64_t off, const void *buf, size_t len)
+out_raw(int fd, bool seekable, struct fc_sink *sink, uint64_t off, const void *buf, size_t len)
 {
+    if (sink)
+        return sink->write(sink, off, buf, len);
     const char *p = buf;
     while (len > 0) {
         ssize_t w = seekable ? pwrite(fd, p, len, (off_t)off) : write(fd, p, len);
@@ -269,6 +271,7 @@ struct img_wb {
     bool stop;
     int fd;
     bool seekable;
+    struct fc_sink *sink;
     struct wb_slot slot[WB_SLOTS];
     uint64_t seq;
     fc_rc rc;               /* first failure, reported by the next call */
@@ -293,8 +296,9 @@ wb_main(void *arg)
         }
         s->state = 2;
         pthread_mutex_unlock(&wb->mu);
-        fc_rc rc = wb->rc == FC_OK ? out_raw(wb->fd, wb->seekable, s->off, s->buf, s->len)
-                                   : FC_OK;
+        fc_rc rc = FC_OK;
+        if (wb->rc == FC_OK)
+            rc = out_raw(wb->fd, wb->seekable, wb->sink, s->off, s->buf, s->len);
         pthread_mutex_lock(&wb->mu);
         if (rc != FC_OK && wb->rc == FC_OK) {
             wb->rc = rc;
@@ -342,13 +346,14 @@ wb_free(struct img_wb *wb)
     free(wb);
 }
 
-fc_rc
-img_out_init(struct img_out *o, int fd)
+static fc_rc
+out_init(struct img_out *o, int fd, struct fc_sink *sink)
 {
     memset(o, 0, sizeof *o);
     o->fd = fd;
+    o->sink = sink;
     struct stat st;
-    o->seekable = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    o->seekable = !sink && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
     o->buf_cap = OUT_BUF;
     o->buf = img_alloc_io(o->buf_cap);
     if (!o->buf)
@@ -360,6 +365,7 @@ img_out_init(struct img_out *o, int fd)
     pthread_cond_init(&wb->cv, NULL);
     wb->fd = fd;
     wb->seekable = o->seekable;
+    wb->sink = sink;
     for (int i = 0; i < WB_SLOTS; i++)
         if (!(wb->slot[i].buf = img_alloc_io(o->buf_cap))) {
             wb_free(wb);
@@ -374,6 +380,18 @@ img_out_init(struct img_out *o, int fd)
     }
     o->wb = wb;
     return FC_OK;
+}
+
+fc_rc
+img_out_init(struct img_out *o, int fd)
+{
+    return out_init(o, fd, NULL);
+}
+
+fc_rc
+img_out_init_sink(struct img_out *o, struct fc_sink *sink)
+{
+    return out_init(o, -1, sink);
 }
 
 void
@@ -393,7 +411,7 @@ img_out_flush(struct img_out *o)
     fc_rc rc = FC_OK;
     struct img_wb *wb = o->wb;
     if (!wb) {
-        rc = out_raw(o->fd, o->seekable, o->buf_off, o->buf, o->buf_len);
+        rc = out_raw(o->fd, o->seekable, o->sink, o->buf_off, o->buf, o->buf_len);
     } else {
         /* hand the full buffer to a free slot and fill that slot's buffer next */
         pthread_mutex_lock(&wb->mu);
@@ -482,7 +500,7 @@ img_out_append_direct(struct img_out *o, uint64_t off, const void *buf, size_t l
      * while the writer thread works on the queued buffers (disjoint ranges) */
     fc_rc rc;
     if (o->buf_len > 0 && o->buf_len < DIRECT_MIN) {
-        rc = out_raw(o->fd, true, o->buf_off, o->buf, o->buf_len);
+        rc = out_raw(o->fd, true, NULL, o->buf_off, o->buf, o->buf_len);
         o->bytes_written += o->buf_len;
         o->buf_off += o->buf_len;
         o->buf_len = 0;
@@ -490,7 +508,7 @@ img_out_append_direct(struct img_out *o, uint64_t off, const void *buf, size_t l
         rc = img_out_flush(o);
     }
     if (rc == FC_OK)
-        rc = out_raw(o->fd, true, off, buf, len);
+        rc = out_raw(o->fd, true, NULL, off, buf, len);
     o->pos = o->buf_off = off + len;
     o->bytes_written += len;
     return rc;
@@ -505,7 +523,7 @@ img_out_pwrite(struct img_out *o, uint64_t off, const void *buf, size_t len)
     if (rc == FC_OK)
         rc = wb_wait(o);
     if (rc == FC_OK)
-        rc = out_raw(o->fd, o->seekable, off, buf, len);
+        rc = out_raw(o->fd, o->seekable, NULL, off, buf, len);
     if (rc == FC_OK)
         o->bytes_written += len;
     return rc;

@@ -2,8 +2,11 @@
 /* qcow2 writer: every host cluster is allocated at the end of the file in guest order, so
  * the output is written sequentially (data, each L2 table once its range is done, each
  * refcount block once the allocation passes it), then the L1 table, the last refcount
- * blocks, the refcount table, and finally the header at offset 0. Zero clusters stay
- * unallocated. With -c, clusters are compressed on the worker pool and packed byte-wise. */
+ * blocks, the refcount table, and the header at offset 0 last. The layout depends only on
+ * which clusters hold data, so with a map of them (plan.h) a planning pass finds the
+ * header's fields first and the same code writes the whole file in offset order to a pipe.
+ * Zero clusters stay unallocated. With -c, clusters are compressed on the worker pool and
+ * packed byte-wise (not planned: their sizes are known only once compressed). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +15,11 @@
 #include "image.h"
 #include "blocks.h"
 #include "qcow2.h"
+
+struct q2pend {
+    uint64_t off;
+    uint8_t *blk;
+};
 
 struct q2w {
     struct fc_sink sink; /* first */
@@ -29,9 +37,86 @@ struct q2w {
     uint64_t rb_idx;
     uint64_t *rt;             /* offsets of written refcount blocks */
     size_t rt_len, rt_cap;
+    struct q2pend *pend;      /* refcount blocks placed behind clusters not yet written */
+    size_t pend_n, pend_cap;
     struct img_pool *pool;
     int level;
+    bool dry;                 /* the planning pass: allocates, writes nothing */
+    const struct img_map *map; /* planned output: the clusters holding data */
+    uint64_t map_next;        /* the next cluster the map expects */
+    uint64_t plan_l1, plan_rt, plan_rtc, plan_end; /* what the planning pass found */
 };
+
+/* Writes the refcount blocks that lie wholly before upto (they waited for the clusters
+ * allocated in front of them to be written). */
+static fc_rc
+pend_flush(struct q2w *w, uint64_t upto)
+{
+    size_t i = 0;
+    fc_rc rc = FC_OK;
+    while (i < w->pend_n && w->pend[i].off + w->cs <= upto && rc == FC_OK) {
+        rc = img_out_append(w->out, w->pend[i].off, w->pend[i].blk, w->cs);
+        free(w->pend[i].blk);
+        i++;
+    }
+    if (i > 0) {
+        memmove(w->pend, w->pend + i, (w->pend_n - i) * sizeof *w->pend);
+        w->pend_n -= i;
+    }
+    return rc;
+}
+
+/* Every byte the writer writes goes through here, in offset order (appends only: a gap
+ * is a hole in a file and zeros on a pipe). */
+static fc_rc
+put(struct q2w *w, uint64_t off, const void *buf, size_t len, bool direct)
+{
+    if (w->dry)
+        return FC_OK;
+    fc_rc rc = pend_flush(w, off);
+    if (rc != FC_OK)
+        return rc;
+    return direct ? img_out_append_direct(w->out, off, buf, len)
+                  : img_out_append(w->out, off, buf, len);
+}
+
+/* The refcount block in memory is complete and goes to host cluster x: written now (x is
+ * the next cluster to write) or once the clusters in front of it are. */
+static fc_rc
+rb_store(struct q2w *w, uint64_t x, bool now)
+{
+    if (w->rt_len == w->rt_cap) {
+        size_t nc = w->rt_cap ? w->rt_cap * 2 : 64;
+        uint64_t *n = realloc(w->rt, nc * sizeof *n);
+        if (!n)
+            return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
+        w->rt = n;
+        w->rt_cap = nc;
+    }
+    w->rt[w->rt_len++] = x * w->cs;
+    w->rb_idx++;
+    fc_rc rc = FC_OK;
+    if (w->dry) {
+    } else if (now) {
+        rc = put(w, x * w->cs, w->rb, w->cs, false);
+    } else {
+        if (w->pend_n == w->pend_cap) {
+            size_t nc = w->pend_cap ? w->pend_cap * 2 : 4;
+            struct q2pend *n = realloc(w->pend, nc * sizeof *n);
+            if (!n)
+                return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
+            w->pend = n;
+            w->pend_cap = nc;
+        }
+        uint8_t *b = malloc(w->cs);
+        if (!b)
+            return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
+        memcpy(b, w->rb, w->cs);
+        w->pend[w->pend_n++] = (struct q2pend){x * w->cs, b};
+    }
+    memset(w->rb, 0, w->cs);
+    return rc;
+}
 
 /* Adds one reference to host cluster c (c never below the current block). */
 static fc_rc
@@ -43,24 +128,12 @@ ref_add(struct q2w *w, uint64_t c)
     while (qi < qn) {
         uint64_t y = q[qi];
         if (y >= (w->rb_idx + 1) * w->rb_entries) {
-            /* the current block is complete: write it in a new cluster, counted later */
+            /* inside a multi-cluster allocation: the block goes after it, counted later */
             uint64_t x = (w->next + w->cs - 1) / w->cs;
             w->next = (x + 1) * w->cs;
-            /* beyond everything appended so far: written in place */
-            fc_rc rc = img_out_pwrite(w->out, x * w->cs, w->rb, w->cs);
+            fc_rc rc = rb_store(w, x, false);
             if (rc != FC_OK)
                 return rc;
-            if (w->rt_len == w->rt_cap) {
-                size_t nc = w->rt_cap ? w->rt_cap * 2 : 64;
-                uint64_t *n = realloc(w->rt, nc * sizeof *n);
-                if (!n)
-                    return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
-                w->rt = n;
-                w->rt_cap = nc;
-            }
-            w->rt[w->rt_len++] = x * w->cs;
-            w->rb_idx++;
-            memset(w->rb, 0, w->cs);
             if (qn == sizeof q / sizeof q[0])
                 return FC_ERR(FC_E_INTERNAL, "qcow2: refcount allocation does not converge");
             q[qn++] = x;
@@ -77,16 +150,38 @@ ref_add(struct q2w *w, uint64_t c)
     return FC_OK;
 }
 
+/* Once the next free cluster lies past the range of the refcount block in memory, that
+ * block is complete: it takes that cluster, before anything else is allocated. So where
+ * refcount blocks land depends only on the sequence of allocations, not on how the input
+ * was chunked (data runs never cross a block's range, see store_run). */
+static fc_rc
+rb_due(struct q2w *w)
+{
+    for (;;) {
+        uint64_t c = (w->next + w->cs - 1) / w->cs;
+        if (c < (w->rb_idx + 1) * w->rb_entries)
+            return FC_OK;
+        w->next = (c + 1) * w->cs;
+        fc_rc rc = rb_store(w, c, true);
+        if (rc == FC_OK)
+            rc = ref_add(w, c);
+        if (rc != FC_OK)
+            return rc;
+    }
+}
+
 /* Allocates n contiguous clusters at the end; returns their offset. */
 static fc_rc
 alloc_clusters(struct q2w *w, uint64_t n, uint64_t *off)
 {
+    fc_rc rc = rb_due(w);
+    if (rc != FC_OK)
+        return rc;
     uint64_t c = (w->next + w->cs - 1) / w->cs;
     w->next = (c + n) * w->cs;
     *off = c * w->cs;
     for (uint64_t i = 0; i < n; i++) {
-        fc_rc rc = ref_add(w, c + i);
-        if (rc != FC_OK)
+        if ((rc = ref_add(w, c + i)) != FC_OK)
             return rc;
     }
     return FC_OK;
@@ -100,7 +195,7 @@ flush_l2(struct q2w *w)
     uint64_t off;
     fc_rc rc = alloc_clusters(w, 1, &off);
     if (rc == FC_OK)
-        rc = img_out_append(w->out, off, w->l2, w->cs);
+        rc = put(w, off, w->l2, w->cs, false);
     w->l1[w->l2_idx] = off | QCOW2_OFLAG_COPIED;
     w->l2_used = false;
     return rc;
@@ -124,10 +219,12 @@ store_plain(struct q2w *w, uint64_t ci, const void *data)
 {
     fc_rc rc = l2_for(w, ci);
     uint64_t off;
+    if (rc == FC_OK && w->map)
+        rc = img_map_expect(w->map, &w->map_next, ci, "qcow2 cluster");
     if (rc == FC_OK)
         rc = alloc_clusters(w, 1, &off);
     if (rc == FC_OK)
-        rc = img_out_append(w->out, off, data, w->cs);
+        rc = put(w, off, data, w->cs, false);
     if (rc == FC_OK) {
         img_put_be64(w->l2 + (ci % w->l2_entries) * 8, off | QCOW2_OFLAG_COPIED);
         w->l2_used = true;
@@ -147,18 +244,32 @@ run_clusters(struct q2w *w, uint64_t ci, const uint8_t *p, size_t len)
     return n ? n : 1;
 }
 
+/* n data clusters from p at guest cluster ci, in one L2 table's range: written as runs of
+ * contiguous clusters, each inside one refcount block's range. */
 static fc_rc
 store_run(struct q2w *w, uint64_t ci, const uint8_t *p, size_t n)
 {
     fc_rc rc = l2_for(w, ci);
-    uint64_t off;
-    if (rc == FC_OK)
-        rc = alloc_clusters(w, n, &off);
-    if (rc == FC_OK)
-        rc = img_out_append_direct(w->out, off, p, n * w->cs);
-    for (size_t i = 0; rc == FC_OK && i < n; i++)
-        img_put_be64(w->l2 + ((ci + i) % w->l2_entries) * 8, (off + i * w->cs) |
-                     QCOW2_OFLAG_COPIED);
+    while (rc == FC_OK && n > 0) {
+        if ((rc = rb_due(w)) != FC_OK)
+            break;
+        uint64_t c = (w->next + w->cs - 1) / w->cs;
+        uint64_t room = (w->rb_idx + 1) * w->rb_entries - c;
+        size_t m = n < room ? n : (size_t)room;
+        for (size_t i = 0; rc == FC_OK && w->map && i < m; i++)
+            rc = img_map_expect(w->map, &w->map_next, ci + i, "qcow2 cluster");
+        uint64_t off = 0;
+        if (rc == FC_OK)
+            rc = alloc_clusters(w, m, &off);
+        if (rc == FC_OK)
+            rc = put(w, off, p, m * w->cs, true);
+        for (size_t i = 0; rc == FC_OK && i < m; i++)
+            img_put_be64(w->l2 + ((ci + i) % w->l2_entries) * 8, (off + i * w->cs) |
+                         QCOW2_OFLAG_COPIED);
+        ci += m;
+        p += m * w->cs;
+        n -= m;
+    }
     w->l2_used = true;
     return rc;
 }
@@ -175,7 +286,7 @@ store_job(struct q2w *w, struct img_job *j)
     uint64_t off = w->next, len = j->out_len;
     uint64_t first = off / w->cs, last = (off + len - 1) / w->cs;
     w->next = off + len;
-    if ((rc = img_out_append(w->out, off, j->out, (size_t)len)) != FC_OK)
+    if ((rc = put(w, off, j->out, (size_t)len, false)) != FC_OK)
         return rc;
     /* each blob adds a reference to every cluster it touches, shared ones included */
     for (uint64_t c = first; c <= last; c++)
@@ -240,51 +351,6 @@ q2_store(void *ctx, uint64_t ci, const uint8_t *p, size_t n)
     return store_run(ctx, ci, p, n);
 }
 
-static fc_rc
-q2w_begin(struct fc_sink *s, const struct fc_stream_info *info)
-{
-    struct q2w *w = (struct q2w *)s;
-    if (info->size == FC_SIZE_UNKNOWN || info->size > IMG_MAX_VSIZE)
-        return FC_ERR(FC_E_INVALID, "qcow2: the virtual size must be known and below 1 EiB");
-    w->size = (info->size + 511) & ~511ull;
-    w->l2_entries = w->cs / 8;
-    w->rb_entries = w->cs / 2;
-    uint64_t cover = w->cs * w->l2_entries;
-    w->l1_size = (w->size + cover - 1) / cover;
-    if (w->l1_size == 0)
-        w->l1_size = 1;
-    if (w->l1_size > QCOW2_MAX_L1)
-        return FC_ERR(FC_E_INVALID, "qcow2: virtual size too large for cluster size %llu",
-                      (unsigned long long)w->cs);
-    w->l1 = calloc(w->l1_size, 8);
-    w->l2 = calloc(1, w->cs);
-    w->rb = calloc(1, w->cs);
-    w->blk = (struct img_blocks){.bs = w->cs, .buf = img_alloc_io(w->cs), .ctx = w,
-                                 .block = q2_block, .run = q2_run, .store_run = q2_store};
-    if (!w->l1 || !w->l2 || !w->rb || !w->blk.buf)
-        return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
-    w->l2_idx = UINT64_MAX;
-    w->next = 0;
-    uint64_t hdr;
-    fc_rc rc = alloc_clusters(w, 1, &hdr); /* the header's cluster */
-    if (rc == FC_OK && w->wo.compress) {
-        rc = img_pool_new(&w->pool, 0, w->level, w->wo.threads, w->cs, w->cs - 512);
-    }
-    return rc;
-}
-
-static fc_rc
-q2w_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
-{
-    return img_blocks_write(&((struct q2w *)s)->blk, buf, len);
-}
-
-static fc_rc
-q2w_zero(struct fc_sink *s, uint64_t off, uint64_t len)
-{
-    return img_blocks_zero(&((struct q2w *)s)->blk, len);
-}
-
 static void
 put_header(struct q2w *w, uint8_t *h, uint64_t l1_off, uint64_t rt_off, uint64_t rt_clusters)
 {
@@ -304,28 +370,80 @@ put_header(struct q2w *w, uint8_t *h, uint64_t l1_off, uint64_t rt_off, uint64_t
 }
 
 static fc_rc
-q2w_end(struct fc_sink *s, uint64_t size, const uint8_t *sha256)
+q2w_begin(struct fc_sink *s, const struct fc_stream_info *info)
 {
     struct q2w *w = (struct q2w *)s;
-    fc_rc rc = FC_OK;
-    rc = img_blocks_flush(&w->blk);
-    if (rc == FC_OK && w->pool)
-        rc = drain(w, true);
+    if (info->size == FC_SIZE_UNKNOWN || info->size > IMG_MAX_VSIZE)
+        return FC_ERR(FC_E_INVALID, "qcow2: the virtual size must be known and below 1 EiB");
+    w->size = (info->size + 511) & ~511ull;
+    w->l2_entries = w->cs / 8;
+    w->rb_entries = w->cs / 2;
+    uint64_t cover = w->cs * w->l2_entries;
+    w->l1_size = (w->size + cover - 1) / cover;
+    if (w->l1_size == 0)
+        w->l1_size = 1;
+    if (w->l1_size > QCOW2_MAX_L1)
+        return FC_ERR(FC_E_INVALID, "qcow2: virtual size too large for cluster size %llu",
+                      (unsigned long long)w->cs);
+    if (w->map && !w->dry && w->map->n != (w->size + w->cs - 1) / w->cs)
+        return FC_ERR(FC_E_INTERNAL, "qcow2: the stream's size differs from the planned one");
+    w->l1 = calloc(w->l1_size, 8);
+    w->l2 = calloc(1, w->cs);
+    w->rb = calloc(1, w->cs);
+    w->blk = (struct img_blocks){.bs = w->cs, .buf = img_alloc_io(w->cs), .ctx = w,
+                                 .block = q2_block, .run = q2_run, .store_run = q2_store};
+    if (!w->l1 || !w->l2 || !w->rb || !w->blk.buf)
+        return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
+    w->l2_idx = UINT64_MAX;
+    w->next = 0;
+    uint64_t hdr;
+    fc_rc rc = alloc_clusters(w, 1, &hdr); /* the header's cluster */
+    if (rc == FC_OK && w->map && !w->dry) {
+        /* planned: the header first, with the offsets the planning pass found */
+        memset(w->blk.buf, 0, w->cs);
+        put_header(w, w->blk.buf, w->plan_l1, w->plan_rt, w->plan_rtc);
+        rc = put(w, 0, w->blk.buf, w->cs, false);
+    }
+    if (rc == FC_OK && w->wo.compress) {
+        rc = img_pool_new(&w->pool, 0, w->level, w->wo.threads, w->cs, w->cs - 512);
+    }
+    return rc;
+}
+
+static fc_rc
+q2w_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
+{
+    return img_blocks_write(&((struct q2w *)s)->blk, buf, len);
+}
+
+static fc_rc
+q2w_zero(struct fc_sink *s, uint64_t off, uint64_t len)
+{
+    return img_blocks_zero(&((struct q2w *)s)->blk, len);
+}
+
+/* After the data: the last L2 table, the L1 table, the refcount table and the last
+ * refcount blocks. Gives the header's fields and the file's size in clusters. */
+static fc_rc
+finish(struct q2w *w, uint64_t *l1_off, uint64_t *rt_off, uint64_t *rt_clusters,
+       uint64_t *total)
+{
+    fc_rc rc = flush_l2(w);
+    /* L1 table, written in pieces (it may be large with small clusters) */
+    uint64_t l1c = (w->l1_size * 8 + w->cs - 1) / w->cs;
     if (rc == FC_OK)
-        rc = flush_l2(w);
-    /* L1 table */
-    uint64_t l1c = (w->l1_size * 8 + w->cs - 1) / w->cs, l1_off = 0;
-    if (rc == FC_OK)
-        rc = alloc_clusters(w, l1c, &l1_off);
+        rc = alloc_clusters(w, l1c, l1_off);
     if (rc != FC_OK)
         return rc;
-    FC_AUTOFREE uint8_t *tab = calloc(l1c, w->cs);
-    if (!tab)
-        return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
-    for (uint64_t i = 0; i < w->l1_size; i++)
-        img_put_be64(tab + i * 8, w->l1[i]);
-    if ((rc = img_out_append(w->out, l1_off, tab, l1c * w->cs)) != FC_OK)
-        return rc;
+    uint8_t tab[8192];
+    for (uint64_t i = 0; i < w->l1_size && !w->dry;) {
+        uint64_t k = w->l1_size - i < sizeof tab / 8 ? w->l1_size - i : sizeof tab / 8;
+        for (uint64_t j = 0; j < k; j++)
+            img_put_be64(tab + j * 8, w->l1[i + j]);
+        if ((rc = put(w, *l1_off + i * 8, tab, (size_t)k * 8, false)) != FC_OK)
+            return rc;
+        i += k;
+    }
     /* refcount table and the last blocks: find sizes that cover themselves */
     uint64_t e = (w->next + w->cs - 1) / w->cs, r = 1, k = 1;
     for (int it = 0; it < 64; it++) {
@@ -338,6 +456,11 @@ q2w_end(struct fc_sink *s, uint64_t size, const uint8_t *sha256)
     }
     uint64_t t = e + r + k;
     uint64_t nblocks = w->rb_idx + k;
+    *rt_off = e * w->cs;
+    *rt_clusters = r;
+    *total = t;
+    if (w->dry)
+        return FC_OK;
     FC_AUTOFREE uint8_t *rt = calloc(r, w->cs);
     if (!rt)
         return FC_ERR(FC_E_NOMEM, "qcow2: out of memory");
@@ -345,23 +468,106 @@ q2w_end(struct fc_sink *s, uint64_t size, const uint8_t *sha256)
         img_put_be64(rt + i * 8, w->rt[i]);
     for (uint64_t b = w->rb_idx; b < nblocks; b++)
         img_put_be64(rt + b * 8, (e + r + (b - w->rb_idx)) * w->cs);
-    if ((rc = img_out_append(w->out, e * w->cs, rt, r * w->cs)) != FC_OK)
+    if ((rc = put(w, e * w->cs, rt, r * w->cs, false)) != FC_OK)
         return rc;
     for (uint64_t b = w->rb_idx; b < nblocks; b++) {
         uint64_t base = b * w->rb_entries;
         for (uint64_t c = e > base ? e : base; c < t && c < base + w->rb_entries; c++)
             img_put_be16(w->rb + (c - base) * 2, 1);
-        if ((rc = img_out_append(w->out, (e + r + (b - w->rb_idx)) * w->cs, w->rb, w->cs)) !=
-            FC_OK)
+        if ((rc = put(w, (e + r + (b - w->rb_idx)) * w->cs, w->rb, w->cs, false)) != FC_OK)
             return rc;
         memset(w->rb, 0, w->cs);
     }
+    return FC_OK;
+}
+
+static fc_rc
+q2w_end(struct fc_sink *s, uint64_t size, const uint8_t *sha256)
+{
+    struct q2w *w = (struct q2w *)s;
+    fc_rc rc = img_blocks_flush(&w->blk);
+    if (rc == FC_OK && w->pool)
+        rc = drain(w, true);
+    if (rc == FC_OK && w->map && !w->dry)
+        rc = img_map_expect(w->map, &w->map_next, IMG_MAP_NONE, "qcow2 cluster");
+    uint64_t l1_off = 0, rt_off = 0, rtc = 0, t = 0;
+    if (rc == FC_OK)
+        rc = finish(w, &l1_off, &rt_off, &rtc, &t);
+    if (rc != FC_OK)
+        return rc;
+    if (w->dry) {
+        w->plan_l1 = l1_off;
+        w->plan_rt = rt_off;
+        w->plan_rtc = rtc;
+        w->plan_end = t * w->cs;
+        return FC_OK;
+    }
+    if (w->map) {
+        if (l1_off != w->plan_l1 || rt_off != w->plan_rt || rtc != w->plan_rtc ||
+            t * w->cs != w->plan_end)
+            return FC_ERR(FC_E_INTERNAL, "qcow2: the layout written differs from the plan");
+        return img_out_finish(w->out, t * w->cs);
+    }
     uint8_t h[QCOW2_HDR3_LEN + 8] = {0};
-    put_header(w, h, l1_off, e * w->cs, r);
+    put_header(w, h, l1_off, rt_off, rtc);
     size_t hl = w->version == 3 ? QCOW2_HDR3_LEN + 8 : QCOW2_HDR2_LEN + 8;
     if ((rc = img_out_pwrite(w->out, 0, h, hl)) != FC_OK)
         return rc;
     return img_out_finish(w->out, t * w->cs);
+}
+
+/* Frees what begin() and the writes allocated, keeping the options. */
+static void
+reset(struct q2w *w)
+{
+    img_pool_free(w->pool);
+    w->pool = NULL;
+    free(w->l1);
+    free(w->l2);
+    free(w->rb);
+    free(w->rt);
+    free(w->blk.buf);
+    for (size_t i = 0; i < w->pend_n; i++)
+        free(w->pend[i].blk);
+    free(w->pend);
+    w->l1 = w->rt = NULL;
+    w->l2 = w->rb = w->blk.buf = NULL;
+    w->pend = NULL;
+    w->pend_n = w->pend_cap = w->rt_len = w->rt_cap = 0;
+    w->rb_idx = w->next = 0;
+    w->l2_used = false;
+}
+
+static uint64_t
+q2w_plan_unit(void *st, uint64_t vsize)
+{
+    struct q2w *w = st;
+    return w->wo.compress ? 0 : w->cs;
+}
+
+/* The planning pass: the allocation of every mapped cluster, in order, as the data pass
+ * will make it, with nothing written; keeps the header's fields. */
+static fc_rc
+q2w_plan(void *st, const struct img_map *m, uint64_t vsize, uint64_t *size)
+{
+    struct q2w *w = st;
+    if (w->wo.compress || m->unit != w->cs)
+        return FC_ERR(FC_E_INTERNAL, "qcow2: cannot plan this output");
+    struct fc_stream_info info = {.size = vsize};
+    w->dry = true;
+    w->map = m;
+    w->map_next = img_map_next(m, 0);
+    fc_rc rc = q2w_begin(&w->sink, &info);
+    for (uint64_t ci = img_map_next(m, 0); rc == FC_OK && ci != IMG_MAP_NONE;
+         ci = img_map_next(m, ci + 1))
+        rc = store_plain(w, ci, NULL);
+    if (rc == FC_OK)
+        rc = q2w_end(&w->sink, vsize, NULL);
+    reset(w);
+    w->dry = false;
+    w->map_next = img_map_next(m, 0);
+    *size = w->plan_end;
+    return rc;
 }
 
 static const char *const q2_keys[] = {"compat", "cluster_size", "compression_type",
@@ -433,19 +639,15 @@ q2w_open(void *st, struct img_out *out, const struct img_wopts *wo, struct fc_si
 static void
 q2w_close(void *st)
 {
-    struct q2w *w = st;
-    img_pool_free(w->pool);
-    free(w->l1);
-    free(w->l2);
-    free(w->rb);
-    free(w->rt);
-    free(w->blk.buf);
+    reset(st);
 }
 
 const struct img_writer img_qcow2_writer = {
     .name = "qcow2",
     .state_size = sizeof(struct q2w),
     .needs_seek = img_needs_seek_always,
+    .plan_unit = q2w_plan_unit,
+    .plan = q2w_plan,
     .needs_size = true,
     .can_compress = true,
     .keys = q2_keys,

@@ -2,6 +2,8 @@
 /* VMDK writer. monolithicSparse: header, descriptor, redundant and primary grain
  * directories written first (all grain tables at fixed places, as QEMU lays them out),
  * grains appended in order, each grain table written in place once its range is done.
+ * With a map of the grains holding data (plan.h), the grain tables are written with the
+ * directories, so a monolithicSparse output goes to a pipe in offset order.
  * streamOptimized (VMware's streaming layout, writes a pipe): header with the directory
  * "at the end", compressed grains with markers (deflated on the worker pool), each grain
  * table after its grains, then the directory, the footer and the end-of-stream marker. */
@@ -36,6 +38,8 @@ struct vmw {
     bool gt_used;
     struct img_pool *pool;
     int level;
+    const struct img_map *map; /* planned monolithicSparse: the grains holding data */
+    uint64_t map_next;
 };
 
 static void
@@ -109,6 +113,8 @@ flush_gt(struct vmw *w)
         w->next = at + GT_SECTORS * 512;
         return FC_OK;
     }
+    if (w->map)
+        return FC_OK; /* planned: the tables were written with the directories */
     uint64_t off = w->gt_idx * GT_SECTORS * 512;
     if ((rc = img_out_pwrite(w->out, (w->rgd_off + w->gd_sectors) * 512 + off, w->gt,
                              GT_SECTORS * 512)) != FC_OK)
@@ -189,6 +195,8 @@ grain(struct vmw *w, uint64_t gi, const uint8_t *data)
         img_pool_submit(w->pool, j);
         return FC_OK;
     }
+    if (w->map && (rc = img_map_expect(w->map, &w->map_next, gi, "vmdk grain")) != FC_OK)
+        return rc;
     if ((rc = gt_for(w, gi)) != FC_OK || (rc = set_entry(w, gi)) != FC_OK ||
         (rc = img_out_append(w->out, w->next, data, w->gbytes)) != FC_OK)
         return rc;
@@ -213,6 +221,8 @@ store_run(struct vmw *w, uint64_t gi, const uint8_t *p, size_t n)
 {
     fc_rc rc = gt_for(w, gi);
     for (size_t i = 0; rc == FC_OK && i < n; i++) {
+        if (w->map && (rc = img_map_expect(w->map, &w->map_next, gi + i, "vmdk grain")) != FC_OK)
+            break;
         rc = set_entry(w, gi + i);
         w->next += w->gbytes;
     }
@@ -241,13 +251,13 @@ vw_store(void *ctx, uint64_t gi, const uint8_t *p, size_t n)
     return store_run(ctx, gi, p, n);
 }
 
+/* Sizes and places the directories and tables for a virtual size. */
 static fc_rc
-vw_begin(struct fc_sink *s, const struct fc_stream_info *info)
+layout(struct vmw *w, uint64_t vsize)
 {
-    struct vmw *w = (struct vmw *)s;
-    if (info->size == FC_SIZE_UNKNOWN)
+    if (vsize == FC_SIZE_UNKNOWN)
         return FC_ERR(FC_E_INVALID, "vmdk: the virtual size must be known");
-    w->size = (info->size + 511) & ~511ull;
+    w->size = (vsize + 511) & ~511ull;
     if (w->size > VMDK_MAX_BYTES)
         return FC_ERR(FC_E_INVALID, "vmdk: %llu bytes is over the sparse VMDK limit of 2 TiB",
                       (unsigned long long)w->size);
@@ -256,6 +266,50 @@ vw_begin(struct fc_sink *s, const struct fc_stream_info *info)
     uint64_t grains = (w->capacity + GRAIN - 1) / GRAIN;
     w->gd_n = (grains + GTES - 1) / GTES;
     w->gd_sectors = (w->gd_n * 4 + 511) / 512;
+    if (w->stream) {
+        w->overhead = GRAIN;
+        return FC_OK;
+    }
+    w->rgd_off = DESC_OFF + DESC_SECTORS;
+    w->gd_off = w->rgd_off + w->gd_sectors + GT_SECTORS * w->gd_n;
+    uint64_t end = w->gd_off + w->gd_sectors + GT_SECTORS * w->gd_n;
+    w->overhead = (end + GRAIN - 1) / GRAIN * GRAIN;
+    return FC_OK;
+}
+
+/* Planned: the grain tables after the directory at sector base, from the map (the k-th
+ * grain holding data is the k-th grain after the overhead). */
+static fc_rc
+put_tables(struct vmw *w, uint64_t base)
+{
+    uint64_t k = 0, t = UINT64_MAX;
+    fc_rc rc = FC_OK;
+    for (uint64_t g = img_map_next(w->map, 0);; g = img_map_next(w->map, g + 1)) {
+        if (t != UINT64_MAX && (g == IMG_MAP_NONE || g / GTES != t)) {
+            rc = img_out_append(w->out, (base + w->gd_sectors + t * GT_SECTORS) * 512, w->gt,
+                                GT_SECTORS * 512);
+            if (rc != FC_OK)
+                return rc;
+        }
+        if (g == IMG_MAP_NONE)
+            return FC_OK;
+        if (g / GTES != t) {
+            t = g / GTES;
+            memset(w->gt, 0, GT_SECTORS * 512);
+        }
+        img_put_le32(w->gt + (g % GTES) * 4, (uint32_t)(w->overhead + k++ * GRAIN));
+    }
+}
+
+static fc_rc
+vw_begin(struct fc_sink *s, const struct fc_stream_info *info)
+{
+    struct vmw *w = (struct vmw *)s;
+    fc_rc rc = layout(w, info->size);
+    if (rc != FC_OK)
+        return rc;
+    if (w->map && w->map->n != (w->capacity + GRAIN - 1) / GRAIN)
+        return FC_ERR(FC_E_INTERNAL, "vmdk: the stream's size differs from the planned one");
     w->gt_idx = UINT64_MAX;
     w->blk = (struct img_blocks){.bs = w->gbytes, .buf = img_alloc_io(w->gbytes), .ctx = w,
                                  .block = vw_block, .run = vw_run, .store_run = vw_store};
@@ -263,11 +317,9 @@ vw_begin(struct fc_sink *s, const struct fc_stream_info *info)
         !(w->gd = calloc(w->gd_sectors ? w->gd_sectors : 1, 512)))
         return FC_ERR(FC_E_NOMEM, "vmdk: out of memory");
     uint8_t h[512], d[DESC_SECTORS * 512];
-    fc_rc rc = descriptor(w, d);
-    if (rc != FC_OK)
+    if ((rc = descriptor(w, d)) != FC_OK)
         return rc;
     if (w->stream) {
-        w->overhead = GRAIN;
         header(w, h, VMDK_GD_AT_END);
         if ((rc = img_out_append(w->out, 0, h, 512)) != FC_OK ||
             (rc = img_out_append(w->out, DESC_OFF * 512, d, sizeof d)) != FC_OK)
@@ -276,10 +328,6 @@ vw_begin(struct fc_sink *s, const struct fc_stream_info *info)
         return img_pool_new(&w->pool, 1, w->level, w->wo.threads, w->gbytes,
                             w->gbytes + w->gbytes / 8 + 1024);
     }
-    w->rgd_off = DESC_OFF + DESC_SECTORS;
-    w->gd_off = w->rgd_off + w->gd_sectors + GT_SECTORS * w->gd_n;
-    uint64_t end = w->gd_off + w->gd_sectors + GT_SECTORS * w->gd_n;
-    w->overhead = (end + GRAIN - 1) / GRAIN * GRAIN;
     header(w, h, w->gd_off);
     if ((rc = img_out_append(w->out, 0, h, 512)) != FC_OK ||
         (rc = img_out_append(w->out, DESC_OFF * 512, d, sizeof d)) != FC_OK)
@@ -289,6 +337,8 @@ vw_begin(struct fc_sink *s, const struct fc_stream_info *info)
         for (uint64_t i = 0; i < w->gd_n; i++)
             img_put_le32(w->gd + i * 4, (uint32_t)(base + w->gd_sectors + i * GT_SECTORS));
         if ((rc = img_out_append(w->out, base * 512, w->gd, w->gd_sectors * 512)) != FC_OK)
+            return rc;
+        if (w->map && (rc = put_tables(w, base)) != FC_OK)
             return rc;
     }
     w->next = w->overhead * 512;
@@ -316,6 +366,8 @@ vw_end(struct fc_sink *s, uint64_t size, const uint8_t *sha256)
         rc = drain(w, true);
     if (rc == FC_OK)
         rc = flush_gt(w);
+    if (rc == FC_OK && w->map)
+        rc = img_map_expect(w->map, &w->map_next, IMG_MAP_NONE, "vmdk grain");
     if (rc != FC_OK)
         return rc;
     if (!w->stream)
@@ -393,6 +445,29 @@ vw_needs_seek(void *st)
     return !((struct vmw *)st)->stream;
 }
 
+static uint64_t
+vw_plan_unit(void *st, uint64_t vsize)
+{
+    return ((struct vmw *)st)->stream ? 0 : GRAIN * 512;
+}
+
+static fc_rc
+vw_plan(void *st, const struct img_map *m, uint64_t vsize, uint64_t *size)
+{
+    struct vmw *w = st;
+    fc_rc rc = layout(w, vsize);
+    if (rc != FC_OK)
+        return rc;
+    if (w->stream || m->unit != w->gbytes)
+        return FC_ERR(FC_E_INTERNAL, "vmdk: cannot plan this output");
+    if (w->overhead + m->count * GRAIN > UINT32_MAX)
+        return FC_ERR(FC_E_INVALID, "vmdk: the output passes 2 TiB, the format's limit");
+    w->map = m;
+    w->map_next = img_map_next(m, 0);
+    *size = (w->overhead + m->count * GRAIN) * 512;
+    return FC_OK;
+}
+
 static fc_rc
 vw_open(void *st, struct img_out *out, const struct img_wopts *wo, struct fc_sink **sink)
 {
@@ -426,6 +501,8 @@ const struct img_writer img_vmdk_writer = {
     .name = "vmdk",
     .state_size = sizeof(struct vmw),
     .needs_seek = vw_needs_seek,
+    .plan_unit = vw_plan_unit,
+    .plan = vw_plan,
     .needs_size = true,
     .can_compress = true,
     .keys = vmdk_keys,

@@ -3,7 +3,9 @@
  * a dynamic header, the block allocation table, blocks of a sector bitmap plus data, and
  * the footer). The reader sizes the disk as QEMU does (CHS geometry for images made by
  * Virtual PC or old QEMU, the footer's current size otherwise); the writer records the
- * exact size (creator "qem2", which QEMU and Hyper-V read by current size). */
+ * exact size (creator "qem2", which QEMU and Hyper-V read by current size). With a map of the
+ * blocks holding data (plan.h), the writer puts the BAT first and a dynamic VHD goes to a
+ * pipe in offset order. */
 #include <libdeflate.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,6 +276,8 @@ struct vpcw {
     uint8_t *bat;
     uint64_t cur_blk, cur_at; /* the block being written and its data's file offset */
     uint8_t footer[VPC_FOOTER];
+    const struct img_map *map; /* planned: the blocks holding data */
+    uint64_t map_next;
 };
 
 /* The CHS geometry of the VHD specification (appendix), for a size in sectors. */
@@ -347,10 +351,13 @@ put_piece(struct vpcw *w, uint64_t vpos, const uint8_t *data, size_t len)
     if (idx != w->cur_blk) {
         if (fc_is_zero(data, len))
             return FC_OK;
+        fc_rc rc;
+        if (w->map && (rc = img_map_expect(w->map, &w->map_next, idx, "VHD block")) != FC_OK)
+            return rc;
         uint8_t bitmap[512];
         memset(bitmap, 0xff, sizeof bitmap);
         img_put_be32(w->bat + idx * 4, (uint32_t)(w->next / 512));
-        fc_rc rc = img_out_append(w->out, w->next, bitmap, sizeof bitmap);
+        rc = img_out_append(w->out, w->next, bitmap, sizeof bitmap);
         if (rc != FC_OK)
             return rc;
         w->cur_blk = idx;
@@ -360,31 +367,72 @@ put_piece(struct vpcw *w, uint64_t vpos, const uint8_t *data, size_t len)
     return img_raw_put(w->out, w->cur_at + vpos % VPC_BLOCK, data, len);
 }
 
+static void
+dyn_header(struct vpcw *w, uint8_t *d)
+{
+    memset(d, 0, VPC_DYNHDR);
+    memcpy(d, "cxsparse", 8);
+    img_put_be64(d + 8, UINT64_MAX);
+    img_put_be64(d + 16, w->bat_off);
+    img_put_be32(d + 24, 0x00010000);
+    img_put_be32(d + 28, (uint32_t)w->bat_n);
+    img_put_be32(d + 32, VPC_BLOCK);
+    img_put_be32(d + 36, checksum(d, VPC_DYNHDR, 36));
+}
+
+/* Sizes the dynamic layout: footer copy, dynamic header, BAT, then the blocks. */
+static fc_rc
+layout(struct vpcw *w, uint64_t vsize)
+{
+    if (vsize == FC_SIZE_UNKNOWN)
+        return FC_ERR(FC_E_INVALID, "vpc: the virtual size must be known");
+    w->size = (vsize + 511) & ~511ull;
+    if (w->size > VPC_MAX_SIZE)
+        return FC_ERR(FC_E_INVALID, "vpc: %llu bytes is over the VHD limit of 2040 GiB",
+                      (unsigned long long)w->size);
+    w->bat_n = (w->size + VPC_BLOCK - 1) / VPC_BLOCK;
+    w->bat_off = VPC_FOOTER + VPC_DYNHDR;
+    w->data_at = (w->bat_off + w->bat_n * 4 + 511) & ~511ull;
+    return FC_OK;
+}
+
 static fc_rc
 vw_begin(struct fc_sink *s, const struct fc_stream_info *info)
 {
     struct vpcw *w = (struct vpcw *)s;
-    if (info->size == FC_SIZE_UNKNOWN)
-        return FC_ERR(FC_E_INVALID, "vpc: the virtual size must be known");
-    w->size = (info->size + 511) & ~511ull;
-    if (w->size > VPC_MAX_SIZE)
-        return FC_ERR(FC_E_INVALID, "vpc: %llu bytes is over the VHD limit of 2040 GiB",
-                      (unsigned long long)w->size);
+    fc_rc rc = layout(w, info->size);
+    if (rc != FC_OK)
+        return rc;
     make_footer(w);
     if (w->fixed)
         return img_out_presize(w->out, w->size + VPC_FOOTER);
-    w->bat_n = (w->size + VPC_BLOCK - 1) / VPC_BLOCK;
-    w->bat_off = VPC_FOOTER + VPC_DYNHDR;
-    w->next = (w->bat_off + w->bat_n * 4 + 511) & ~511ull;
+    if (w->map && w->map->n != w->bat_n)
+        return FC_ERR(FC_E_INTERNAL, "vpc: the stream's size differs from the planned one");
+    w->next = w->data_at;
     w->bat = malloc(w->bat_n * 4 + 512);
     w->cur_blk = UINT64_MAX;
     if (!w->bat)
         return FC_ERR(FC_E_NOMEM, "vpc: out of memory");
+    memset(w->bat, 0xff, w->bat_n * 4 + 512);
+    if (w->map) {
+        /* planned: footer copy, dynamic header and BAT first; the k-th block holding data
+         * is the k-th block after the BAT */
+        uint64_t k = 0;
+        for (uint64_t i = img_map_next(w->map, 0); i != IMG_MAP_NONE;
+             i = img_map_next(w->map, i + 1))
+            img_put_be32(w->bat + i * 4, (uint32_t)((w->data_at + k++ * (512 + VPC_BLOCK)) / 512));
+        uint8_t d[VPC_DYNHDR];
+        dyn_header(w, d);
+        size_t batlen = (size_t)((w->bat_n * 4 + 511) & ~511ull);
+        if ((rc = img_out_append(w->out, 0, w->footer, VPC_FOOTER)) != FC_OK ||
+            (rc = img_out_append(w->out, VPC_FOOTER, d, VPC_DYNHDR)) != FC_OK)
+            return rc;
+        return img_out_append(w->out, w->bat_off, w->bat, batlen);
+    }
     /* sized for the worst case first (cut to the real size at the end): writes that jump
      * past the end of the file, over the holes of partly written blocks, cost more */
     if (img_out_presize(w->out, w->next + w->bat_n * (512 + VPC_BLOCK) + VPC_FOOTER) != FC_OK)
         fc_error_clear(); /* only an optimisation */
-    memset(w->bat, 0xff, w->bat_n * 4 + 512);
     return FC_OK;
 }
 
@@ -428,21 +476,19 @@ vw_end(struct fc_sink *s, uint64_t size, const uint8_t *sha256)
             return rc;
         return img_out_finish(w->out, w->size + VPC_FOOTER);
     }
+    if (w->map && (rc = img_map_expect(w->map, &w->map_next, IMG_MAP_NONE, "VHD block")) != FC_OK)
+        return rc;
     if ((rc = img_out_append(w->out, w->next, w->footer, VPC_FOOTER)) != FC_OK)
         return rc;
-    uint8_t d[VPC_DYNHDR] = {0};
-    memcpy(d, "cxsparse", 8);
-    img_put_be64(d + 8, UINT64_MAX);
-    img_put_be64(d + 16, w->bat_off);
-    img_put_be32(d + 24, 0x00010000);
-    img_put_be32(d + 28, (uint32_t)w->bat_n);
-    img_put_be32(d + 32, VPC_BLOCK);
-    img_put_be32(d + 36, checksum(d, VPC_DYNHDR, 36));
-    size_t batlen = (size_t)((w->bat_n * 4 + 511) & ~511ull);
-    if ((rc = img_out_pwrite(w->out, 0, w->footer, VPC_FOOTER)) != FC_OK ||
-        (rc = img_out_pwrite(w->out, VPC_FOOTER, d, VPC_DYNHDR)) != FC_OK ||
-        (rc = img_out_pwrite(w->out, w->bat_off, w->bat, batlen)) != FC_OK)
-        return rc;
+    if (!w->map) {
+        uint8_t d[VPC_DYNHDR];
+        dyn_header(w, d);
+        size_t batlen = (size_t)((w->bat_n * 4 + 511) & ~511ull);
+        if ((rc = img_out_pwrite(w->out, 0, w->footer, VPC_FOOTER)) != FC_OK ||
+            (rc = img_out_pwrite(w->out, VPC_FOOTER, d, VPC_DYNHDR)) != FC_OK ||
+            (rc = img_out_pwrite(w->out, w->bat_off, w->bat, batlen)) != FC_OK)
+            return rc;
+    }
     return img_out_finish(w->out, w->next + VPC_FOOTER);
 }
 
@@ -470,6 +516,27 @@ vw_needs_seek(void *st)
     return !((struct vpcw *)st)->fixed;
 }
 
+static uint64_t
+vw_plan_unit(void *st, uint64_t vsize)
+{
+    return ((struct vpcw *)st)->fixed ? 0 : VPC_BLOCK;
+}
+
+static fc_rc
+vw_plan(void *st, const struct img_map *m, uint64_t vsize, uint64_t *size)
+{
+    struct vpcw *w = st;
+    fc_rc rc = layout(w, vsize);
+    if (rc != FC_OK)
+        return rc;
+    if (w->fixed || m->unit != VPC_BLOCK)
+        return FC_ERR(FC_E_INTERNAL, "vpc: cannot plan this output");
+    w->map = m;
+    w->map_next = img_map_next(m, 0);
+    *size = w->data_at + m->count * (512 + VPC_BLOCK) + VPC_FOOTER;
+    return FC_OK;
+}
+
 static fc_rc
 vw_open(void *st, struct img_out *out, const struct img_wopts *wo, struct fc_sink **sink)
 {
@@ -491,6 +558,8 @@ const struct img_writer img_vpc_writer = {
     .name = "vpc",
     .state_size = sizeof(struct vpcw),
     .needs_seek = vw_needs_seek, /* dynamic only: fixed VHD streams */
+    .plan_unit = vw_plan_unit,
+    .plan = vw_plan,
     .needs_size = true,
     .keys = vpc_keys,
     .option = vw_option,
