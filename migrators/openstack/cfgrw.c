@@ -12,6 +12,7 @@
 #include "fluid/error.h"
 #include "fluid/log.h"
 #include "fluid/stream.h"
+#include "hostkeys.h"
 #include "osa.h"
 
 /* The planned variables: the --vars-json parts joined. */
@@ -163,7 +164,7 @@ osa_config_rewrite(struct osa *a)
         return rc;
     json_t *vars = NULL, *roots = NULL, *res = NULL;
     char *js = NULL;
-    int vfd = -1;
+    int vfd = -1, khfd = -1;
     if ((rc = planned_vars(a, &vars)) || (rc = rules_roots(a, rules, &roots)))
         goto out;
     json_t *tsrv = json_object_get(json_object_get(vars, "target"), "server");
@@ -219,10 +220,16 @@ osa_config_rewrite(struct osa *a)
         argv[n++] = "--identity";
         argv[n++] = osa_str(a, "identity");
     }
-    if (osa_str(a, "known-hosts")) {
-        argv[n++] = "--known-hosts";
-        argv[n++] = osa_str(a, "known-hosts");
+    /* the relocated server's host key: a known_hosts file given, else what the server
+     * printed on its console (read through Nova: never accepted blindly) */
+    const char *kh = osa_str(a, "known-hosts");
+    if (!kh || strcmp(kh, "console") == 0) {
+        if ((rc = osa_console_known_hosts(a, osa_js(me, "id"), host, &khfd)))
+            goto out;
+        kh = "/dev/fd/5";
     }
+    argv[n++] = "--known-hosts";
+    argv[n++] = kh;
     if (osa_flag(a, "dry-run"))
         argv[n++] = "--dry-run";
     json_t *r;
@@ -239,7 +246,8 @@ osa_config_rewrite(struct osa *a)
     argv[n] = NULL;
     fc_log(FC_INFO, FC_MSG("rewriting the configuration over SFTP"), FC_STR("server", self),
            FC_STR("host", host));
-    if ((rc = osa_run_sibling(a, "config", argv, -1, -1, &vfd, 1, &res)))
+    const int fds[2] = {vfd, khfd};
+    if ((rc = osa_run_sibling(a, "config", argv, -1, -1, fds, khfd >= 0 ? 2 : 1, &res)))
         goto out;
     json_object_set_new(a->result, "host", json_string(host));
     json_object_set(a->result, "changed", json_object_get(res, "changed"));
@@ -248,6 +256,8 @@ osa_config_rewrite(struct osa *a)
 out:
     if (vfd >= 0)
         close(vfd);
+    if (khfd >= 0)
+        close(khfd);
     free(js);
     json_decref(vars);
     json_decref(roots);
