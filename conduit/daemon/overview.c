@@ -354,7 +354,7 @@ usage(struct fc_os *os, const json_t *topo, const struct fc_cloud_config *cfg)
     time_t end = now + 60;
     strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%S", gmtime(&start));
     strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", gmtime(&end));
-    snprintf(path, sizeof path, "/os-simple-tenant-usage/%s?start=%s&end=%s&detailed=1",
+    snprintf(path, sizeof path, "/os-simple-tenant-usage/%s?start=%s&end=%s",
              fc_os_project_id(os), a, b);
     json_t *reply = NULL, *out = json_object(), *list = json_array();
     fc_rc rc = fc_os_call(os, FC_SVC_COMPUTE, "GET", path, NULL, NULL, &reply);

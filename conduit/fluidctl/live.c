@@ -22,7 +22,8 @@ static void on_int(int sig) { (void)sig; interrupted = 1; }
 
 struct ltask {
     char id[FC_ID_MAX + 1], step[32], subject[300], state[16];
-    uint64_t done, total, last_ms, last_done;
+    char wait[64];  /* "ACTIVE? 12s": what a step waits for on the cloud, from its progress */
+    uint64_t done, total, last_ms, last_done; /* bytes */
     double rate; /* bytes/s, smoothed */
 };
 
@@ -77,7 +78,7 @@ human(double b, char *out, size_t cap)
 }
 
 struct row {
-    char subject[300], step[40], state[16];
+    char subject[300], step[40], state[16], wait[64];
     uint64_t done, total;
     double rate;
     long eta; /* seconds, -1 unknown */
@@ -110,8 +111,10 @@ rows(const struct live *l, struct row *r, size_t cap)
             x->total += t->total;
             if (running(t->state)) {
                 x->rate += t->rate;
-                if (strcmp(x->state, "running") != 0)
+                if (strcmp(x->state, "running") != 0) {
                     snprintf(x->step, sizeof x->step, "%s", t->step);
+                    snprintf(x->wait, sizeof x->wait, "%s", t->wait);
+                }
                 snprintf(x->state, sizeof x->state, "running");
             } else if (!strcmp(t->state, "failed") || !strcmp(t->state, "cancelled")) {
                 if (strcmp(x->state, "failed") != 0)
@@ -148,8 +151,10 @@ format_row(const struct row *r, char *out, size_t cap, bool with_bytes)
     if (r->eta >= 0)
         snprintf(eta, sizeof eta, "ETA %ldm%02lds", r->eta / 60, r->eta % 60);
     char bytes[128] = "";
-    if (with_bytes && r->total)
+    if (with_bytes && (r->total || r->done))
         snprintf(bytes, sizeof bytes, "%10s / %-10s %10s/s  %s", done, total, rate, eta);
+    else if (with_bytes && r->wait[0])
+        snprintf(bytes, sizeof bytes, "waiting: %s", r->wait);
     snprintf(out, cap, "%-40s %-9s %-10s %s", r->subject[0] ? r->subject : "shared resources",
              r->state, r->step[0] ? r->step : "-", bytes);
 }
@@ -165,9 +170,10 @@ draw(struct live *l, bool force)
     size_t n = rows(l, r, 128);
     if (l->json) {
         for (size_t i = 0; i < n; i++) {
-            json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:f,s:I}", "schema",
-                                  "fluidctl.live/1", "relocation_id", l->rid, "subject",
-                                  r[i].subject, "state", r[i].state, "step", r[i].step,
+            json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:f,s:I}",
+                                  "schema", "fluidctl.live/1", "relocation_id", l->rid,
+                                  "subject", r[i].subject, "state", r[i].state, "step",
+                                  r[i].step, "waiting", r[i].wait,
                                   "bytes", (json_int_t)r[i].done, "total", (json_int_t)r[i].total,
                                   "rate_bps", r[i].rate, "eta_s", (json_int_t)r[i].eta);
             char *t = json_dumps(j, JSON_COMPACT);
@@ -289,9 +295,17 @@ on_event(struct live *l, const struct fc_amqp_delivery *d, bool *reask)
         if (!t)
             return;
         snprintf(t->state, sizeof t->state, "%s", fc_task_state_name(e->state));
-        if (e->progress) {
+        const char *unit = json_string_value(json_object_get(e->progress, "unit"));
+        if (e->progress && unit && strcmp(unit, "seconds") == 0) {
+            const char *st = json_string_value(json_object_get(e->progress, "state"));
+            snprintf(t->wait, sizeof t->wait, "%.24s %llus", st ? st : "",
+                     (unsigned long long)json_integer_value(json_object_get(e->progress, "done")));
+        } else if (e->progress) {
+            /* bytes; the stages of a viaduct each report theirs: the furthest counts */
             uint64_t done = (uint64_t)json_integer_value(json_object_get(e->progress, "done"));
             uint64_t total = (uint64_t)json_integer_value(json_object_get(e->progress, "total"));
+            if (done < t->done)
+                done = t->done;
             uint64_t now = fc_ctl_now_ms();
             if (t->last_ms && now > t->last_ms && done >= t->last_done) {
                 double inst = (double)(done - t->last_done) * 1000.0 / (double)(now - t->last_ms);
@@ -300,8 +314,11 @@ on_event(struct live *l, const struct fc_amqp_delivery *d, bool *reask)
             t->last_ms = now;
             t->last_done = done;
             t->done = done;
-            t->total = total;
+            if (total > t->total)
+                t->total = total;
         }
+        if (fc_task_state_final(e->state))
+            t->wait[0] = '\0';
         if (e->state == FC_TS_DONE && t->total)
             t->done = t->total;
         if (fc_task_state_final(e->state))

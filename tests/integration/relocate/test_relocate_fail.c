@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A relocation whose task fails: the target project's server quota set to 0 (admin, restored
+ * after), so the launch step fails after the keypair, groups, rules, network, subnet and the
+ * image were made on the target. The relocation ends `failed` with a reason naming the launch
+ * step; `fluidctl cleanup` deletes exactly what it made there (none of the target's resources
+ * listed before it, all of the relocation's marks gone, the source untouched), and again
+ * deletes nothing; a second relocation with --cleanup-on-failure is cleaned up by the conduit
+ * on its own. Same fake-driver snapshot arrangement as test_relocate. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cloud_test.h"
+#include "devcloud_api.h"
+#include "fluid/error.h"
+#include "reloc.h"
+
+static struct svc made;
+static char made_rid[2][64];
+static int saved_quota = -2; /* the target's instances quota while set to 0, else -2 */
+
+static const char *
+admin_cloud(void)
+{
+    const char *a = getenv("DEVCLOUD_CLOUD_ADMIN");
+    return a && *a ? a : "devcloud-admin";
+}
+
+static void
+set_quota(int instances)
+{
+    struct fc_os *dst = dc_open(dc_target()), *adm = dc_open(admin_cloud());
+    cr_assert_eq(fc_os_authenticate(dst), FC_OK, "%s", fc_error_msg());
+    const char *pid = fc_os_project_id(dst);
+    if (instances == 0) {
+        json_t *q = dc_call(adm, FC_SVC_COMPUTE, "GET", NULL, "/os-quota-sets/%s", pid);
+        saved_quota = (int)json_integer_value(
+            json_object_get(json_object_get(q, "quota_set"), "instances"));
+        json_decref(q);
+    }
+    json_decref(dc_call(adm, FC_SVC_COMPUTE, "PUT",
+                        json_pack("{s:{s:i}}", "quota_set", "instances", instances),
+                        "/os-quota-sets/%s", pid));
+    if (instances != 0)
+        saved_quota = -2;
+    fc_os_close(dst);
+    fc_os_close(adm);
+}
+
+static void
+teardown(void)
+{
+    tc_cleanup();
+    if (saved_quota != -2)
+        set_quota(saved_quota);
+    if (made.sfx[0]) {
+        struct fc_os *src = dc_open(dc_source()), *dst = dc_open(dc_target());
+        for (int i = 0; i < 2; i++)
+            cleanup_cloud(src, dst, made_rid[i], &made);
+        fc_os_close(src);
+        fc_os_close(dst);
+    }
+    free(pw_src);
+    free(pw_dst);
+}
+
+TestSuite(relocate_fail, .init = rl_setup, .fini = teardown, .timeout = 2400);
+
+/* The ids of "  deleted KIND ID NAME" lines (fluidctl's cleanup table) into arr. */
+static void
+deleted_ids(const char *out, json_t *arr)
+{
+    const char *p = out;
+    while ((p = strstr(p, "\n  deleted "))) {
+        p += 1;
+        /* "  deleted %-20s %-38s %s": the id starts at column 31 */
+        const char *id = p + 31;
+        size_t n = strcspn(id, " \n");
+        if (n)
+            json_array_append_new(arr, json_stringn(id, n));
+    }
+}
+
+/* Nothing of `rid` is left on the target, and none of `deleted` existed before. */
+static void
+target_as_before(struct fc_os *dst, const json_t *before, const char *rid, const json_t *deleted)
+{
+    json_t *m = target_marked(dst, rid);
+    char *d = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+    cr_assert_eq(json_object_size(m), 0, "the target still holds resources of %s: %s", rid, d);
+    free(d);
+    json_decref(m);
+    size_t i;
+    json_t *e;
+    json_array_foreach(deleted, i, e)
+        cr_assert(!ids_have(before, json_string_value(e)),
+                  "cleanup of %s deleted %s, which was on the target before", rid,
+                  json_string_value(e));
+}
+
+Test(relocate_fail, quota_failure_named_then_cleanup_leaves_target_as_before)
+{
+    struct tc t;
+    tc_init(&t, "relocfail");
+    struct fc_os *src = dc_open(dc_source()), *dst = dc_open(dc_target());
+    make_service(src, &made, "f");
+    struct svc s = made;
+    for (int i = 0; i < 2; i++) {
+        snprintf(made_rid[i], sizeof made_rid[i], "r-%s-%c", s.sfx, "ab"[i]);
+        prefill_snapshot(&t, made_rid[i], &s);
+    }
+    char bad[64], conf[1200], out[65536];
+    snprintf(bad, sizeof bad, "badsrc%d", (int)getpid());
+    start_stack(&t, bad, conf);
+    json_t *before = target_ids(dst);
+
+    /* the launch step fails: failed, naming it */
+    set_quota(0);
+    int st = relocate(&t, dc_source(), s.server, made_rid[0], NULL, out, sizeof out);
+    set_quota(saved_quota);
+    cr_assert_eq(st, 1, "quota 0: exit %d, not 1 (failed):\n%s", st, out);
+    cr_assert(strstr(out, " failed: step launch (task t-launch-"),
+              "the reason does not name the launch step:\n%s", out);
+    cr_assert(strstr(out, "uota"), "the reason does not say the quota:\n%s", out);
+    json_t *m = target_marked(dst, made_rid[0]);
+    cr_assert_geq(json_object_size(m), 3, "the failed relocation made nearly nothing on the "
+                  "target: cleanup would prove nothing");
+    json_decref(m);
+
+    /* fluidctl cleanup: exactly what the relocation made, then nothing */
+    const char *cl[] = {"cleanup", "--json", made_rid[0], NULL};
+    cr_assert_eq(fluidctl(&t, cl, out, sizeof out), 0, "fluidctl cleanup");
+    json_error_t je;
+    json_t *rec = json_loads(out, 0, &je);
+    cr_assert_not_null(rec, "cleanup --json: %s", je.text);
+    json_t *ids = json_array(), *e;
+    size_t i;
+    json_array_foreach(json_object_get(rec, "deleted"), i, e)
+        json_array_append_new(ids, json_string(rs(e, "id")));
+    cr_assert_geq(json_array_size(ids), 5, "cleanup deleted only %zu resources",
+                  json_array_size(ids));
+    cr_assert_eq(json_array_size(json_object_get(rec, "errors")), 0, "cleanup errors: %s", out);
+    json_decref(rec);
+    target_as_before(dst, before, made_rid[0], ids);
+    json_decref(ids);
+    cr_assert_eq(fluidctl(&t, cl, out, sizeof out), 0, "fluidctl cleanup, again");
+    rec = json_loads(out, 0, &je);
+    cr_assert_not_null(rec, "cleanup --json: %s", je.text);
+    cr_assert_eq(json_array_size(json_object_get(rec, "deleted")), 0,
+                 "the second cleanup deleted something: %s", out);
+    json_decref(rec);
+    /* the source is untouched */
+    json_t *srv = dc_call(src, FC_SVC_COMPUTE, "GET", NULL, "/servers/%s", s.server_id);
+    cr_assert_str_eq(rs(json_object_get(srv, "server"), "status"), "ACTIVE");
+    json_decref(srv);
+    json_decref(dc_call(src, FC_SVC_NETWORK, "GET", NULL, "/security-groups/%s", s.sga_id));
+    json_decref(dc_call(src, FC_SVC_NETWORK, "GET", NULL, "/networks/%s", s.net_id));
+
+    /* --cleanup-on-failure: the conduit cleans up by itself; the live view ends with it */
+    const char *opt[] = {"--cleanup-on-failure", NULL};
+    set_quota(0);
+    st = relocate(&t, dc_source(), s.server, made_rid[1], opt, out, sizeof out);
+    set_quota(saved_quota);
+    cr_assert_eq(st, 1, "quota 0 with --cleanup-on-failure: exit %d:\n%s", st, out);
+    char want[200];
+    snprintf(want, sizeof want, "cleanup of %s on %s: ", made_rid[1], dc_target());
+    cr_assert(strstr(out, want) && strstr(out, " 0 error(s)"), "no clean cleanup record:\n%s",
+              out);
+    ids = json_array();
+    deleted_ids(out, ids);
+    cr_assert_geq(json_array_size(ids), 5, "the automatic cleanup deleted %zu resources",
+                  json_array_size(ids));
+    target_as_before(dst, before, made_rid[1], ids);
+    json_decref(ids);
+    const char *cl2[] = {"cleanup", made_rid[1], NULL};
+    cr_assert_eq(fluidctl(&t, cl2, out, sizeof out), 0);
+    cr_assert(strstr(out, ": 0 deleted, 0 error(s)"), "cleanup after the automatic one:\n%s", out);
+
+    /* an unknown relocation is not found */
+    const char *cl3[] = {"cleanup", "r-nosuch-relocation", NULL};
+    cr_assert_eq(fluidctl(&t, cl3, out, sizeof out), 5);
+
+    tc_conduit_stop(&t, 15);
+    logs_hold_no_password(t.dir);
+    json_decref(before);
+    fc_os_close(src);
+    fc_os_close(dst);
+    tc_fini(&t);
+}
