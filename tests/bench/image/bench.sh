@@ -4,7 +4,11 @@
 # SIZE MiB (default 4096) with about 40% random data in scattered 1 MiB runs and 60% holes,
 # converted by both tools alternately (the order flips every repetition), REPS times
 # (default 3). Prints a markdown table: median wall time of each, the ratio, median CPU time
-# (user + system: less sensitive than wall time to a busy machine), peak RSS.
+# (user + system: less sensitive than wall time to a busy machine), peak RSS. Rows marked
+# "to a pipe" run fluid-image with DST - into `cat > file` (planned streaming output, or the
+# spool where the format cannot be planned), timed to the end of cat, next to qemu-img
+# converting to a file (it cannot write these formats to a pipe). The load average is
+# printed before and after: the machine is shared, so the numbers are indicative.
 # usage: bench.sh FLUID_IMAGE WORKDIR [REPS] [SIZE_MIB]
 # BENCH_ONLY=regex runs only the conversions whose name matches (e.g. 'raw→qcow2$').
 set -euo pipefail
@@ -25,7 +29,7 @@ fi
 q=$work/bench-$mib.qcow2
 out=$work/bench-out
 
-# name|args after "convert" without SRC DST|SRC
+# name|args after "convert" without SRC DST|SRC[|pipe: fluid-image writes to a pipe]
 cases=(
     "raw→qcow2|-O qcow2|$src"
     "qcow2→raw|-O raw|$q"
@@ -33,6 +37,11 @@ cases=(
     "raw→vmdk (streamOptimized)|-O vmdk -o subformat=streamOptimized|$src"
     "qcow2→vpc|-O vpc|$q"
     "raw→qcow2 -c (compressed)|-c -O qcow2|$src"
+    "raw→qcow2 to a pipe|-O qcow2|$src|pipe"
+    "qcow2→qcow2 to a pipe|-O qcow2|$q|pipe"
+    "raw→vmdk (monolithicSparse) to a pipe|-O vmdk|$src|pipe"
+    "qcow2→vpc to a pipe|-O vpc|$q|pipe"
+    "raw→qcow2 -c to a pipe (spooled)|-c -O qcow2|$src|pipe"
 )
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
@@ -45,23 +54,46 @@ run() { # tool args... -> "wall rss_kb cpu"
     awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}' "$work/time.out"
 }
 
+# tool args... writing to stdout, into cat > $out -> "wall rss_kb cpu" (wall to cat's end,
+# RSS and CPU of the tool)
+run_pipe() {
+    rm -f "$out"
+    sync
+    local t0 t1
+    t0=$(date +%s.%N)
+    /usr/bin/time -f "%e %M %U %S" -o "$work/time.out" nice -n 10 "$@" 2>"$work/err.out" |
+        nice -n 10 cat >"$out" || { echo "failed: $*" >&2; cat "$work/err.out" >&2; exit 1; }
+    t1=$(date +%s.%N)
+    awk -v a="$t0" -v b="$t1" '{printf "%.2f %s %.2f\n", b - a, $2, $3 + $4}' "$work/time.out"
+}
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
 echo "| conversion | fluid-image (s) | qemu-img (s) | ratio | fluid CPU (s) | qemu CPU (s) | fluid RSS (MiB) | qemu RSS (MiB) |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for c in "${cases[@]}"; do
-    IFS='|' read -r name args in <<<"$c"
+    IFS='|' read -r name args in mode <<<"$c"
     if [ -n "${BENCH_ONLY:-}" ] && ! [[ $name =~ $BENCH_ONLY ]]; then
         continue
     fi
     : >"$work/f.t"
     : >"$work/q.t"
+    # shellcheck disable=SC2086
+    fluid_run() {
+        if [ "${mode:-}" = pipe ]; then
+            run_pipe "$fluid" convert $args "$in" -
+        else
+            run "$fluid" convert $args "$in" "$out"
+        fi
+    }
     for ((i = 0; i < reps; i++)); do
         # shellcheck disable=SC2086
         if ((i % 2 == 0)); then
-            run "$fluid" convert $args "$in" "$out" >>"$work/f.t"
+            fluid_run >>"$work/f.t"
             run "$qemu" convert $args "$in" "$out" >>"$work/q.t"
         else
             run "$qemu" convert $args "$in" "$out" >>"$work/q.t"
-            run "$fluid" convert $args "$in" "$out" >>"$work/f.t"
+            fluid_run >>"$work/f.t"
         fi
     done
     fm=$(cut -d' ' -f1 "$work/f.t" | median)
@@ -77,4 +109,6 @@ for c in "${cases[@]}"; do
         printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f |\n", n, f, q,
                (q > 0 ? f / q : 0), fc, qc, fr / 1024, qr / 1024 }'
 done
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 rm -f "$out" "$work/time.out" "$work/err.out" "$work/f.t" "$work/q.t"
