@@ -535,10 +535,14 @@ def verify():
 
 
 def main():
+    sys.modules.setdefault("bootstrap", sys.modules[__name__])  # one module for guests.py
+    import guests  # lib/guests.py: the real-guest steps (devcloud --guests)
     steps = {"identity": identity, "resources": resources, "ready": services_ready,
-             "clouds": clouds, "verify": verify}
+             "clouds": clouds, "verify": verify, "guests": guests.bootstrap_guests,
+             "verify-guests": guests.verify_guests}
     if len(sys.argv) < 2 or any(a not in steps for a in sys.argv[1:]):
-        print("usage: bootstrap.py STEP... (identity resources ready clouds verify)",
+        print("usage: bootstrap.py STEP... (identity resources ready clouds verify guests "
+              "verify-guests)",
               file=sys.stderr)
         return 2
     if not USER_PW or not SVC_PW:

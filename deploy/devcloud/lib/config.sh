@@ -207,7 +207,7 @@ rpc_state_report_workers = 1
 api_paste_config = /etc/neutron/api-paste.ini
 state_path = /var/lib/neutron
 allow_overlapping_ips = true
-dhcp_agent_notification = false
+$(guest_neutron_default)
 notify_nova_on_port_status_changes = true
 notify_nova_on_port_data_changes = true
 [agent]
@@ -229,12 +229,11 @@ quota_router = -1
 quota_floatingip = -1
 quota_security_group = -1
 quota_security_group_rule = -1
+$(guest_neutron_experimental)
 EOF
     put_file "$E/neutron/ml2_conf.ini" neutron 640 <<EOF
 [ml2]
-type_drivers = flat,vlan,vxlan
-tenant_network_types = vxlan
-mechanism_drivers = openvswitch
+$(guest_ml2)
 extension_drivers = port_security
 [ml2_type_flat]
 flat_networks = public
@@ -243,6 +242,17 @@ vni_ranges = 1:10000
 [securitygroup]
 enable_security_group = true
 EOF
+
+    # Read by nova-scheduler only (a change must not restart the fake nova-compute, whose
+    # servers live in its memory): hosts in an aggregate with trait:X=required metadata
+    # take only requests that require X (the real-guest host, see lib/guests.sh).
+    put_file "$E/nova/nova-scheduler.conf" nova 640 <<EOF
+[scheduler]
+enable_isolated_aggregate_filtering = true
+EOF
+    if [ "$GUESTS" = 1 ]; then
+        write_guest_configs
+    fi
 
     put_file "$E/cinder/cinder.conf" cinder 640 <<EOF
 [DEFAULT]

@@ -48,6 +48,9 @@ devcloud_pkgs_present() {
 
 devcloud_install() {
     local pkgs=("${DEVCLOUD_PKGS[@]}")
+    if [ "${GUESTS:-0}" = 1 ]; then
+        pkgs+=("${GUEST_PKGS[@]}")
+    fi
     if [ -z "$AMQP_URL" ]; then
         pkgs+=(rabbitmq-server)
     fi
@@ -72,7 +75,7 @@ devcloud_install() {
                -o Dpkg::Options::=--force-confold)
     # An old or missing package list makes install fail with 404s: refresh it first when
     # it is older than a day, and once more if the install still fails.
-    if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -mmin -1440 2>/dev/null \
+    if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null \
               | head -n 1)" ]; then
         "${apt[@]}" update >>"$LOG_DIR/apt.log" 2>&1 || die "apt-get update failed: see $LOG_DIR/apt.log"
     fi

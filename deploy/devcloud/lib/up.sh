@@ -9,7 +9,7 @@ glance-api glance glance/glance-api.conf
 placement-api placement placement/placement.conf
 nova-api nova nova/nova.conf,nova/nova-api.conf
 nova-conductor nova nova/nova.conf
-nova-scheduler nova nova/nova.conf
+nova-scheduler nova nova/nova.conf,nova/nova-scheduler.conf
 nova-compute nova nova/nova.conf
 neutron-server neutron neutron/neutron.conf,neutron/ml2_conf.ini
 fake-ovs-agent neutron neutron/neutron.conf
@@ -17,6 +17,9 @@ cinder-api cinder cinder/cinder.conf,cinder/cinder-api.conf
 cinder-scheduler cinder cinder/cinder.conf
 cinder-volume cinder cinder/cinder.conf,cinder/nfs_shares
 "
+if [ "$GUESTS" = 1 ]; then
+    SERVICES_TABLE+=$GUEST_SERVICES_TABLE
+fi
 ALL_NAMES=$(awk 'NF { print $1 }' <<<"$SERVICES_TABLE")
 
 UWSGI=(/usr/bin/uwsgi --plugin python3 --master --die-on-term --lazy-apps --enable-threads
@@ -56,6 +59,7 @@ bootstrap() {
     "${CLEAN_ENV[@]}" DEVCLOUD_USER_PW="$USER_PW" DEVCLOUD_SVC_PW="$SVC_PW" \
         DEVCLOUD_PASSWORDS_SET=$set DEVCLOUD_STATE_DIR="$STATE_DIR" DEVCLOUD_LOG_DIR="$LOG_DIR" \
         DEVCLOUD_NO_VOLUME="$(daemon_pid cinder-volume >/dev/null && echo 0 || echo 1)" \
+        DEVCLOUD_GUEST_IMAGE_FILE="${GUEST_IMAGE_FILE:-}" DEVCLOUD_GUEST_SSH_KEY="$STATE_DIR/guest-ssh/id_ed25519" \
         "$PY" "$STATE_DIR/lib/bootstrap.py" "$@" 2>&1 | tee -a "$LOG_DIR/bootstrap.log" >&2 \
         || rc=1
     if [ $rc = 0 ] && [ "$1" = identity ]; then
@@ -143,12 +147,18 @@ keystone_bootstrap() {
 }
 
 # The Cinder NFS "share" is a local folder bind-mounted where os-brick would mount it.
+# With real guests the folder is its own file system first (cinder_export_fs, lib/guests.sh).
 cinder_share() {
     local exp=$STATE_DIR/cinder/nfs-export mnt
     install -d -m 755 -o cinder -g cinder "$STATE_DIR/cinder" "$exp"
     install -d -m 755 -o cinder -g cinder /var/lib/cinder/mnt
     mnt=/var/lib/cinder/mnt/$(printf '%s' "$NFS_SHARE" | md5sum | cut -d' ' -f1)
     install -d -m 755 -o cinder -g cinder "$mnt"
+    if ! mountpoint -q "$exp" && { [ "$GUESTS" = 1 ] || [ -s "$STATE_DIR/cinder/nfs-export.ext4" ]; }; then
+        stop_daemon cinder-volume
+        if mountpoint -q "$mnt"; then umount "$mnt" || true; fi
+        cinder_export_fs || true
+    fi
     if ! mountpoint -q "$mnt" && ! mount --bind "$exp" "$mnt"; then
         log "ERROR: mount --bind $exp $mnt failed (Cinder needs root with CAP_SYS_ADMIN):" \
             "cinder-volume is not started, volume tests will fail"
@@ -173,8 +183,10 @@ start_service() {
         OS_NOVA_CONFIG_FILES="api-paste.ini;nova.conf;nova-api.conf" -- \
         "${UWSGI[@]}" --http11-socket 127.0.0.1:8774 --chdir /var/lib/nova \
         --wsgi-file /usr/bin/nova-api-wsgi "${UWSGI_P[@]}" --procname-prefix devcloud-nova-api- ;;
-    nova-conductor|nova-scheduler) start_daemon "$name" nova -- \
+    nova-conductor) start_daemon "$name" nova -- \
         "$PY" "/usr/bin/$name" --config-file "$E/nova/nova.conf" ;;
+    nova-scheduler) start_daemon "$name" nova -- "$PY" "/usr/bin/$name" \
+        --config-file "$E/nova/nova.conf" --config-file "$E/nova/nova-scheduler.conf" ;;
     nova-compute) start_daemon nova-compute nova -- \
         "$PY" "$L/nova-compute.py" --config-file "$E/nova/nova.conf" ;;
     neutron-server) start_daemon neutron-server neutron -- "$PY" /usr/bin/neutron-server \
@@ -187,17 +199,33 @@ start_service() {
         --pyargv "--config-file $E/cinder/cinder.conf --config-file $E/cinder/cinder-api.conf" ;;
     cinder-scheduler|cinder-volume) start_daemon "$name" cinder -- \
         "$PY" "/usr/bin/$name" --config-file "$E/cinder/cinder.conf" ;;
-    *) die "unknown service $name" ;;
+    *) local rc=0
+       guest_start_service "$name" || rc=$?
+       [ $rc != 2 ] || die "unknown service $name"
+       return $rc ;;
     esac
 }
 
-# Stops the services whose configuration this run rewrote (they are started again below).
+# True when a config file of daemon NAME is newer than its pid file: rewritten by this run,
+# or by an earlier run that failed before it restarted the daemon.
+stale() {
+    local name=$1 f
+    for f in ${2//,/ }; do
+        [ "$f" != - ] || continue
+        if changed "$STATE_DIR/etc/$f" || [ "$STATE_DIR/etc/$f" -nt "$RUN_DIR/$name.pid" ]; then
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Stops the services whose configuration changed since they started (started again below).
 restart_changed() {
     local name user files f
     while read -r name user files; do
         [ -n "$name" ] || continue
         for f in ${files//,/ }; do
-            if changed "$STATE_DIR/etc/$f" && daemon_pid "$name" >/dev/null; then
+            if stale "$name" "$f" && daemon_pid "$name" >/dev/null; then
                 log "$f changed: restarting $name"
                 stop_daemon "$name"
                 break
@@ -209,9 +237,13 @@ restart_changed() {
 # True when every daemon runs with the command line this run would give it.
 all_running() {
     local n
+    local name user files
     for n in $ALL_NAMES; do
         CHECK_ONLY=1 start_service "$n" || return 1
     done
+    while read -r name user files; do
+        [ -z "$name" ] || ! stale "$name" "$files" || return 1
+    done <<<"$SERVICES_TABLE"
     [ -n "$AMQP_URL" ] || daemon_pid rabbitmq >/dev/null || return 1
     daemon_pid mariadb >/dev/null
 }
@@ -226,13 +258,22 @@ devcloud_up() {
     install -d -m 700 "$STATE_DIR/done"
     install -d -m 755 "$STATE_DIR/lib"
     install -m 644 "$HERE/lib/bootstrap.py" "$HERE/lib/fake-ovs-agent.py" \
-        "$HERE/lib/nova-compute.py" "$STATE_DIR/lib/"
+        "$HERE/lib/nova-compute.py" "$HERE/lib/guests.py" "$STATE_DIR/lib/"
     load_secrets
+    if [ "$GUESTS" = 1 ]; then
+        touch "$STATE_DIR/guests"
+        GUEST_IMAGE_FILE=$(guest_image_path)
+        guest_ssh_key
+    else
+        rm -f "$STATE_DIR/guests"
+        guests_off
+    fi
     amqp_setup
     NFS_SHARE=127.0.0.1:$STATE_DIR/cinder/nfs-export
     db_start
     db_users
     write_configs
+    [ "$GUESTS" = 1 ] && guest_host_setup
     if all_running && [ "$CHANGED" = " " ]; then
         log "every service already runs with this configuration: checking resources"
         devcloud_bootstrap_all quick
@@ -287,25 +328,50 @@ devcloud_up() {
 
 # Resources through the APIs. QUICK: every service already ran, nothing was restarted.
 devcloud_bootstrap_all() {
+    local g=()
+    [ "$GUESTS" = 1 ] && g=(guests)
     if [ "${1:-}" = quick ]; then
         if ! bootstrap identity clouds resources ready; then
             keystone_bootstrap
             bootstrap identity clouds resources ready \
                 || die "bootstrap failed: see $LOG_DIR/bootstrap.log"
         fi
+        if [ "$GUESTS" = 1 ]; then
+            guest_bridge
+            bootstrap guests || die "real guests: see $LOG_DIR/bootstrap.log"
+        fi
         return 0
     fi
     bootstrap resources || die "creating flavors, image or network failed: see $LOG_DIR/bootstrap.log"
+    [ "$GUESTS" = 1 ] && guest_bridge
     as_user nova /usr/bin/nova-manage --config-file "$STATE_DIR/etc/nova/nova.conf" \
         cell_v2 discover_hosts >>"$LOG_DIR/dbsync-nova.log" 2>&1 || true
-    bootstrap ready || die "a service did not come up: see $LOG_DIR/bootstrap.log"
+    bootstrap ready "${g[@]}" || die "a service did not come up: see $LOG_DIR/bootstrap.log"
+}
+
+# `up --no-guests` (or `up` after the marker was removed): the real-guest daemons stop.
+guests_off() {
+    local n running=0
+    for n in $GUEST_NAMES; do
+        daemon_pid "$n" >/dev/null && running=1
+    done
+    [ $running = 1 ] || return 0
+    log "real guests off: stopping their services"
+    guest_stop_domains
+    for n in $(tac <<<"$GUEST_NAMES"); do stop_daemon "$n"; done
 }
 
 devcloud_stop() {
-    local n names
-    names=$(tac <<<"$ALL_NAMES")
+    local n names m
+    guest_stop_domains
+    # Every daemon devcloud may have started, the real-guest ones included.
+    names=$(printf '%s\n%s\n' "$(awk 'NF { print $1 }' <<<"$SERVICES_TABLE")" "$GUEST_NAMES" \
+            | awk 'NF && !seen[$1]++' | tac)
     for n in $names; do stop_daemon "$n" & done
     wait
+    for m in $(awk -v b="$STATE_DIR/nova/guests-state/mnt/" 'index($2, b) == 1 { print $2 }' /proc/mounts); do
+        umount "$m" || log "could not unmount $m"
+    done
     stop_daemon mariadb
     if daemon_pid rabbitmq >/dev/null; then
         rabbitmqctl_own stop >>"$LOG_DIR/rabbitmq.log" 2>&1 || true
@@ -315,6 +381,9 @@ devcloud_stop() {
         umount "$(<"$RUN_DIR/cinder-mount")" || log "could not unmount $(<"$RUN_DIR/cinder-mount")"
     fi
     rm -f "$RUN_DIR/cinder-mount"
+    if mountpoint -q "$STATE_DIR/cinder/nfs-export"; then
+        umount "$STATE_DIR/cinder/nfs-export" || log "could not unmount $STATE_DIR/cinder/nfs-export"
+    fi
     log "stopped"
 }
 
@@ -352,5 +421,21 @@ DEVCLOUD_IMAGE=devcloud-tiny
 DEVCLOUD_FLAVORS=m1.tiny,m1.small,m1.medium,m1.large
 DEVCLOUD_EXTERNAL_NETWORK=public
 DEVCLOUD_EXTERNAL_CIDR=$(cat "$STATE_DIR/external-cidr" 2>/dev/null || true)
+DEVCLOUD_GUESTS=$GUESTS
+EOF
+    [ "$GUESTS" = 1 ] || return 0
+    cat <<EOF
+DEVCLOUD_GUEST_IMAGE=fluid-guest
+DEVCLOUD_GUEST_IMAGE_ID=$(cat "$STATE_DIR/guest-image-id" 2>/dev/null || true)
+DEVCLOUD_GUEST_FLAVOR=g1.tiny
+DEVCLOUD_GUEST_AZ=fluid-guests
+DEVCLOUD_GUEST_HOST=$GUEST_HOST
+DEVCLOUD_GUEST_TRAIT=$GUEST_TRAIT
+DEVCLOUD_GUEST_USER=root
+DEVCLOUD_GUEST_SSH_KEY=$STATE_DIR/guest-ssh/id_ed25519
+DEVCLOUD_GUEST_SSH_PUBKEY=$STATE_DIR/guest-ssh/id_ed25519.pub
+DEVCLOUD_GUEST_READY_MARKER=FLUID-GUEST-READY
+DEVCLOUD_GUEST_EXTERNAL_BRIDGE=$EXT_BRIDGE
+DEVCLOUD_VIRT_TYPE=$(guest_virt_type)
 EOF
 }
