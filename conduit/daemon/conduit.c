@@ -165,16 +165,17 @@ settle_error(struct conduit *c, const struct fc_amqp_delivery *d, const char *wh
     sleep_ms(500);
 }
 
-/* Records a request (its plan explicit or just made; or, when plan_error is set, the
- * planning failure) and settles d. True when it was recorded now (not a duplicate). */
+/* Records a request (its plan explicit or just made, with the planner's report; or, when
+ * plan_error is set, the planning failure) and settles d. True when it was recorded now
+ * (not a duplicate). */
 static bool
 record_request(struct conduit *c, const struct fc_amqp_delivery *d, const struct fc_request *r,
-               const char *plan_error)
+               const char *plan_error, const json_t *report)
 {
     bool dup = false;
     const char *cpath = NULL;
     fc_rc rc = plan_error ? fc_store_add_failed(c->store, r, plan_error, &dup, &cpath)
-                          : fc_store_add_request(c->store, r, &dup, &cpath);
+                          : fc_store_add_planned(c->store, r, report, &dup, &cpath);
     if (rc == FC_E_CONFLICT || rc == FC_E_UNSUPPORTED) {
         char reason[sizeof fc_error_last()->msg];
         snprintf(reason, sizeof reason, "%s", fc_error_msg());
@@ -212,7 +213,7 @@ on_request(struct conduit *c, struct fc_amqp_delivery *d)
         return false;
     }
     if (r->plan) {
-        record_request(c, d, r, NULL);
+        record_request(c, d, r, NULL, NULL);
         return false;
     }
     /* Planned once per relocation: a request already recorded (or being planned) is not
@@ -250,13 +251,10 @@ drain_planner(struct conduit *c)
             continue;
         }
         struct fc_amqp_delivery *d = j->tag;
-        bool recorded = record_request(c, d, j->req, j->rc == FC_OK ? NULL : j->reason);
-        /* the planner's report: which task works for which server or volume (fluidctl's
-         * live view), and what overview and cleanup look for */
-        if (recorded && j->rc == FC_OK && j->report &&
-            fc_store_report_put(c->store, j->req->relocation_id, "plan", j->report, false) != FC_OK)
-            fc_log(FC_WARN, FC_MSG("planner report not recorded"),
-                   FC_STR("relocation", j->req->relocation_id), FC_STR("error", fc_error_msg()));
+        /* with the planner's report: which task works for which server or volume
+         * (fluidctl's live view); it also marks the relocation as planned here (overview,
+         * cleanup on failure) */
+        record_request(c, d, j->req, j->rc == FC_OK ? NULL : j->reason, j->report);
         fc_amqp_delivery_free(d);
         fc_planner_job_free(j);
     }
@@ -421,9 +419,16 @@ fc_conduit_run(const struct fc_conduit_opts *o, volatile sig_atomic_t *stop)
             fc_log(FC_ERROR, FC_MSG("resume failed"), FC_STR("error", fc_error_msg()));
     }
     c.rep = (struct fc_reports){.store = c.store, .a = c.a, .planner = c.planner};
+    time_t last_due = 0;
     while (!*stop) {
         drain_planner(&c);
-        fc_reports_schedule(&c.rep);
+        /* overviews and cleanups due: looked for at most once a second */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec != last_due) {
+            last_due = now.tv_sec;
+            fc_reports_schedule(&c.rep);
+        }
         flush_outbox(&c);
         struct fc_amqp_delivery *d = NULL;
         fc_rc rc = fc_amqp_wait(c.a, 500, &d);

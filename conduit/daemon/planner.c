@@ -157,15 +157,23 @@ fc_planner_plan(const char *clouds_file, const char *rules_dir, struct fc_reques
     } else if (rules && !json_is_string(rules)) {
         snprintf(step, sizeof step, "request");
         rc = FC_ERR(FC_E_INVALID, "options.rules: the rules document (a string) expected");
-    } else if (vm && strcmp(json_string_value(vm), "ssh") == 0) {
+    } else if (vm) {
 #ifdef FLUID_PLAN_HAS_VOLUME_METHOD
-        o.volume_method = "ssh";
+        o.volume_method = json_string_value(vm);
 #else
-        snprintf(step, sizeof step, "build the plan");
-        rc = FC_ERR(FC_E_UNSUPPORTED, "options.volume_method \"ssh\": this planner (fluid_cloud) "
-                    "only plans the image method");
+        if (strcmp(json_string_value(vm), "ssh") == 0) {
+            snprintf(step, sizeof step, "build the plan");
+            rc = FC_ERR(FC_E_UNSUPPORTED, "options.volume_method \"ssh\": this planner "
+                        "(fluid_cloud) only plans the image method");
+        }
 #endif
     }
+#ifdef FLUID_PLAN_HAS_CONFIG_SSH
+    /* how the config step reaches the servers, and mount points for the rules: checked by
+     * fc_plan_build */
+    o.config_ssh = json_object_get(r->options, "config_ssh");
+    o.mountpoints = json_object_get(r->options, "mountpoints");
+#endif
     if (rc == FC_OK && rules) {
         snprintf(step, sizeof step, "write the rules file");
         rc = write_rules(rules_dir, r->relocation_id, json_string_value(rules), rules_path,

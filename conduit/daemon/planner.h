@@ -15,7 +15,8 @@
 /* Plans r in place (sets r->plan; the plan's relocation_id is r's, so target names derive
  * from it). `clouds_file`: the clouds.yaml to read (NULL: OS_CLIENT_CONFIG_FILE and the
  * usual places, as the openstack CLI). Request options read: "disk_format" (string),
- * "exact_flavor" (bool), "volume_method" ("image" or "ssh"), "rules" (the config rewrite
+ * "exact_flavor" (bool), "volume_method" ("image" or "ssh"), "config_ssh" and "mountpoints"
+ * (objects, checked by fc_plan_build), "rules" (the config rewrite
  * rules document, a string; written to <rules_dir>/<relocation id>.rules for the config
  * task). *report (may be NULL) gets the planner's report. On failure *reason gets one line
  * naming the step ("planning: inspect source cloud \"src\": ...") and never a password.

@@ -438,6 +438,13 @@ fc_rc
 fc_store_add_request(struct fc_store *s, const struct fc_request *r, bool *dup,
                      const char **conflict_path)
 {
+    return fc_store_add_planned(s, r, NULL, dup, conflict_path);
+}
+
+fc_rc
+fc_store_add_planned(struct fc_store *s, const struct fc_request *r, const json_t *report,
+                     bool *dup, const char **conflict_path)
+{
     *dup = false;
     if (conflict_path)
         *conflict_path = NULL;
@@ -517,6 +524,8 @@ fc_store_add_request(struct fc_store *s, const struct fc_request *r, bool *dup,
             rc = reloc_event(s, r->relocation_id, FC_RS_ACCEPTED, NULL, rows, n);
         rows_free(rows, n);
     }
+    if (rc == FC_OK && report)
+        rc = fc_store_report_write(s, r->relocation_id, "plan", report, false);
     if (rc == FC_OK)
         rc = advance(s, r->relocation_id);
     return finish(s, rc);

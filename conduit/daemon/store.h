@@ -27,6 +27,11 @@ void fc_store_close(struct fc_store *s);
 fc_rc fc_store_add_request(struct fc_store *s, const struct fc_request *r, bool *dup,
                            const char **conflict_path);
 
+/* fc_store_add_request, and in the same transaction the planner's report of the request
+ * (report "plan", see Reports; NULL: none). */
+fc_rc fc_store_add_planned(struct fc_store *s, const struct fc_request *r, const json_t *report,
+                           bool *dup, const char **conflict_path);
+
 /* Whether a relocation with this idempotency_key is recorded (the conduit asks before
  * planning a request that came without a plan, so that a re-submitted request is never
  * planned again). */

@@ -14,6 +14,9 @@ const char *fc_store_path(const struct fc_store *s);
 /* Inside a transaction: adds a message to the outbox (body is taken). */
 fc_rc fc_store_outbox_put(struct fc_store *s, const char *exchange, const char *rk,
                           const char *msg_id, json_t *body);
+/* Inside a transaction: records (or replaces) a report, and its event when publish. */
+fc_rc fc_store_report_write(struct fc_store *s, const char *rid, const char *kind,
+                            const json_t *body, bool publish);
 /* The reason of a relocation that failed because task `task_id` failed with `error`:
  * "step launch (task t-launch-...): FC_E_REMOTE: ..." for the planner's task ids
  * (t-<step>-<hex>), else "task <id>: <error>". */

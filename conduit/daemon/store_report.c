@@ -44,18 +44,17 @@ sql_exec(struct fc_store *s, const char *sql)
 }
 
 fc_rc
-fc_store_report_put(struct fc_store *s, const char *rid, const char *kind, const json_t *body,
-                    bool publish)
+fc_store_report_write(struct fc_store *s, const char *rid, const char *kind, const json_t *body,
+                      bool publish)
 {
     char *text = fc_msg_dump((json_t *)body);
     if (!text)
         return FC_ERR(FC_E_NOMEM, "out of memory");
     char now[40];
     fc_msg_now(now, sizeof now);
-    fc_rc rc = sql_exec(s, "BEGIN IMMEDIATE");
+    fc_rc rc = FC_OK;
     sqlite3_stmt *st = NULL;
-    if (rc == FC_OK &&
-        sqlite3_prepare_v2(fc_store_sqlite(s),
+    if (sqlite3_prepare_v2(fc_store_sqlite(s),
                            "INSERT INTO reports(relocation_id, kind, body, updated) "
                            "VALUES(?,?,?,?) ON CONFLICT(relocation_id, kind) DO UPDATE SET "
                            "body = excluded.body, updated = excluded.updated",
@@ -70,6 +69,7 @@ fc_store_report_put(struct fc_store *s, const char *rid, const char *kind, const
             rc = dberr(s, "report insert");
     }
     sqlite3_finalize(st);
+    free(text);
     if (rc == FC_OK && publish) {
         char rk[FC_AMQP_NAME_MAX], mid[FC_AMQP_NAME_MAX];
         snprintf(rk, sizeof rk, "relocation.%s.report.%s", rid, kind);
@@ -78,7 +78,16 @@ fc_store_report_put(struct fc_store *s, const char *rid, const char *kind, const
                                "relocation_id", rid, "kind", kind, "ts", now, "report", body);
         rc = fc_store_outbox_put(s, FC_AMQP_X_EVENTS, rk, mid, ev);
     }
-    free(text);
+    return rc;
+}
+
+fc_rc
+fc_store_report_put(struct fc_store *s, const char *rid, const char *kind, const json_t *body,
+                    bool publish)
+{
+    fc_rc rc = sql_exec(s, "BEGIN IMMEDIATE");
+    if (rc == FC_OK)
+        rc = fc_store_report_write(s, rid, kind, body, publish);
     if (rc == FC_OK)
         return sql_exec(s, "COMMIT");
     char keep[sizeof fc_error_last()->msg];

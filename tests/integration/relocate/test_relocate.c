@@ -198,8 +198,23 @@ Test(relocate, service_relocated_once_failures_named_no_password)
     json_t *m1 = target_marked(dst, rid);
     tc_conduit_stop(&t, SIGKILL);
     tc_conduit_start(&t, extra);
-    st = relocate(&t, dc_source(), s.server, rid, NULL, out, sizeof out);
+    const char *js[] = {"--json", NULL};
+    st = relocate(&t, dc_source(), s.server, rid, js, out, sizeof out);
     cr_assert_eq(st, 0, "re-submitted relocation: exit %d:\n%s", st, out);
+    /* --json: JSON lines, the last one with the state and the overview */
+    char *last = out + strlen(out);
+    while (last > out && last[-1] == '\n')
+        *--last = '\0';
+    last = strrchr(out, '\n') ? strrchr(out, '\n') + 1 : out;
+    json_t *end = json_loads(last, 0, &je);
+    cr_assert_not_null(end, "last line of relocate --json is not JSON: %s", last);
+    cr_assert_str_eq(rs(end, "schema"), "fluidctl.live/1");
+    cr_assert_str_eq(rs(end, "state"), "done");
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(end, "overview"), "differences")),
+                 0);
+    cr_assert(json_is_array(json_object_get(json_object_get(end, "overview"), "differences")),
+              "no overview in %s", last);
+    json_decref(end);
     target_counts(dst, rid, &s, &c2);
     json_t *m2 = target_marked(dst, rid);
     char *d1 = dump(m1), *d2 = dump(m2);
