@@ -12,6 +12,7 @@
 
 #include "fluid/cloud/os.h"
 #include "fluid/error.h"
+#include "fluid/cloud/config.h"
 #include "fluid/spawn.h"
 
 static char *
@@ -170,4 +171,140 @@ osr_count_matching(struct fc_os *os, int svc, const char *path, const char *key,
     }
     json_decref(l);
     return n;
+}
+
+/* ---- plans ---- */
+
+
+/* Runs one task's stages joined by pipes; returns how many resources were created. */
+static size_t
+run_task(json_t *task, const char *bin)
+{
+    json_t *stages = json_object_get(task, "stages");
+    size_t n = json_array_size(stages), created = 0;
+    pid_t pids[16];
+    int efd[16], errfd[16], in = -1;
+    char *tj = json_dumps(task, JSON_COMPACT);
+    for (size_t i = 0; i < n; i++) {
+        json_t *st = json_array_get(stages, i);
+        char prog[1024];
+        snprintf(prog, sizeof prog, "%s/fluid-%s", bin,
+                 json_string_value(json_object_get(st, "kind")));
+        const char *argv[80] = {prog, "--task-fd", "3", "--events-fd", "4"};
+        size_t k = 5, j;
+        json_t *a;
+        json_array_foreach(json_object_get(st, "args"), j, a) {
+            cr_assert_lt(k, 78);
+            argv[k++] = json_string_value(a);
+        }
+        argv[k] = NULL;
+        int tfd = tmpfd();
+        cr_assert_eq(write(tfd, tj, strlen(tj)), (ssize_t)strlen(tj));
+        lseek(tfd, 0, SEEK_SET);
+        efd[i] = tmpfd();
+        errfd[i] = tmpfd();
+        int p[2] = {-1, -1};
+        if (i + 1 < n)
+            cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+        int pass[2] = {tfd, efd[i]};
+        struct fc_spawn sp = {.argv = argv, .fd = {in, p[1], errfd[i]}, .pass = pass,
+                              .npass = 2};
+        cr_assert_eq(fc_spawn(&sp, &pids[i]), FC_OK, "%s", fc_error_msg());
+        close(tfd);
+        if (in >= 0)
+            close(in);
+        if (p[1] >= 0)
+            close(p[1]);
+        in = p[0];
+    }
+    free(tj);
+    for (size_t i = 0; i < n; i++) {
+        int st = 0;
+        waitpid(pids[i], &st, 0);
+        char ev[65536];
+        ssize_t got = pread(efd[i], ev, sizeof ev - 1, 0);
+        ev[got > 0 ? got : 0] = '\0';
+        close(efd[i]);
+        char *err = slurp(errfd[i]);
+        close(errfd[i]);
+        size_t el = strlen(err);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "task %s stage %zu failed: %s\n%s",
+                  json_string_value(json_object_get(task, "task_id")), i, ev,
+                  err + (el > 3000 ? el - 3000 : 0));
+        free(err);
+        for (char *p = strstr(ev, "\"action\":\"created\""); p;
+             p = strstr(p + 1, "\"action\":\"created\""))
+            created++;
+    }
+    return created;
+}
+
+/* Runs every task once its dependencies ran; returns the resources created. */
+size_t
+osr_run_plan(json_t *plan)
+{
+    const char *bin = getenv("FLUID_BIN_DIR");
+    json_t *tasks = json_object_get(plan, "tasks"), *done = json_object();
+    size_t total = 0, ran = 0, n = json_array_size(tasks);
+    while (ran < n) {
+        size_t before = ran, i, j;
+        json_t *t, *d;
+        json_array_foreach(tasks, i, t) {
+            const char *id = json_string_value(json_object_get(t, "task_id"));
+            bool ready = !json_object_get(done, id);
+            json_array_foreach(json_object_get(t, "depends_on"), j, d)
+                ready = ready && json_object_get(done, json_string_value(d));
+            if (!ready)
+                continue;
+            json_object_set(t, "relocation_id", json_object_get(plan, "relocation_id"));
+            total += run_task(t, bin);
+            json_object_set_new(done, id, json_true());
+            ran++;
+        }
+        cr_assert_gt(ran, before, "the plan's dependencies do not resolve");
+    }
+    json_decref(done);
+    return total;
+}
+
+
+/* A YAML double-quoted scalar line. */
+static void
+yq(FILE *f, const char *indent, const char *k, const char *v)
+{
+    if (!v)
+        return;
+    fprintf(f, "%s%s: \"", indent, k);
+    for (const char *p = v; *p; p++)
+        fprintf(f, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+    fprintf(f, "\"\n");
+}
+
+void
+osr_clouds_yaml(const char *path, const char *const *names, const char *const *extra)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    cr_assert_geq(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "clouds:\n");
+    for (size_t i = 0; names[i]; i++) {
+        struct fc_cloud_config *c = NULL;
+        cr_assert_eq(fc_cloud_config_load(names[i], NULL, NULL, NULL, NULL, &c), FC_OK, "%s",
+                     fc_error_msg());
+        fprintf(f, "  %s:\n    auth:\n", names[i]);
+        yq(f, "      ", "auth_url", c->auth_url);
+        yq(f, "      ", "username", c->username);
+        yq(f, "      ", "password", c->password);
+        yq(f, "      ", "project_name", c->project_name);
+        yq(f, "      ", "project_id", c->project_id);
+        yq(f, "      ", "user_domain_name", c->user_domain_name);
+        yq(f, "      ", "user_domain_id", c->user_domain_id);
+        yq(f, "      ", "project_domain_name", c->project_domain_name);
+        yq(f, "      ", "project_domain_id", c->project_domain_id);
+        yq(f, "    ", "region_name", c->region_name);
+        if (extra && extra[i])
+            fputs(extra[i], f);
+        fc_cloud_config_free(c);
+    }
+    fclose(f);
 }

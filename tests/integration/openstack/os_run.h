@@ -32,4 +32,14 @@ struct fc_os;
 size_t osr_count_matching(struct fc_os *os, int svc, const char *path, const char *key,
                           const char *field, const char *sub);
 
+/* Runs every task of a plan as the broker does (--task-fd, --events-fd, stages joined by
+ * pipes) once its dependencies ran; fails the test on a failed stage; returns how many
+ * resources were created. */
+size_t osr_run_plan(json_t *plan);
+
+/* Writes a clouds.yaml (mode 600) with the fixture's clouds `names` (NULL-ended), read
+ * through the current OS_CLIENT_CONFIG_FILE; extra[i] (may be NULL) is YAML text appended
+ * under cloud i (indented by 4 spaces). */
+void osr_clouds_yaml(const char *path, const char *const *names, const char *const *extra);
+
 #endif

@@ -27,99 +27,6 @@ setup(void)
 
 TestSuite(plan, .init = setup, .timeout = 1800);
 
-static int
-tmpfd(void)
-{
-    char path[] = "/tmp/fluid-osplan-XXXXXX";
-    int fd = mkstemp(path);
-    cr_assert_geq(fd, 0);
-    unlink(path);
-    return fd;
-}
-
-/* Runs one task's stages joined by pipes; returns how many resources were created. */
-static size_t
-run_task(json_t *task, const char *bin)
-{
-    json_t *stages = json_object_get(task, "stages");
-    size_t n = json_array_size(stages), created = 0;
-    pid_t pids[16];
-    int efd[16], in = -1;
-    char *tj = json_dumps(task, JSON_COMPACT);
-    for (size_t i = 0; i < n; i++) {
-        json_t *st = json_array_get(stages, i);
-        char prog[1024];
-        snprintf(prog, sizeof prog, "%s/fluid-%s", bin,
-                 json_string_value(json_object_get(st, "kind")));
-        const char *argv[80] = {prog, "--task-fd", "3", "--events-fd", "4"};
-        size_t k = 5, j;
-        json_t *a;
-        json_array_foreach(json_object_get(st, "args"), j, a) {
-            cr_assert_lt(k, 78);
-            argv[k++] = json_string_value(a);
-        }
-        argv[k] = NULL;
-        int tfd = tmpfd();
-        cr_assert_eq(write(tfd, tj, strlen(tj)), (ssize_t)strlen(tj));
-        lseek(tfd, 0, SEEK_SET);
-        efd[i] = tmpfd();
-        int p[2] = {-1, -1};
-        if (i + 1 < n)
-            cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-        int pass[2] = {tfd, efd[i]};
-        struct fc_spawn sp = {.argv = argv, .fd = {in, p[1], -1}, .pass = pass, .npass = 2};
-        cr_assert_eq(fc_spawn(&sp, &pids[i]), FC_OK, "%s", fc_error_msg());
-        close(tfd);
-        if (in >= 0)
-            close(in);
-        if (p[1] >= 0)
-            close(p[1]);
-        in = p[0];
-    }
-    free(tj);
-    for (size_t i = 0; i < n; i++) {
-        int st = 0;
-        waitpid(pids[i], &st, 0);
-        char ev[65536];
-        ssize_t got = pread(efd[i], ev, sizeof ev - 1, 0);
-        ev[got > 0 ? got : 0] = '\0';
-        close(efd[i]);
-        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "task %s stage %zu failed: %s",
-                  json_string_value(json_object_get(task, "task_id")), i, ev);
-        for (char *p = strstr(ev, "\"action\":\"created\""); p;
-             p = strstr(p + 1, "\"action\":\"created\""))
-            created++;
-    }
-    return created;
-}
-
-/* Runs every task once its dependencies ran; returns the resources created. */
-static size_t
-run_plan(json_t *plan, const char *bin)
-{
-    json_t *tasks = json_object_get(plan, "tasks"), *done = json_object();
-    size_t total = 0, ran = 0, n = json_array_size(tasks);
-    while (ran < n) {
-        size_t before = ran, i, j;
-        json_t *t, *d;
-        json_array_foreach(tasks, i, t) {
-            const char *id = json_string_value(json_object_get(t, "task_id"));
-            bool ready = !json_object_get(done, id);
-            json_array_foreach(json_object_get(t, "depends_on"), j, d)
-                ready = ready && json_object_get(done, json_string_value(d));
-            if (!ready)
-                continue;
-            json_object_set(t, "relocation_id", json_object_get(plan, "relocation_id"));
-            total += run_task(t, bin);
-            json_object_set_new(done, id, json_true());
-            ran++;
-        }
-        cr_assert_gt(ran, before, "the plan's dependencies do not resolve");
-    }
-    json_decref(done);
-    return total;
-}
-
 static void
 mk(const char *const *args)
 {
@@ -204,7 +111,7 @@ Test(plan, runs_as_planned_then_reuses_everything)
         unlink(data);
     }
     struct fc_os *dst = dc_open(dc_target());
-    size_t c1 = run_plan(plan, bin);
+    size_t c1 = osr_run_plan(plan);
     cr_assert_geq(c1, 10u, "the first run created only %zu resources", c1);
     /* what this relocation made: names with its suffix, rules with its marker */
     char mark[80];
@@ -219,7 +126,7 @@ Test(plan, runs_as_planned_then_reuses_everything)
     cr_assert_eq(fips, 1u);
     cr_assert_eq(images, 1u);
     cr_assert_geq(rules, 1u, "the db group's rule naming the web group's copy");
-    size_t c2 = run_plan(plan, bin);
+    size_t c2 = osr_run_plan(plan);
     cr_assert_eq(c2, 0u, "the second run created %zu resources", c2);
     cr_assert_eq(osr_count_matching(dst, FC_SVC_COMPUTE, "/servers", "servers", "name", srv),
                  servers);
