@@ -5,6 +5,7 @@
  * marks what it makes with the relocation id and reuses it on a re-run. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "fluid/error.h"
@@ -62,12 +63,23 @@ osa_volume_export(struct osa *a)
         }
         snprintf(id, sizeof id, "%s", osa_js(i0, "id"));
     } else {
+        /* an attached volume is uploaded as it is (crash-consistent), which Cinder allows
+         * only with "force" and its operator's enable_force_upload */
+        const char *st = osa_js(vol, "status");
+        bool inuse = st && strcmp(st, "in-use") == 0;
         json_t *body = json_pack("{s:{s:s,s:s,s:s,s:b}}", "os-volume_upload_image",
                                  "image_name", iname, "disk_format", "raw", "container_format",
-                                 "bare", "force", osa_flag(a, "force")), *r = NULL;
+                                 "bare", "force", osa_flag(a, "force") || inuse), *r = NULL;
         snprintf(path, sizeof path, "/volumes/%s/action", vid);
         rc = fc_os_call(a->os, FC_SVC_VOLUME, "POST", path, body, NULL, &r);
         json_decref(body);
+        if (rc == FC_E_REMOTE && inuse) {
+            char why[1024];
+            snprintf(why, sizeof why, "%s", fc_error_msg());
+            rc = FC_ERR(FC_E_REMOTE, "%s; volume %s is attached: the cloud must allow "
+                        "uploading attached volumes (Cinder's enable_force_upload), or use "
+                        "volume_method ssh", why, vid);
+        }
         if (rc)
             goto out;
         const char *iid = osa_js(json_object_get(r, "os-volume_upload_image"), "image_id");
