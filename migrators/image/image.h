@@ -122,7 +122,8 @@ fc_rc img_out_init_sink(struct img_out *o, struct fc_sink *sink);
 void img_out_fini(struct img_out *o);
 /* Appends len bytes at off >= pos (a gap is a hole on a file, zeros on a pipe). */
 fc_rc img_out_append(struct img_out *o, uint64_t off, const void *buf, size_t len);
-/* Like img_out_append for large runs: written from buf at once (files), not copied. */
+/* Like img_out_append for large runs: written from buf at once, not copied (a pipe first
+ * waits for what was queued before). */
 fc_rc img_out_append_direct(struct img_out *o, uint64_t off, const void *buf, size_t len);
 /* Writes at any offset (seekable outputs only); flushes the append buffer first. */
 fc_rc img_out_pwrite(struct img_out *o, uint64_t off, const void *buf, size_t len);

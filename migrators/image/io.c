@@ -353,7 +353,10 @@ out_init(struct img_out *o, int fd, struct fc_sink *sink)
     o->fd = fd;
     o->sink = sink;
     struct stat st;
-    o->seekable = !sink && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    bool known = !sink && fstat(fd, &st) == 0;
+    o->seekable = known && S_ISREG(st.st_mode);
+    if (known && S_ISFIFO(st.st_mode))
+        fcntl(fd, F_SETPIPE_SZ, 1 << 20); /* fewer wake-ups of the reader; may be refused */
     o->buf_cap = OUT_BUF;
     o->buf = img_alloc_io(o->buf_cap);
     if (!o->buf)
@@ -493,8 +496,23 @@ img_out_append(struct img_out *o, uint64_t off, const void *buf, size_t len)
 fc_rc
 img_out_append_direct(struct img_out *o, uint64_t off, const void *buf, size_t len)
 {
-    if (!o->seekable || !o->wb || len < DIRECT_MIN || off < o->pos)
+    if (!o->wb || len < DIRECT_MIN || off < o->pos)
         return img_out_append(o, off, buf, len);
+    if (!o->seekable) {
+        /* a pipe or a sink, in order: the gap and what is buffered are queued first, and
+         * once the writer thread has written them this run goes straight from the caller's
+         * memory (no copy into the buffer) */
+        fc_rc rc = off > o->pos ? img_out_append(o, off, NULL, 0) : FC_OK;
+        if (rc == FC_OK)
+            rc = img_out_flush(o);
+        if (rc == FC_OK)
+            rc = wb_wait(o);
+        if (rc == FC_OK)
+            rc = out_raw(o->fd, false, o->sink, off, buf, len);
+        o->pos = o->buf_off = off + len;
+        o->bytes_written += len;
+        return rc;
+    }
     /* what is buffered goes first: a little is written here (a thread hand-off costs more
      * than the write), a lot is queued; then this run is written from the caller's memory
      * while the writer thread works on the queued buffers (disjoint ranges) */
