@@ -192,7 +192,7 @@ flush_l2(struct q2w *w)
 {
     if (w->l2_idx == UINT64_MAX || !w->l2_used)
         return FC_OK;
-    uint64_t off;
+    uint64_t off = 0;
     fc_rc rc = alloc_clusters(w, 1, &off);
     if (rc == FC_OK)
         rc = put(w, off, w->l2, w->cs, false);
@@ -218,7 +218,7 @@ static fc_rc
 store_plain(struct q2w *w, uint64_t ci, const void *data)
 {
     fc_rc rc = l2_for(w, ci);
-    uint64_t off;
+    uint64_t off = 0;
     if (rc == FC_OK && w->map)
         rc = img_map_expect(w->map, &w->map_next, ci, "qcow2 cluster");
     if (rc == FC_OK)
