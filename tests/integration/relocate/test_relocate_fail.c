@@ -41,7 +41,9 @@ set_quota(int instances)
         json_decref(q);
     }
     json_decref(dc_call(adm, FC_SVC_COMPUTE, "PUT",
-                        json_pack("{s:{s:i}}", "quota_set", "instances", instances),
+                        /* force: Nova refuses a limit under the usage otherwise */
+                        json_pack("{s:{s:i,s:b}}", "quota_set", "instances", instances,
+                                  "force", 1),
                         "/os-quota-sets/%s", pid));
     if (instances != 0)
         saved_quota = -2;
