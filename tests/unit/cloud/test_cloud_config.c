@@ -94,6 +94,40 @@ assert_error(const char *yaml, const char *name, fc_rc want, const char *needle)
     cr_assert_null(c);
 }
 
+Test(config, storage_ssh_and_endpoint_overrides)
+{
+    const char *y = "clouds:\n  x:\n    auth:\n      auth_url: http://k:5000\n"
+                    "    image_endpoint_override: http://127.0.0.1:9293\n"
+                    "    block_storage_endpoint_override: http://c:8776/v3/p\n"
+                    "    storage_ssh:\n      host: st1\n      port: 2222\n      user: u\n"
+                    "      identity: /k\n      known_hosts: /kh\n"
+                    "      path: /srv/nfs/volume-{id}\n";
+    struct fc_cloud_config *c = NULL;
+    cr_assert_eq(fc_cloud_config_parse(y, strlen(y), NULL, 0, "t.yaml", "x", &c), FC_OK, "%s",
+                 fc_error_msg());
+    cr_assert_str_eq(c->image_override, "http://127.0.0.1:9293");
+    cr_assert_str_eq(c->volume_override, "http://c:8776/v3/p");
+    cr_assert_null(c->compute_override);
+    cr_assert_str_eq(c->storage_host, "st1");
+    cr_assert_str_eq(c->storage_port, "2222");
+    cr_assert_str_eq(c->storage_user, "u");
+    cr_assert_str_eq(c->storage_identity, "/k");
+    cr_assert_str_eq(c->storage_known_hosts, "/kh");
+    cr_assert_str_eq(c->storage_path, "/srv/nfs/volume-{id}");
+    fc_cloud_config_free(c);
+    assert_error("clouds:\n  x:\n    storage_ssh: [a]\n", "x", FC_E_INVALID,
+                 "clouds.x.storage_ssh must be a mapping");
+    assert_error("clouds:\n  x:\n    storage_ssh:\n      host: h\n      path: /v-{id}\n"
+                 "      pasword: x\n", "x", FC_E_INVALID, "clouds.x.storage_ssh.pasword: "
+                 "unknown key");
+    assert_error("clouds:\n  x:\n    storage_ssh:\n      path: /v-{id}\n", "x",
+                 FC_E_INVALID, "storage_ssh needs host and path");
+    assert_error("clouds:\n  x:\n    storage_ssh:\n      host: h\n      path: /v\n", "x",
+                 FC_E_INVALID, "storage_ssh.path must be absolute and hold {id}");
+    assert_error("clouds:\n  x:\n    storage_ssh:\n      host: h\n      path: /v-{id}\n"
+                 "      port: 70000\n", "x", FC_E_INVALID, "storage_ssh.port must be 1-65535");
+}
+
 Test(config, strict_errors)
 {
     assert_error(yaml1, "nope", FC_E_NOTFOUND, "cloud 'nope' not found in bad.yaml");

@@ -283,3 +283,61 @@ Test(plan, rejects_an_invalid_topology)
     json_decref(bad);
     json_decref(target);
 }
+
+Test(plan, volume_method_ssh_and_option_checks)
+{
+    json_t *topo = load(topo_text), *target = load(target_text), *plan = NULL, *rep = NULL;
+    json_t *cs = json_pack("{s:s, s:i, s:s}", "host", "fixed_ip", "port", 2222, "user", "app");
+    json_t *mp = json_pack("{s:s}", "data", "/srv/data");
+    struct fc_plan_opts o = opts;
+    o.volume_method = "ssh";
+    o.config_ssh = cs;
+    o.mountpoints = mp;
+    cr_assert_eq(fc_plan_build(topo, target, &o, &plan, &rep), FC_OK, "%s", fc_error_msg());
+    const json_t *vol = task_by_prefix(plan, "t-volume-", 0);
+    const json_t *st = json_object_get(vol, "stages");
+    cr_assert_eq(json_array_size(st), 2, "no conversion between backend files");
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(json_array_get(st, 0),
+                                                                      "args"), 0)),
+                     "volume-ssh-read");
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(json_array_get(st, 1),
+                                                                      "args"), 0)),
+                     "volume-ssh-write");
+    cr_assert(has_arg(vol, "--size") && !has_arg(vol, "--disk-format") &&
+              !has_arg(vol, "--force"));
+    const json_t *cfg = task_by_prefix(plan, "t-config-", 0);
+    cr_assert(has_arg(cfg, "fixed_ip") && has_arg(cfg, "2222") && has_arg(cfg, "app"));
+    json_decref(plan);
+    json_decref(rep);
+    /* bad options name the field */
+    struct {
+        const char *method;
+        json_t *cs, *mp;
+        const char *needle;
+    } bad[] = {
+        {"scp", NULL, NULL, "options.volume_method"},
+        {NULL, json_pack("{s:s}", "pasword", "x"), NULL, "options.config_ssh.pasword"},
+        {NULL, json_pack("{s:i}", "port", 0), NULL, "options.config_ssh.port"},
+        {NULL, json_pack("{s:s}", "user", "a@b"), NULL, "options.config_ssh.user"},
+        {NULL, NULL, json_pack("{s:s}", "data", "relative"), "options.mountpoints.data"},
+        {NULL, NULL, json_pack("{s:{s:s,s:s}}", "data", "source", "/a", "x", "/b"),
+         "options.mountpoints.data"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct fc_plan_opts b = opts;
+        b.volume_method = bad[i].method;
+        b.config_ssh = bad[i].cs;
+        b.mountpoints = bad[i].mp;
+        plan = rep = NULL;
+        cr_assert_eq(fc_plan_build(topo, target, &b, &plan, &rep), FC_E_INVALID, "%s",
+                     bad[i].needle);
+        cr_assert(strstr(fc_error_msg(), bad[i].needle), "'%s' lacks '%s'", fc_error_msg(),
+                  bad[i].needle);
+        json_decref(bad[i].cs);
+        json_decref(bad[i].mp);
+    }
+    json_decref(cs);
+    json_decref(mp);
+    json_decref(topo);
+    json_decref(target);
+}
