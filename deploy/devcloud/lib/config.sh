@@ -263,7 +263,7 @@ state_path = /var/lib/cinder
 api_paste_config = /etc/cinder/api-paste.ini
 rootwrap_config = /etc/cinder/rootwrap.conf
 enabled_backends = nfs1
-# attached volumes may be uploaded to an image (the relocation's `image` volume method)
+# attached volumes may be uploaded to an image (the relocation's "image" volume method)
 enable_force_upload = true
 glance_api_servers = http://127.0.0.1:9292
 quota_volumes = -1

@@ -89,13 +89,19 @@ EOF
 [DEFAULT]
 host = $GUEST_HOST
 [agent]
-root_helper =
+# Root already: env(1) keeps this PATH (STATE_DIR/bin first) for commands and privsep-helper
+# (an empty root_helper would make oslo.privsep fall back to sudo and its secure_path).
+root_helper = env
 EOF
     put_file "$E/neutron/linuxbridge_agent.ini" neutron 640 <<EOF
 [linux_bridge]
 bridge_mappings = public:$EXT_BRIDGE
 [vxlan]
-enable_vxlan = false
+# Tenant networks are vxlan (as in the fake-only cloud): the DHCP and L3 agents serve every
+# network, so this host must bind them all. One host, no peers: the VTEP is on lo.
+enable_vxlan = true
+local_ip = 127.0.0.1
+l2_population = false
 [securitygroup]
 enable_security_group = true
 firewall_driver = iptables
@@ -142,9 +148,9 @@ guest_neutron_experimental() {
 }
 guest_ml2() {
     if [ "$GUESTS" = 1 ]; then
-        # New tenant networks are `local`: both the fake OVS agent and the linuxbridge
-        # agent (vxlan off: no peers, one host) can bind them. Older vxlan networks stay.
-        printf 'type_drivers = flat,vlan,vxlan,local\ntenant_network_types = local\n'
+        # Tenant networks stay vxlan: both the fake OVS agent (host devcloud) and the
+        # linuxbridge agent (host devcloud-guests, VTEP on lo) bind them.
+        printf 'type_drivers = flat,vlan,vxlan,local\ntenant_network_types = vxlan\n'
         printf 'mechanism_drivers = openvswitch,linuxbridge\n'
     else
         printf 'type_drivers = flat,vlan,vxlan\ntenant_network_types = vxlan\n'
