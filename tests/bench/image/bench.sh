@@ -8,7 +8,9 @@
 # "to a pipe" run fluid-image with DST - into `cat > file` (planned streaming output, or the
 # spool where the format cannot be planned), timed to the end of cat, next to qemu-img
 # converting to a file (it cannot write these formats to a pipe). The load average is
-# printed before and after: the machine is shared, so the numbers are indicative.
+# printed before and after: the machine is shared, so the numbers are indicative. For those
+# rows, "pipe floor" is `cat OUTPUT | cat > file` on fluid-image's own output: what moving
+# that many bytes through a pipe into a file costs here, whoever produces them.
 # usage: bench.sh FLUID_IMAGE WORKDIR [REPS] [SIZE_MIB]
 # BENCH_ONLY=regex runs only the conversions whose name matches (e.g. 'raw→qcow2$').
 set -euo pipefail
@@ -67,10 +69,21 @@ run_pipe() {
     awk -v a="$t0" -v b="$t1" '{printf "%.2f %s %.2f\n", b - a, $2, $3 + $4}' "$work/time.out"
 }
 
+# the pipe floor: fluid-image's last output through cat | cat > file -> "wall"
+run_floor() {
+    sync
+    local t0 t1
+    t0=$(date +%s.%N)
+    nice -n 10 cat "$out" | nice -n 10 cat >"$work/floor.out"
+    t1=$(date +%s.%N)
+    rm -f "$work/floor.out"
+    awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f\n", b - a}'
+}
+
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| conversion | fluid-image (s) | qemu-img (s) | ratio | fluid CPU (s) | qemu CPU (s) | fluid RSS (MiB) | qemu RSS (MiB) |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| conversion | fluid-image (s) | qemu-img (s) | ratio | fluid CPU (s) | qemu CPU (s) | fluid RSS (MiB) | qemu RSS (MiB) | pipe floor (s) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for c in "${cases[@]}"; do
     IFS='|' read -r name args in mode <<<"$c"
     if [ -n "${BENCH_ONLY:-}" ] && ! [[ $name =~ $BENCH_ONLY ]]; then
@@ -78,10 +91,12 @@ for c in "${cases[@]}"; do
     fi
     : >"$work/f.t"
     : >"$work/q.t"
+    : >"$work/p.t"
     # shellcheck disable=SC2086
     fluid_run() {
         if [ "${mode:-}" = pipe ]; then
             run_pipe "$fluid" convert $args "$in" -
+            run_floor >>"$work/p.t"
         else
             run "$fluid" convert $args "$in" "$out"
         fi
@@ -102,13 +117,15 @@ for c in "${cases[@]}"; do
     qr=$(cut -d' ' -f2 "$work/q.t" | sort -n | tail -1)
     fc=$(cut -d' ' -f3 "$work/f.t" | median)
     qc=$(cut -d' ' -f3 "$work/q.t" | median)
+    pm=$(if [ -s "$work/p.t" ]; then median <"$work/p.t"; else echo -; fi)
     fall=$(cut -d' ' -f1 "$work/f.t" | tr '\n' ' ')
     qall=$(cut -d' ' -f1 "$work/q.t" | tr '\n' ' ')
     echo "runs $name: fluid [ $fall] qemu [ $qall]" >&2
-    awk -v n="$name" -v f="$fm" -v q="$qm" -v fr="$fr" -v qr="$qr" -v fc="$fc" -v qc="$qc" 'BEGIN {
-        printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f |\n", n, f, q,
-               (q > 0 ? f / q : 0), fc, qc, fr / 1024, qr / 1024 }'
+    awk -v n="$name" -v f="$fm" -v q="$qm" -v fr="$fr" -v qr="$qr" -v fc="$fc" -v qc="$qc" \
+        -v p="$pm" 'BEGIN {
+        printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %s |\n", n, f, q,
+               (q > 0 ? f / q : 0), fc, qc, fr / 1024, qr / 1024, p }'
 done
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-rm -f "$out" "$work/time.out" "$work/err.out" "$work/f.t" "$work/q.t"
+rm -f "$out" "$work/time.out" "$work/err.out" "$work/f.t" "$work/q.t" "$work/p.t"
