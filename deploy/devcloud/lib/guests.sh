@@ -98,10 +98,14 @@ EOF
 bridge_mappings = public:$EXT_BRIDGE
 [vxlan]
 # Tenant networks are vxlan (as in the fake-only cloud): the DHCP and L3 agents serve every
-# network, so this host must bind them all. One host, no peers: the VTEP is on lo.
+# network, so this host must bind them all. One host, no peers: the VTEP is on lo, and with
+# l2population the vxlan devices are unicast with no flood entries (a multicast group on lo
+# loops each broadcast back into the bridge, which then learns the guest's MAC on the vxlan
+# port and sends DHCP offers there).
 enable_vxlan = true
 local_ip = 127.0.0.1
-l2_population = false
+l2_population = true
+arp_responder = false
 [securitygroup]
 enable_security_group = true
 firewall_driver = iptables
@@ -151,7 +155,7 @@ guest_ml2() {
         # Tenant networks stay vxlan: both the fake OVS agent (host devcloud) and the
         # linuxbridge agent (host devcloud-guests, VTEP on lo) bind them.
         printf 'type_drivers = flat,vlan,vxlan,local\ntenant_network_types = vxlan\n'
-        printf 'mechanism_drivers = openvswitch,linuxbridge\n'
+        printf 'mechanism_drivers = openvswitch,linuxbridge,l2population\n'
     else
         printf 'type_drivers = flat,vlan,vxlan\ntenant_network_types = vxlan\n'
         printf 'mechanism_drivers = openvswitch\n'
@@ -181,6 +185,11 @@ guest_host_setup() {
     install -d -m 755 -o nova -g nova "$STATE_DIR/nova/guests" "$STATE_DIR/nova/guests-state" \
         "$STATE_DIR/nova/guests-lock"
     install -d -m 755 /run/libvirt
+    # vxlan devices made by a multicast-mode agent (before l2population) loop broadcasts.
+    local v
+    for v in $(ip -d -o link show type vxlan 2>/dev/null | awk '/ group 2/ { sub(/:$/, "", $2); sub(/@.*/, "", $2); print $2 }'); do
+        ip link del "$v" && log "deleted multicast vxlan device $v"
+    done
     guest_bridge
 }
 
