@@ -207,6 +207,28 @@ copy_spool(int fd, int outfd, bool framed, const char *format)
     return rc;
 }
 
+/* The mapping pass of a planned output: progress with no content done yet (done 0, the
+ * input read so far in bytes_in, "phase":"mapping"), and "mapping" on a terminal. */
+static void
+map_progress(void *arg, uint64_t pos)
+{
+    struct conv *c = arg;
+    uint64_t t = now_ns();
+    if (t - c->last_tty_ns < 250000000u)
+        return;
+    c->last_tty_ns = t;
+    if (c->o->m)
+        fc_event_progress(c->o->m, 0, c->vsize,
+                          json_pack("{s:I,s:I,s:I,s:s}", "bytes_in", (json_int_t)c->in.bytes_read,
+                                    "bytes_out", (json_int_t)0, "zero_bytes", (json_int_t)0,
+                                    "phase", "mapping"),
+                          true);
+    if (c->o->progress && c->vsize) {
+        fprintf(stderr, "    (mapping %.2f/100%%)\r", 100.0 * (double)pos / (double)c->vsize);
+        fflush(stderr);
+    }
+}
+
 /* ---- the output ---- */
 /* Sets the writer up once the reader is known (rd and rst NULL: raw frames, read once). An
  * output that needs seeks but goes to a pipe is planned from a map of a seekable input and
@@ -254,7 +276,9 @@ open_output(struct conv *c, const struct img_reader *rd, void *rst, uint64_t vsi
     }
     /* planned: map the input's data, lay the output out, write it in offset order */
     uint64_t before = c->in.bytes_read;
-    rc = img_map_input(rd, rst, &c->in, unit, vsize, &fc_cancel_requested, &c->map);
+    struct img_map_progress mp = {map_progress, c};
+    c->vsize = vsize;
+    rc = img_map_input(rd, rst, &c->in, unit, vsize, &fc_cancel_requested, &mp, &c->map);
     c->map_bytes_read = c->in.bytes_read - before;
     if (rc == FC_OK)
         rc = c->wd->plan(c->wst, &c->map, vsize, &c->plan_size);

@@ -58,6 +58,7 @@ struct mapper {
     struct img_map *m;
     uint64_t vsize;
     bool began, ended;
+    const struct img_map_progress *progress;
 };
 
 static fc_rc
@@ -93,12 +94,17 @@ mp_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
         b += k;
         len -= k;
     }
+    if (p->progress)
+        p->progress->fn(p->progress->arg, off);
     return FC_OK;
 }
 
 static fc_rc
 mp_zero(struct fc_sink *s, uint64_t off, uint64_t len)
 {
+    struct mapper *p = (struct mapper *)s;
+    if (p->progress)
+        p->progress->fn(p->progress->arg, off + len);
     return FC_OK;
 }
 
@@ -111,7 +117,8 @@ mp_end(struct fc_sink *s, uint64_t size, const uint8_t *sha256)
 
 fc_rc
 img_map_input(const struct img_reader *rd, void *rst, struct img_in *in, uint64_t unit,
-              uint64_t vsize, const volatile sig_atomic_t *cancel, struct img_map *map)
+              uint64_t vsize, const volatile sig_atomic_t *cancel,
+              const struct img_map_progress *progress, struct img_map *map)
 {
     memset(map, 0, sizeof *map);
     if (!in->seekable || unit == 0 || vsize == FC_SIZE_UNKNOWN)
@@ -123,7 +130,8 @@ img_map_input(const struct img_reader *rd, void *rst, struct img_in *in, uint64_
     map->n = vsize / unit + (vsize % unit != 0);
     if (!(map->bits = calloc(1, bytes ? bytes : 8)))
         return FC_ERR(FC_E_NOMEM, "mapping pass: out of memory");
-    struct mapper p = {{mp_begin, mp_write, mp_zero, mp_end}, map, vsize, false, false};
+    struct mapper p = {{mp_begin, mp_write, mp_zero, mp_end}, map, vsize, false, false,
+                       progress};
     fc_rc rc = rd->pump(rst, &p.sink, cancel);
     if (rc == FC_OK && !p.ended)
         rc = FC_ERR(FC_E_INTERNAL, "%s reader returned without end()", rd->name);

@@ -21,9 +21,15 @@ static inline uint64_t img_map_bytes(uint64_t vsize, uint64_t unit)
  * knows to be zero without reading (holes found with SEEK_DATA/SEEK_HOLE, unallocated and
  * zero clusters, grains and blocks in the format's tables) arrives as zero runs and costs
  * nothing; data it reads is tested for zeros. Then closes the reader and opens it again for
- * the data pass. vsize is the reader's virtual size; the map holds img_map_bytes of it. */
+ * the data pass. vsize is the reader's virtual size; the map holds img_map_bytes of it.
+ * progress (may be NULL) is told how far the pass has come. */
+struct img_map_progress {
+    void (*fn)(void *arg, uint64_t pos); /* the mapping pass reached pos of vsize */
+    void *arg;
+};
 fc_rc img_map_input(const struct img_reader *rd, void *rst, struct img_in *in, uint64_t unit,
-                    uint64_t vsize, const volatile sig_atomic_t *cancel, struct img_map *map);
+                    uint64_t vsize, const volatile sig_atomic_t *cancel,
+                    const struct img_map_progress *progress, struct img_map *map);
 
 /* Frames a planned output for the stream: begin with the output's size and format, its
  * bytes (written by img_out from the write-behind thread) as data and zero runs, end with

@@ -84,7 +84,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             out_on = true;
             if (w->open(wst, &out, &wo, &sink) == FC_OK)
                 unit = w->plan_unit(wst, info.vsize);
-            if (unit && img_map_input(r, rst, in, unit, info.vsize, NULL, &map) == FC_OK &&
+            if (unit && img_map_input(r, rst, in, unit, info.vsize, NULL, NULL, &map) == FC_OK &&
                 w->plan(wst, &map, info.vsize, &planned) == FC_OK &&
                 r->pump(rst, sink, NULL) == FC_OK && out.pos != planned)
                 abort(); /* the planned size was the written size */

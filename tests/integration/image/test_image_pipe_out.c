@@ -61,6 +61,7 @@ struct run {
     struct rusage ru;
     char notes[4096];        /* "note: detail" lines */
     json_t *result;          /* the done event's result, or NULL */
+    int mapping;             /* progress events of the mapping pass */
     char err[8192];          /* its stderr */
 };
 
@@ -140,6 +141,12 @@ run_piped(struct run *r, const char *const *args, const char *in_path, bool in_p
                                    json_string_value(json_object_get(e, "detail")));
         if (kind && strcmp(kind, "done") == 0)
             r->result = json_incref(json_object_get(e, "result"));
+        const char *phase = json_string_value(json_object_get(e, "phase"));
+        if (kind && strcmp(kind, "progress") == 0 && phase && strcmp(phase, "mapping") == 0) {
+            cr_assert_eq(json_integer_value(json_object_get(e, "done")), 0,
+                         "no content is done while mapping");
+            r->mapping++;
+        }
         json_decref(e);
     }
 }
@@ -159,6 +166,7 @@ assert_planned(const struct run *r, const char *what)
               r->notes);
     cr_assert(!strstr(r->notes, "spooling output"), "%s: the output was spooled: %s", what,
               r->notes);
+    cr_assert_gt(r->mapping, 0, "%s: no progress event from the mapping pass", what);
     cr_assert_not_null(r->result, "%s: no done event", what);
     cr_assert_str_eq(result_str(r, "output"), "planned", "%s", what);
 }

@@ -153,7 +153,7 @@ map_of(const uint8_t *d, uint64_t unit, struct img_map *m)
     cr_assert_eq(img_in_from_fd(&in, fd, "raw"), FC_OK);
     void *rst = calloc(1, img_raw_reader.state_size);
     cr_assert_eq(img_raw_reader.open(rst, &in), FC_OK);
-    cr_assert_eq(img_map_input(&img_raw_reader, rst, &in, unit, P_SIZE, NULL, m), FC_OK, "%s",
+    cr_assert_eq(img_map_input(&img_raw_reader, rst, &in, unit, P_SIZE, NULL, NULL, m), FC_OK, "%s",
                  fc_error_msg());
     img_raw_reader.close(rst);
     free(rst);
