@@ -322,12 +322,14 @@ Test(image_plan, changed_input_is_an_error)
         fc_rc rc;
         cr_assert_null(planned_output(names[n], NULL, NULL, d, gone, 3, &len, &rc));
         cr_assert_eq(rc, FC_E_IO);
-        cr_assert(strstr(fc_error_msg(), "input changed") && strstr(fc_error_msg(), "all zeros now"),
-                  "%s: %s", names[n], fc_error_msg());
+        const char *msg = fc_error_msg();
+        cr_assert(strstr(msg, "input changed") && strstr(msg, "all zeros now"), "%s: %s",
+                  names[n], msg);
         cr_assert_null(planned_output(names[n], NULL, NULL, d, grown, 3, &len, &rc));
         cr_assert_eq(rc, FC_E_IO);
-        cr_assert(strstr(fc_error_msg(), "input changed") && strstr(fc_error_msg(), "holds data now"),
-                  "%s: %s", names[n], fc_error_msg());
+        msg = fc_error_msg();
+        cr_assert(strstr(msg, "input changed") && strstr(msg, "holds data now"), "%s: %s",
+                  names[n], msg);
     }
     free(gone);
     free(grown);
