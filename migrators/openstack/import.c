@@ -214,6 +214,25 @@ verify(struct osa *a, const char *id, const struct feeder *f)
     return rc;
 }
 
+/* Deletes image id of this relocation after a failed upload or check: Glance (under uwsgi)
+ * may take an upload cut short for a complete one and make the image active with part of
+ * the data, which a retry could not replace. The error at hand stays the one reported. */
+static void
+drop_image(struct osa *a, const char *id)
+{
+    char path[300], keep[1024];
+    snprintf(keep, sizeof keep, "%s", fc_error_msg());
+    fc_rc keep_rc = fc_error_last()->rc;
+    snprintf(path, sizeof path, "/images/%s", id);
+    fc_rc rc = fc_os_call(a->os, FC_SVC_IMAGE, "DELETE", path, NULL, NULL, NULL);
+    fc_log(rc == FC_OK || rc == FC_E_NOTFOUND ? FC_INFO : FC_WARN,
+           FC_MSG(rc == FC_OK || rc == FC_E_NOTFOUND
+                      ? "deleted the image of the failed upload: a retry uploads it again"
+                      : "could not delete the image of the failed upload"),
+           FC_STR("image", id));
+    FC_ERR(keep_rc, "%s", keep);
+}
+
 fc_rc
 osa_image_import(struct osa *a)
 {
@@ -286,9 +305,13 @@ osa_import_image(struct osa *a, const char *name, const char *dfmt, const char *
     struct feeder f = {.pipe_w = -1, .pipe_r = -1};
     /* an image already active: read the input all the same (the upstream stages must not
      * see a broken pipe) and check that it holds the same data */
-    if ((rc = upload(a, id, &f, reuse_active)))
-        return rc;
-    if ((rc = verify(a, id, &f)))
+    rc = upload(a, id, &f, reuse_active);
+    bool bad = rc != FC_OK && !reuse_active; /* an upload cut short may still go active */
+    if (rc == FC_OK && (rc = verify(a, id, &f)) != FC_OK)
+        bad = true;                          /* it does not hold what was sent */
+    if (bad)
+        drop_image(a, id);
+    if (rc)
         return rc;
     osa_resource(a, "image", id, name, created);
     return FC_OK;
