@@ -24,6 +24,14 @@ pb_check_options(struct pb *b)
         strcmp(o->volume_method, "ssh") != 0)
         return FC_ERR(FC_E_INVALID, "options.volume_method: \"%.40s\": \"image\" or \"ssh\" "
                       "expected", o->volume_method);
+    const struct fc_cloud_config *cf[2] = {o->src_config, o->dst_config};
+    for (int i = 0; i < 2 && o->volume_method && strcmp(o->volume_method, "ssh") == 0; i++) {
+        if (cf[i] && (!cf[i]->storage_host || !cf[i]->storage_path) &&
+            json_array_size(json_object_get(b->topo, "volumes")))
+            return FC_ERR(FC_E_INVALID, "options.volume_method \"ssh\": cloud '%s' (%s) has "
+                          "no storage_ssh {host, path, ...} entry in its clouds.yaml",
+                          cf[i]->name, cf[i]->origin ? cf[i]->origin : "?");
+    }
     const json_t *cs = o->config_ssh;
     if (cs) {
         if (!json_is_object(cs))

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "fluid/cloud/config.h"
 #include "fluid/cloud/plan.h"
 #include "fluid/cloud/topology.h"
 #include "fluid/error.h"
@@ -336,6 +337,16 @@ Test(plan, volume_method_ssh_and_option_checks)
         json_decref(bad[i].cs);
         json_decref(bad[i].mp);
     }
+    /* a cloud without storage_ssh: planning fails naming it */
+    struct fc_cloud_config *nc = NULL;
+    const char *y = "clouds:\n  target:\n    auth:\n      auth_url: http://k:5000\n";
+    cr_assert_eq(fc_cloud_config_parse(y, strlen(y), NULL, 0, "c.yaml", "target", &nc), FC_OK);
+    o.dst_config = nc;
+    plan = rep = NULL;
+    cr_assert_eq(fc_plan_build(topo, target, &o, &plan, &rep), FC_E_INVALID);
+    cr_assert(strstr(fc_error_msg(), "cloud 'target' (c.yaml) has no storage_ssh"), "%s",
+              fc_error_msg());
+    fc_cloud_config_free(nc);
     json_decref(cs);
     json_decref(mp);
     json_decref(topo);

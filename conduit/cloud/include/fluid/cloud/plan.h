@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "fluid/cloud/config.h"
 #include "fluid/cloud/os.h"
 #include "fluid/rc.h"
 
@@ -26,6 +27,9 @@ struct fc_plan_opts {
      * rules. Both may be NULL; checked by fc_plan_build. */
     const json_t *config_ssh;
     const json_t *mountpoints;
+    /* the clouds' configurations, when the caller has them (may be NULL): with
+     * volume_method "ssh", a cloud without storage_ssh fails planning, naming it */
+    const struct fc_cloud_config *src_config, *dst_config;
 };
 #define FLUID_PLAN_HAS_VOLUME_METHOD 1
 #define FLUID_PLAN_HAS_CONFIG_SSH 1
