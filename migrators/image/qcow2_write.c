@@ -118,17 +118,19 @@ rb_store(struct q2w *w, uint64_t x, bool now)
     return rc;
 }
 
-/* Adds one reference to host cluster c (c never below the current block). */
+/* Adds one reference to each host cluster in [c, c + n), in order, none below the range of
+ * the refcount block in memory. When the run passes that range (a run of several clusters:
+ * the L1 table, a compressed cluster), the full block goes after everything allocated so
+ * far and its own reference is added once the run is counted, so that references always
+ * move forward. */
 static fc_rc
-ref_add(struct q2w *w, uint64_t c)
+ref_range(struct q2w *w, uint64_t c, uint64_t n)
 {
-    uint64_t q[16];
+    uint64_t q[1024]; /* blocks placed meanwhile: at most 16 * 4M / 512^2 + 2 of them */
     size_t qn = 0, qi = 0;
-    q[qn++] = c;
-    while (qi < qn) {
-        uint64_t y = q[qi];
-        if (y >= (w->rb_idx + 1) * w->rb_entries) {
-            /* inside a multi-cluster allocation: the block goes after it, counted later */
+    for (uint64_t i = 0; i < n || qi < qn;) {
+        uint64_t y = i < n ? c + i : q[qi];
+        while (y >= (w->rb_idx + 1) * w->rb_entries) {
             uint64_t x = (w->next + w->cs - 1) / w->cs;
             w->next = (x + 1) * w->cs;
             fc_rc rc = rb_store(w, x, false);
@@ -137,15 +139,20 @@ ref_add(struct q2w *w, uint64_t c)
             if (qn == sizeof q / sizeof q[0])
                 return FC_ERR(FC_E_INTERNAL, "qcow2: refcount allocation does not converge");
             q[qn++] = x;
-            continue;
         }
+        if (y < w->rb_idx * w->rb_entries)
+            return FC_ERR(FC_E_INTERNAL, "qcow2: reference to cluster %llu behind refcount "
+                          "block %llu", (unsigned long long)y, (unsigned long long)w->rb_idx);
         uint8_t *e = w->rb + (y - w->rb_idx * w->rb_entries) * 2;
         uint16_t v = img_be16(e);
         if (v == 0xffff)
             return FC_ERR(FC_E_INTERNAL, "qcow2: refcount overflow at cluster %llu",
                           (unsigned long long)y);
         img_put_be16(e, (uint16_t)(v + 1));
-        qi++;
+        if (i < n)
+            i++;
+        else
+            qi++;
     }
     return FC_OK;
 }
@@ -164,7 +171,7 @@ rb_due(struct q2w *w)
         w->next = (c + 1) * w->cs;
         fc_rc rc = rb_store(w, c, true);
         if (rc == FC_OK)
-            rc = ref_add(w, c);
+            rc = ref_range(w, c, 1);
         if (rc != FC_OK)
             return rc;
     }
@@ -180,11 +187,7 @@ alloc_clusters(struct q2w *w, uint64_t n, uint64_t *off)
     uint64_t c = (w->next + w->cs - 1) / w->cs;
     w->next = (c + n) * w->cs;
     *off = c * w->cs;
-    for (uint64_t i = 0; i < n; i++) {
-        if ((rc = ref_add(w, c + i)) != FC_OK)
-            return rc;
-    }
-    return FC_OK;
+    return ref_range(w, c, n);
 }
 
 static fc_rc
@@ -289,9 +292,8 @@ store_job(struct q2w *w, struct img_job *j)
     if ((rc = put(w, off, j->out, (size_t)len, false)) != FC_OK)
         return rc;
     /* each blob adds a reference to every cluster it touches, shared ones included */
-    for (uint64_t c = first; c <= last; c++)
-        if ((rc = ref_add(w, c)) != FC_OK)
-            return rc;
+    if ((rc = ref_range(w, first, last - first + 1)) != FC_OK)
+        return rc;
     unsigned x = 62 - (w->cluster_bits - 8);
     uint64_t nsec = ((off + len - 1) >> 9) - (off >> 9);
     img_put_be64(w->l2 + (ci % w->l2_entries) * 8,

@@ -386,3 +386,30 @@ Test(image_pipe_out, large_sparse_bounded_rss, .init = setup, .fini = t_teardown
     }
     unlink(big);
 }
+
+/* 512-byte clusters on a 1 GiB disk: the L1 table spans several refcount blocks' ranges (the
+ * blocks it fills go after it), and data sits in many; planned, compressed and file outputs
+ * all check clean. */
+Test(image_pipe_out, small_clusters_large_disk, .init = setup, .fini = t_teardown)
+{
+    char src[PATH_MAX], pp[PATH_MAX], fp[PATH_MAX], cp[PATH_MAX];
+    t_path(src, sizeof src, "1g.raw");
+    t_path(pp, sizeof pp, "1g-pipe.qcow2");
+    t_path(fp, sizeof fp, "1g-file.qcow2");
+    t_path(cp, sizeof cp, "1g-c.qcow2");
+    T_RUN_OK(t_qemu_img, "create", "-q", "-f", "raw", src, "1G");
+    T_RUN_OK(t_qemu_io, "-f", "raw", "-c", "write -P 0x33 1M 3M", "-c", "write -P 0x44 700M 1M",
+             "-c", "write -P 0x55 1023M 65k", src);
+    const char *args[] = {"convert", "-O", "qcow2", "-o", "cluster_size=512", src, "-", NULL};
+    struct run r;
+    run_piped(&r, args, NULL, false, pp);
+    assert_planned(&r, "1 GiB at 512-byte clusters");
+    json_decref(r.result);
+    t_compare("raw", src, "qcow2", pp);
+    t_check("qcow2", pp);
+    T_RUN_OK(t_fluid, "convert", "-O", "qcow2", "-o", "cluster_size=512", src, fp);
+    assert_same_bytes("qcow2", pp, fp, "1 GiB at 512-byte clusters");
+    T_RUN_OK(t_fluid, "convert", "-c", "-O", "qcow2", "-o", "cluster_size=512", src, cp);
+    t_compare("raw", src, "qcow2", cp);
+    t_check("qcow2", cp);
+}
