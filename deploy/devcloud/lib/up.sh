@@ -389,20 +389,20 @@ devcloud_stop() {
 
 devcloud_status() {
     local n pid rc=0 total=0 rss
-    printf '%-18s %8s %9s\n' SERVICE PID RSS_MiB
+    printf '%-26s %8s %9s\n' SERVICE PID RSS_MiB
     for n in rabbitmq mariadb $ALL_NAMES; do
         if pid=$(daemon_pid "$n"); then
             rss=$(daemon_rss_mib "$pid")
             total=$((total + rss))
-            printf '%-18s %8s %9s\n' "$n" "$pid" "$rss"
+            printf '%-26s %8s %9s\n' "$n" "$pid" "$rss"
         elif [ "$n" = rabbitmq ] && [ -n "$AMQP_URL" ]; then
-            printf '%-18s %8s %9s\n' "$n" external -
+            printf '%-26s %8s %9s\n' "$n" external -
         else
-            printf '%-18s %8s %9s\n' "$n" stopped -
+            printf '%-26s %8s %9s\n' "$n" stopped -
             rc=1
         fi
     done
-    printf '%-18s %8s %9s\n' total "" "$total"
+    printf '%-26s %8s %9s\n' total "" "$total"
     return $rc
 }
 

@@ -178,6 +178,8 @@ static void
 teardown(void)
 {
     const char *clouds[] = {"source", "target"};
+    if (!g_tag[0])
+        return; /* setup failed before naming anything */
     for (int i = 0; i < 2; i++) {
         os_try(clouds[i], "server", "delete", "--wait", g_tag, NULL);
         if (g_fip_id[i][0])
