@@ -17,8 +17,8 @@
 #include "fluid/error.h"
 #include "store.h"
 
-static volatile sig_atomic_t interrupted;
-static void on_int(int sig) { (void)sig; interrupted = 1; }
+static volatile sig_atomic_t interrupted; /* the signal that stopped us, else 0 */
+static void on_int(int sig) { interrupted = sig; }
 
 struct ltask {
     char id[FC_ID_MAX + 1], step[32], subject[300], state[16];
@@ -123,6 +123,9 @@ rows(const struct live *l, struct row *r, size_t cap)
             } else if (!strcmp(t->state, "queued") && !strcmp(x->state, "pending")) {
                 snprintf(x->step, sizeof x->step, "%s", t->step);
                 snprintf(x->state, sizeof x->state, "queued");
+            } else if (strcmp(t->state, "done") != 0 && !strcmp(x->state, "pending") &&
+                       !x->step[0]) {
+                snprintf(x->step, sizeof x->step, "%s", t->step); /* the next one */
             }
         }
     for (size_t k = 0; k < n; k++) {
@@ -419,6 +422,9 @@ fc_ctl_live(const char *rid, bool json, double timeout)
             draw(&l, false);
     }
     fc_amqp_close(a);
+    if (interrupted)
+        fprintf(stderr, "fluidctl relocate: stopped by signal %d (the relocation goes on; "
+                "fluidctl watch %s follows it)\n", (int)interrupted, rid);
     int code = rc != FC_OK        ? fc_ctl_fail("relocate", rc)
                : interrupted      ? 130
                : fc_ctl_exit_for_state(l.state);
