@@ -1,0 +1,118 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# End to end with real guests: the sample service (deploy/sample/sample-service: two QEMU
+# guests, a data volume, a floating IP, two security groups, a key pair, a network and an
+# application config) relocated from project `source` to project `target` of the devcloud by
+# fluid-conduit and two fluid-brokers, as the quick start does. Checks: the relocation ends
+# `done`; the overview reports no difference; the application answers on its new floating
+# IP with its rewritten configuration and the volume's data file is byte-identical
+# (sample-service check); the same request again creates nothing; no password of either
+# cloud appears in any log, event or the conduit's store.
+# Run by ctest with the rabbitmq and devcloud-guests fixtures.
+set -euo pipefail
+run=${FLUID_TEST_RUN_DIR:?} bin=${FLUID_BIN_DIR:?} src=${FLUID_SOURCE_DIR:?}
+fail() { echo "FAIL: $*" >&2; exit 1; }
+[ -f "$run/rabbitmq.env" ] || fail "no rabbitmq fixture ($run/rabbitmq.env)"
+[ -f "$run/devcloud-guests.env" ] || fail "no devcloud-guests fixture ($run/devcloud-guests.env)"
+set -a
+# shellcheck disable=SC1091
+. "$run/rabbitmq.env"
+# shellcheck disable=SC1091
+. "$run/devcloud-guests.env"
+set +a
+export FLUID_LOG_FORMAT=json FLUID_LOG_LEVEL=debug
+work=$run/e2e-sample
+rm -rf "$work"
+mkdir -p "$work/logs"
+chmod 755 "$work"
+sample=$src/deploy/sample/sample-service
+export FLUID_SAMPLE_STATE=$work/sample
+
+pids=()
+finish() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    "$sample" delete --cloud target >/dev/null 2>&1 || true
+    "$sample" delete --cloud source >/dev/null 2>&1 || true
+}
+trap finish EXIT
+
+cat >"$work/conduit.conf" <<CONF
+state_dir = $work/conduit
+clouds_file = $OS_CLIENT_CONFIG_FILE
+CONF
+for i in 1 2; do
+    setsid "$bin/fluid-broker" --broker-id "e2e-$i" --capacity 4 </dev/null \
+        >"$work/logs/broker-$i.log" 2>&1 &
+    pids+=($!)
+done
+setsid "$bin/fluid-conduit" --config "$work/conduit.conf" </dev/null >"$work/logs/conduit.log" 2>&1 &
+pids+=($!)
+
+echo "== the sample service in source (real guests)"
+"$sample" delete --cloud target
+"$sample" create --cloud source --guests | tee "$work/sample.json"
+
+# What the target holds, by kind and name (the second run must not change it).
+inventory() {
+    /usr/bin/python3 - <<'PY'
+import openstack
+c = openstack.connect(cloud="target")
+out = []
+out += ["server " + s.name for s in c.compute.servers()]
+out += ["volume " + (v.name or v.id) for v in c.block_storage.volumes()]
+out += ["fip " + f.floating_ip_address for f in c.network.ips()]
+out += ["secgroup " + g.name for g in c.network.security_groups() if g.name != "default"]
+out += ["rule %s %s %s" % (r.security_group_id, r.port_range_min, r.remote_group_id)
+        for r in c.network.security_group_rules()]
+out += ["keypair " + k.name for k in c.compute.keypairs()]
+out += ["network " + n.name for n in c.network.networks() if not n.is_router_external]
+out += ["router " + r.name for r in c.network.routers()]
+out += ["image " + i.name for i in c.image.images() if i.owner == c.current_project_id]
+print("\n".join(sorted(out)))
+PY
+}
+
+rid=r-e2e-sample-$$
+relocate() {
+    "$bin/fluidctl" relocate --from source --to target --tag sample \
+        --rules "$src/deploy/sample/rules.json" --relocation-id "$rid" --watch --json \
+        --timeout 3000 >>"$work/watch.jsonl"
+}
+echo "== relocating ($rid)"
+relocate || fail "fluidctl relocate failed: $(tail -3 "$work/watch.jsonl")"
+"$bin/fluidctl" status --json "$rid" >"$work/status.json"
+state=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state"])' "$work/status.json")
+[ "$state" = done ] || fail "relocation state: $state"
+
+echo "== overview"
+"$bin/fluidctl" overview --json "$rid" >"$work/overview.json"
+/usr/bin/python3 - "$work/overview.json" <<'PY'
+import json, sys
+ov = json.load(open(sys.argv[1]))
+diffs = ov.get("differences")
+if diffs is None:
+    sys.exit("FAIL: the overview has no \"differences\" list: %s" % list(ov))
+if diffs:
+    sys.exit("FAIL: the overview reports %d differences: %s" % (len(diffs), json.dumps(diffs)[:2000]))
+print("overview: no difference")
+PY
+
+echo "== the relocated service works on target"
+"$sample" check --cloud target || fail "sample-service check on target"
+
+echo "== the same request again creates nothing"
+inventory >"$work/target-1.txt"
+relocate || fail "second fluidctl relocate failed"
+inventory >"$work/target-2.txt"
+diff -u "$work/target-1.txt" "$work/target-2.txt" || fail "the second run changed the target"
+
+echo "== no password in any log, event or store"
+for cloud in source target devcloud-admin; do
+    pw=$(/usr/bin/python3 -c 'import openstack.config,sys; print(openstack.config.OpenStackConfig().get_one(cloud=sys.argv[1]).auth["password"])' "$cloud")
+    [ ${#pw} -ge 6 ] || fail "cannot read the $cloud password to look for it"
+    if grep -rlF -- "$pw" "$work/logs" "$work/watch.jsonl" "$work/conduit" "$work/overview.json" \
+        "$work/status.json"; then
+        fail "the $cloud password appears in the files above"
+    fi
+done
+echo "PASS: the sample service relocated with real guests"
