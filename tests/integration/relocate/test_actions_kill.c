@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kill -9 in the middle of a relocation (devcloud + RabbitMQ fixtures, the real conduit and
- * two real brokers running fluid-openstack): once the relocated server exists on the target
- * but its server-create has not finished, either the broker running that migrator or the
+ * two real brokers running fluid-openstack): once the relocated server's port (made first)
+ * or the server itself exists on the target but its server-create has not finished, either the broker running that migrator or the
  * migrator itself is killed with SIGKILL. The relocation must still end `done` (the task is
  * redelivered to the other broker, or retried by the same one), and the target must hold
  * exactly one copy of each resource: one server, one port per source port, one image, one
@@ -141,26 +141,35 @@ relocate_with_kill(const char *name, bool kill_broker)
     fc_plan_target_name(rid, s.server, tn, sizeof tn);
     snprintf(path, sizeof path, "/servers/detail?name=%s", tn);
     bool killed = false;
-    pid_t victim = -1;
+    char p0[320], ppath[400];
+    snprintf(p0, sizeof p0, "%s-port0", tn);
+    snprintf(ppath, sizeof ppath, "/ports?name=%s", p0);
     for (int i = 0; i < 9000 && !killed; i++) { /* 100 ms apart: 15 minutes at most */
-        pid_t mig = find_server_create(tn);
-        if (mig > 0 && count_named(dst, FC_SVC_COMPUTE, path, "servers", tn) > 0) {
-            victim = kill_broker ? parent_of(mig) : mig;
+        if (find_server_create(tn) > 0 &&
+            (count_named(dst, FC_SVC_NETWORK, ppath, "ports", p0) > 0 ||
+             count_named(dst, FC_SVC_COMPUTE, path, "servers", tn) > 0)) {
+            /* its port (made first) or the server exists: server-create has made something
+             * and still runs (it waits for ACTIVE); looked up again right before the kill */
+            pid_t mig = find_server_create(tn);
+            cr_assert_gt(mig, 0, "server-create of %s finished before it could be killed", tn);
+            pid_t victim = kill_broker ? parent_of(mig) : mig;
+            if (victim <= 0)
+                continue; /* it ended in between: the assertion above says so next time */
             cmdline(victim, cl, sizeof cl);
+            if (!cl[0])
+                continue;
             cr_assert(strstr(cl, kill_broker ? "fluid-broker " : "fluid-openstack "),
                       "process %d is not what it should be: %s", (int)victim, cl);
             if (kill(victim, SIGKILL) == 0) {
                 killed = true;
-                fprintf(stderr, "killed %s %d while server-create of %s ran\n",
-                        kill_broker ? "broker" : "migrator", (int)victim, tn);
+                fprintf(stderr, "killed %s %d while server-create of %s ran (server %s)\n",
+                        kill_broker ? "broker" : "migrator", (int)victim, tn,
+                        count_named(dst, FC_SVC_COMPUTE, path, "servers", tn) ? "made"
+                                                                              : "not yet made");
             }
         }
-        if (!killed) {
-            cr_assert(count_named(dst, FC_SVC_COMPUTE, path, "servers", tn) == 0 ||
-                          find_server_create(tn) > 0 || i < 5,
-                      "server-create of %s finished before it could be killed", tn);
+        if (!killed)
             nap_ms(100);
-        }
     }
     cr_assert(killed, "no server-create of %s ran within 15 minutes", tn);
 
