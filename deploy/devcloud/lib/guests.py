@@ -106,8 +106,14 @@ def ensure_image(s):
     with open(path, "rb") as f:
         call(s, "PUT", "/v2/images/%s/file" % im["id"], "image", data=f,
              headers={"Content-Type": "application/octet-stream", "Expect": ""})
-    for old in imgs:  # older builds (servers booted from them keep their cached base)
-        call(s, "DELETE", "/v2/images/" + old["id"], "image", ok=(204, 404))
+    for old in imgs:  # older builds: renamed, not deleted (a test may be booting one)
+        if old["status"] == "active":
+            call(s, "PATCH", "/v2/images/" + old["id"], "image",
+                 data='[{"op":"replace","path":"/name","value":"%s-old-%s"}]'
+                 % (IMAGE, old["id"][:8]),
+                 headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
+        else:
+            call(s, "DELETE", "/v2/images/" + old["id"], "image", ok=(204, 404))
     return im["id"]
 
 
