@@ -277,8 +277,12 @@ guest_stop_domains() {
 
 # The guest image, built (or found in the cache) for the bootstrap to upload.
 guest_image_path() {
-    "$HERE/guest-image" --cache "${DEVCLOUD_GUEST_CACHE:-/var/cache/devcloud/guest}" \
-        2>>"$LOG_DIR/guest-image.log" || die "building the guest image failed: see $LOG_DIR/guest-image.log"
+    local out
+    out=$("$HERE/guest-image" --cache "${DEVCLOUD_GUEST_CACHE:-/var/cache/devcloud/guest}" \
+          2>>"$LOG_DIR/guest-image.log") || die "building the guest image failed: see $LOG_DIR/guest-image.log"
+    out=$(tail -n 1 <<<"$out")
+    [ -s "$out" ] || die "guest-image printed no image path: see $LOG_DIR/guest-image.log"
+    echo "$out"
 }
 
 # A key pair the tests may use to log in to guests (root-only, in STATE_DIR).
