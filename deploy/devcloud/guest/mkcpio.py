@@ -39,7 +39,6 @@ def main():
         out.write(b"\0" * ((4 - (110 + len(name)) % 4) % 4))
         out.write(data)
         out.write(b"\0" * ((4 - len(data) % 4) % 4))
-    pad = out.tell() % 512 if out.seekable() else 0
     out.flush()
 
 
