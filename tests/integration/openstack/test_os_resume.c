@@ -296,14 +296,17 @@ Test(resume, dropped_download_resumes_with_range_and_is_identical)
     cr_assert(json_is_true(json_object_get(r.result, "glance_hash_checked")));
     cr_assert_eq(json_integer_value(json_object_get(r.result, "resumes")), 1);
     cr_assert_eq(json_integer_value(json_object_get(r.result, "range_resumes")), 1);
-    /* Range asked from where the cut left off, and the image crossed the proxy only once */
+    /* Range asked from where the cut left off, and only the rest crossed the proxy again:
+     * CUT_AFTER bytes before the cut, then image bytes from `from` on, plus the replies'
+     * headers. (What the client had not read yet when the cut came, still in socket
+     * buffers, is lost with the connection: that depends on the load, not on us.) */
     unsigned long long from = 0;
     cr_assert_eq(sscanf(px.range, "Range: bytes=%llu-", &from), 1, "no Range seen: '%s'",
                  px.range);
     cr_assert(from > 0 && from <= CUT_AFTER, "Range from %llu", from);
-    cr_assert_lt(atomic_load(&px.down), (unsigned long long)IMG_SIZE + (256u << 10),
-                 "%llu bytes crossed the proxy for a %u-byte image",
-                 (unsigned long long)atomic_load(&px.down), IMG_SIZE);
+    cr_assert_leq(atomic_load(&px.down), CUT_AFTER + (IMG_SIZE - from) + (16u << 10),
+                  "%llu bytes crossed the proxy for a %u-byte image resumed at %llu",
+                  (unsigned long long)atomic_load(&px.down), IMG_SIZE, from);
     cr_assert_not_null(strstr(r.events, "download dropped: resuming"));
     osr_free(&r);
     dc_try(src, FC_SVC_IMAGE, "DELETE", NULL, "/images/%s", img_id);
