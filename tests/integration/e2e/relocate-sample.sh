@@ -73,10 +73,18 @@ PY
 }
 
 rid=r-e2e-sample-$$
+"$bin/fluidctl" relocate --from source --to target --tag sample \
+    --rules "$src/deploy/sample/rules.json" --relocation-id "$rid" --print >"$work/request.json"
+# the config step logs in as root with the sample's key (host keys from the consoles)
+/usr/bin/python3 - "$work/request.json" "$FLUID_SAMPLE_STATE/sample_key" <<'PY'
+import json, sys
+req = json.load(open(sys.argv[1]))
+req.setdefault("options", {})["config_ssh"] = {"user": "root", "identity": sys.argv[2]}
+json.dump(req, open(sys.argv[1], "w"), indent=1)
+PY
 relocate() {
-    "$bin/fluidctl" relocate --from source --to target --tag sample \
-        --rules "$src/deploy/sample/rules.json" --relocation-id "$rid" --watch --json \
-        --timeout 3000 >>"$work/watch.jsonl"
+    "$bin/fluidctl" relocate --request "$work/request.json" --watch --json --timeout 3000 \
+        >>"$work/watch.jsonl"
 }
 echo "== relocating ($rid)"
 relocate || fail "fluidctl relocate failed: $(tail -3 "$work/watch.jsonl")"
