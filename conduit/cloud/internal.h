@@ -21,6 +21,7 @@ struct fc_os {
     char *microversion[FC_SVC__COUNT];
     unsigned attempts, base_delay_ms, margin_s, connect_s, total_s;
     bool in_auth;
+    const volatile sig_atomic_t *cancel;
     struct fc_os_stats stats;
     struct fc_os_error err;
 };

@@ -114,6 +114,7 @@ fc_os_fork(struct fc_os *os, struct fc_os **out)
     c->margin_s = os->margin_s;
     c->connect_s = os->connect_s;
     c->total_s = os->total_s;
+    c->cancel = os->cancel;
     c->expires_at = os->expires_at;
     c->cfg = fc_cloud_config_dup(os->cfg);
     c->curl = curl_easy_init();
@@ -164,6 +165,12 @@ fc_os_set_timeouts(struct fc_os *os, unsigned connect_s, unsigned total_s)
 {
     os->connect_s = connect_s;
     os->total_s = total_s;
+}
+
+void
+fc_os_set_cancel(struct fc_os *os, const volatile sig_atomic_t *flag)
+{
+    os->cancel = flag;
 }
 
 fc_rc
@@ -460,6 +467,11 @@ fc_os_http(struct fc_os *os, enum fc_os_service svc, const char *method, const c
     /* Keystone's token POST creates nothing that a repeat would duplicate */
     if (svc == FC_SVC_IDENTITY && strcmp(method, "POST") == 0)
         idempotent = true;
+    bool mutating = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+                    strcmp(method, "DELETE") != 0 && svc != FC_SVC_IDENTITY;
+    if (mutating && os->cancel && *os->cancel)
+        return FC_ERR(FC_E_CANCELLED, "cloud '%s': %s %s %s not sent: cancelled",
+                      os->cfg->name, svc_names[svc], method, path);
     for (unsigned attempt = 1;; attempt++) {
         fc_http_resp_clear(r);
         struct curl_slist *h = base_headers(os, svc, token, body ? "application/json" : NULL);

@@ -194,6 +194,8 @@ open_cloud(struct osa *a)
     if (rc == FC_OK)
         rc = fc_os_open(a->cfg, &a->os);
     if (rc == FC_OK)
+        fc_os_set_cancel(a->os, &fc_cancel_requested);
+    if (rc == FC_OK)
         rc = fc_os_authenticate(a->os);
     return rc;
 }

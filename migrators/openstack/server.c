@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fluid/error.h"
 #include "fluid/log.h"
@@ -237,6 +238,35 @@ finish(struct osa *a, const char *id, const char *name, bool created)
     return FC_OK;
 }
 
+/* After a 409 on POST /servers: polls for up to 30 s for the server named `name` made by
+ * this relocation; when it shows, finishes it (*rc) and returns true. */
+static bool
+adopt_raced(struct osa *a, const char *name, json_t **l, fc_rc *rc)
+{
+    char q[600], path[900];
+    if (osa_q(name, q, sizeof q) != FC_OK)
+        return false;
+    snprintf(path, sizeof path, "/servers/detail?name=%s", q);
+    for (int i = 0; i < 15 && !fc_cancel_requested; i++) {
+        json_decref(*l);
+        *l = NULL;
+        if (osa_find_named(a, FC_SVC_COMPUTE, path, "servers", name, l) != FC_OK)
+            return false;
+        size_t k;
+        json_t *s;
+        json_array_foreach(*l, k, s) {
+            const char *m = osa_js(json_object_get(s, "metadata"), "fluid_relocation");
+            if (m && strcmp(m, a->rid) == 0) {
+                note(a, "server %.200s was made by an earlier run of this task: adopted", name);
+                *rc = finish(a, osa_js(s, "id"), name, false);
+                return true;
+            }
+        }
+        sleep(2);
+    }
+    return false;
+}
+
 fc_rc
 osa_server_create(struct osa *a)
 {
@@ -342,6 +372,14 @@ osa_server_create(struct osa *a)
     json_t *body = json_pack("{s:o}", "server", srv), *r = NULL;
     rc = fc_os_call(a->os, FC_SVC_COMPUTE, "POST", "/servers", body, NULL, &r);
     json_decref(body);
+    if (rc && fc_os_last_error(a->os)->status == 409 && json_array_size(nets)) {
+        /* a port in use: an earlier run of this task (killed while its POST was on the
+         * wire) may have made the server; adopt it when it carries our marker */
+        struct fc_error saved = *fc_error_last();
+        if (adopt_raced(a, name, &l, &rc))
+            goto out;
+        rc = FC_ERR(saved.rc, "%s", saved.msg);
+    }
     if (rc)
         goto out;
     const char *id = osa_js(json_object_get(r, "server"), "id");

@@ -3,6 +3,7 @@
  * and a token near expiry renewed, a wrong password, an unknown cloud, a 404 not retried;
  * no password, secret or token in any error or log. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,5 +252,43 @@ Test(auth, pagination)
     paged_equals_whole(os, FC_SVC_IMAGE, "/images", "?", "images");
     json_decref(dc_call(os, FC_SVC_IMAGE, "DELETE", NULL, "/images/%s", id));
     json_decref(img);
+    fc_os_close(os);
+}
+
+/* A cancelled session (a migrator after SIGTERM) sends no request that creates: the POST is
+ * refused before it leaves, nothing is made, and reads, deletes and re-authentication still
+ * work. */
+Test(auth, cancelled_session_creates_nothing)
+{
+    struct fc_os *os = dc_open(dc_source());
+    static volatile sig_atomic_t cancel;
+    cancel = 0;
+    fc_os_set_cancel(os, &cancel);
+    char name[64];
+    snprintf(name, sizeof name, "fluid-it-cancel-%d", (int)getpid());
+    json_t *sg = dc_call(os, FC_SVC_NETWORK, "POST",
+                         json_pack("{s:{s:s}}", "security_group", "name", name), "/security-groups");
+    cancel = 1;
+    uint64_t before = fc_os_stats(os)->requests;
+    fc_rc rc = dc_try(os, FC_SVC_NETWORK, "POST",
+                      json_pack("{s:{s:s}}", "security_group", "name", name), "/security-groups");
+    cr_assert_eq(rc, FC_E_CANCELLED, "%s", fc_error_msg());
+    cr_assert(strstr(fc_error_msg(), "POST /v2.0/security-groups not sent: cancelled") ||
+                  strstr(fc_error_msg(), "not sent: cancelled"),
+              "%s", fc_error_msg());
+    cr_assert_eq(fc_os_stats(os)->requests, before, "the refused POST went out");
+    rc = dc_try(os, FC_SVC_NETWORK, "PUT", json_pack("{s:{s:s}}", "security_group", "name", "x"),
+                "/security-groups/%s",
+                json_string_value(json_object_get(json_object_get(sg, "security_group"), "id")));
+    cr_assert_eq(rc, FC_E_CANCELLED, "%s", fc_error_msg());
+    /* reads still go out: exactly the one group of that name exists */
+    json_t *l = dc_call(os, FC_SVC_NETWORK, "GET", NULL, "/security-groups?name=%s", name);
+    cr_assert_eq(json_array_size(json_object_get(l, "security_groups")), 1);
+    json_decref(l);
+    /* a new token may still be had (Keystone's POST creates nothing) */
+    cr_assert_eq(fc_os_authenticate(os), FC_OK, "%s", fc_error_msg());
+    json_decref(dc_call(os, FC_SVC_NETWORK, "DELETE", NULL, "/security-groups/%s",
+                        json_string_value(json_object_get(json_object_get(sg, "security_group"), "id"))));
+    json_decref(sg);
     fc_os_close(os);
 }

@@ -9,6 +9,7 @@
 #define FLUID_CLOUD_OS_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,12 @@ fc_rc fc_os_revoke_token(struct fc_os *os);
 void fc_os_set_retry(struct fc_os *os, unsigned attempts, unsigned base_delay_ms);
 void fc_os_set_refresh_margin(struct fc_os *os, unsigned seconds);
 void fc_os_set_timeouts(struct fc_os *os, unsigned connect_s, unsigned total_s);
+/* Once *flag is non-zero (a migrator's SIGTERM), requests that may create or change a
+ * resource (POST, PUT, PATCH; Keystone's token POST excepted) are refused with
+ * FC_E_CANCELLED before they are sent: a cancelled run that was about to create something
+ * must not race the run that takes its task over. GET, HEAD and DELETE still go out (a
+ * cleanup may need them). NULL: never. */
+void fc_os_set_cancel(struct fc_os *os, const volatile sig_atomic_t *flag);
 /* Microversion sent to `svc` only (compute "2.79", volume "3.60"; NULL: none). */
 fc_rc fc_os_set_microversion(struct fc_os *os, enum fc_os_service svc, const char *version);
 
