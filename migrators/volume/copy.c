@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The copy pipeline: the source (local file, device, stream or SFTP) is cut into 1 MiB
- * chunks on the main thread (whole-volume SHA-256, zero detection, chunk hashes against the
- * destination's base for --resume/--delta), compressed by worker threads (helper mode), and
- * written by one sender thread per stream. Zero chunks of a fresh sparse file are skipped. */
+ * chunks on the main thread (zero detection; the plain SHA-256 only where a stream end needs
+ * it), hashed and compared with the destination's base (--resume/--delta) and compressed
+ * (helper mode) by worker threads, and written by one sender thread per stream. Zero chunks
+ * of a fresh sparse file are skipped. With a base and a local source of known size, the
+ * source's chunk hashes are computed first (while the far side hashes its base), and only
+ * the chunks that differ are read again and sent. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -57,8 +60,9 @@ struct chunker {
     struct chunk *cur;
     uint32_t fill;       /* bytes of cur covered so far */
     uint64_t pos;
+    bool plain;          /* also the SHA-256 of the whole stream (a stream end needs it) */
     struct fc_sha256 sha;
-    uint8_t digest[32];
+    uint8_t digest[32];  /* that SHA-256 */
     bool ended;
 };
 
@@ -98,15 +102,10 @@ job_error(struct job *j)
     return FC_ERR(j->err_rc, "%s", j->err_msg);
 }
 
-static fc_rc
-flush_chunk(struct chunker *k)
+/* zmask of a chunk's data; an all-zero chunk loses its buffer (c->zero). */
+static void
+classify(struct chunk *c)
 {
-    struct job *j = k->j;
-    struct chunk *c = k->cur;
-    k->cur = NULL;
-    k->fill = 0;
-    if (!c)
-        return FC_OK;
     if (c->data) {
         uint16_t zm = 0;
         for (unsigned b = 0; b * VOL_BLOCK < c->len; b++) {
@@ -124,18 +123,23 @@ flush_chunk(struct chunker *k)
     c->zero = c->data == NULL;
     if (c->zero)
         c->zmask = 0xffff;
-    if (j->base_hash && !c->zero) {
-        c->need_hash = true; /* hashed and compared by the worker thread */
-    } else if (j->base_hash) {
-        uint8_t h[32];
-        if (c->len == VOL_CHUNK) {
-            memcpy(h, zero_chunk_hash(), 32);
-        } else {
-            FC_AUTOFREE uint8_t *z = calloc(1, c->len);
-            if (!z)
-                return FC_ERR(FC_E_NOMEM, "out of memory");
-            sha256_buf(z, c->len, h);
-        }
+}
+
+static fc_rc
+flush_chunk(struct chunker *k)
+{
+    struct job *j = k->j;
+    struct chunk *c = k->cur;
+    k->cur = NULL;
+    k->fill = 0;
+    if (!c)
+        return FC_OK;
+    classify(c);
+    if (!c->zero) {
+        c->need_hash = !j->src_prehashed; /* hashed (and compared) by a worker thread */
+    } else {
+        uint8_t *h = vhashes_slot(&j->src_hash, c->off / VOL_CHUNK);
+        chunk_hash_zero(c->len, h);
         if (job_chunk_unchanged(j, c, h)) {
             atomic_fetch_add(&j->unchanged_bytes, c->len);
             atomic_fetch_add(&j->done, c->len);
@@ -168,6 +172,9 @@ need_chunk(struct chunker *k, uint64_t off)
 {
     if (k->cur)
         return FC_OK;
+    fc_rc rc = vhashes_reserve(&k->j->src_hash, off / VOL_CHUNK);
+    if (rc != FC_OK)
+        return rc;
     struct chunk *c = calloc(1, sizeof *c);
     if (!c)
         return FC_ERR(FC_E_NOMEM, "out of memory");
@@ -183,7 +190,7 @@ k_begin(struct fc_sink *s, const struct fc_stream_info *info)
 {
     struct chunker *k = (struct chunker *)s;
     k->j->size = info->size;
-    return fc_sha256_init(&k->sha);
+    return k->plain ? fc_sha256_init(&k->sha) : FC_OK;
 }
 
 static fc_rc
@@ -196,7 +203,8 @@ k_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
                       k->pos);
     if (atomic_load(&k->j->failed))
         return job_error(k->j);
-    fc_sha256_update(&k->sha, buf, len);
+    if (k->plain)
+        fc_sha256_update(&k->sha, buf, len);
     while (len) {
         fc_rc rc = need_chunk(k, k->pos);
         if (rc != FC_OK)
@@ -232,7 +240,8 @@ k_zero(struct fc_sink *s, uint64_t off, uint64_t len)
                       k->pos);
     if (atomic_load(&k->j->failed))
         return job_error(k->j);
-    fc_sha256_update_zeros(&k->sha, len);
+    if (k->plain)
+        fc_sha256_update_zeros(&k->sha, len);
     while (len) {
         fc_rc rc = need_chunk(k, k->pos);
         if (rc != FC_OK)
@@ -268,8 +277,9 @@ k_end(struct fc_sink *s, uint64_t size, const uint8_t *sha)
     if (rc != FC_OK)
         return rc;
     k->j->size = size;
-    fc_sha256_final(&k->sha, k->digest);
-    if (sha && memcmp(sha, k->digest, 32) != 0)
+    if (k->plain)
+        fc_sha256_final(&k->sha, k->digest);
+    if (sha && k->plain && memcmp(sha, k->digest, 32) != 0)
         return FC_ERR(FC_E_CHECKSUM, "source stream: its END digest does not match the content");
     k->ended = true;
     return FC_OK;
@@ -285,7 +295,7 @@ worker(void *arg)
     struct chunk *c;
     while ((c = queue_get(&j->q_in))) {
         if (c->need_hash) {
-            uint8_t h[32];
+            uint8_t *h = vhashes_slot(&j->src_hash, c->off / VOL_CHUNK);
             sha256_buf(c->data, c->len, h);
             if (job_chunk_unchanged(j, c, h)) {
                 atomic_fetch_add(&j->unchanged_bytes, c->len);
@@ -393,6 +403,170 @@ human(uint64_t b, char *out, size_t cap)
         snprintf(out, cap, "%.1f MiB", b / 1048576.0);
 }
 
+/* ---- --delta / --resume with a local source of known size ---- */
+static void *
+prehash_thread(void *arg)
+{
+    struct prehash *a = arg;
+    a->rc = hash_chunks_fd(a->fd, a->size, &a->h, &a->n, &a->stop, NULL);
+    if (a->rc != FC_OK)
+        snprintf(a->msg, sizeof a->msg, "source: %s", fc_error_msg());
+    return NULL;
+}
+
+void
+prehash_start(struct job *j)
+{
+    struct prehash *p = &j->pre;
+    struct stat st;
+    p->fd = -1;
+    if (!(j->delta || j->resume) || j->src.kind != VK_LOCAL)
+        return;
+    if (vol_open_source(j, &p->fd) != FC_OK || fstat(p->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        fc_error_clear(); /* the copy itself reports a bad source */
+        if (p->fd >= 0)
+            close(p->fd);
+        p->fd = -1;
+        return;
+    }
+    p->size = (uint64_t)st.st_size;
+    p->started = pthread_create(&p->t, NULL, prehash_thread, p) == 0;
+}
+
+/* Waits for the source's hashes; FC_OK with p->h filled. */
+static fc_rc
+prehash_join(struct job *j)
+{
+    struct prehash *p = &j->pre;
+    if (p->started) {
+        pthread_join(p->t, NULL);
+        p->started = false;
+    }
+    return p->rc == FC_OK ? FC_OK : FC_ERR(p->rc, "%s", p->msg);
+}
+
+void
+prehash_end(struct job *j)
+{
+    struct prehash *p = &j->pre;
+    p->stop = 1;
+    if (p->started)
+        pthread_join(p->t, NULL);
+    p->started = false;
+    if (p->fd >= 0)
+        close(p->fd);
+    p->fd = -1;
+    free(p->h);
+    p->h = NULL;
+}
+
+/* The source's chunk hashes (computed while the destination side hashed its base) against
+ * the base's: queues the chunks that differ. *tree: the source's digest. */
+static fc_rc
+delta_pass(struct job *j, int fd, uint8_t tree[32])
+{
+    fc_rc wrc = j->base_pending ? j->ops->base_wait(j) : FC_OK;
+    if (wrc != FC_OK)
+        return wrc;
+    fc_rc rc = prehash_join(j);
+    if (rc != FC_OK)
+        return rc;
+    if (j->pre.size != j->size)
+        return FC_ERR(FC_E_IO, "source %s changed size while being copied", j->src.arg);
+    const uint8_t *h = j->pre.h;
+    tree_digest(h, j->pre.n, tree);
+    for (uint64_t i = 0; i < j->pre.n && rc == FC_OK; i++) {
+        uint64_t off = i * VOL_CHUNK;
+        uint32_t len = (uint32_t)(j->size - off < VOL_CHUNK ? j->size - off : VOL_CHUNK);
+        struct chunk probe = {.off = off, .len = len};
+        if (job_chunk_unchanged(j, &probe, h + i * 32)) {
+            atomic_fetch_add(&j->unchanged_bytes, len);
+            atomic_fetch_add(&j->done, len);
+            progress(j, false);
+            continue;
+        }
+        if (fc_cancel_requested)
+            return FC_ERR(FC_E_CANCELLED, "cancelled at offset %" PRIu64 " of the source", off);
+        struct chunk *c = calloc(1, sizeof *c);
+        if (!c || !(c->data = malloc(VOL_CHUNK))) {
+            chunk_free(c);
+            return FC_ERR(FC_E_NOMEM, "out of memory");
+        }
+        c->off = off;
+        c->len = len;
+        for (uint32_t got = 0; got < len && rc == FC_OK;) {
+            ssize_t r = pread(fd, c->data + got, len - got, (off_t)(off + got));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                rc = r < 0 ? FC_ERRNO(FC_E_IO, "source %s: read at offset %" PRIu64,
+                                      j->src.arg, off + got)
+                           : FC_ERR(FC_E_IO, "source %s shrank while being copied",
+                                    j->src.arg);
+            else
+                got += (uint32_t)r;
+        }
+        if (rc != FC_OK) {
+            chunk_free(c);
+            break;
+        }
+        classify(c);
+        c->rewrite = !j->fresh || !j->sparse;
+        if (!queue_put(&j->q_in, c)) {
+            chunk_free(c);
+            if (!atomic_load(&j->failed) && fc_cancel_requested)
+                return FC_ERR(FC_E_CANCELLED, "cancelled at offset %" PRIu64 " of the source",
+                              off);
+            return job_error(j);
+        }
+        progress(j, false);
+    }
+    return rc;
+}
+
+/* A local regular file of known size: each chunk read straight into its buffer (no copy
+ * through a stream buffer), a chunk that is a hole not read at all. */
+static fc_rc
+direct_pass(struct chunker *k, int fd)
+{
+    struct job *j = k->j;
+    fc_rc rc = FC_OK;
+    for (uint64_t off = 0; off < j->size && rc == FC_OK; off += VOL_CHUNK) {
+        if (fc_cancel_requested)
+            return FC_ERR(FC_E_CANCELLED, "cancelled at offset %" PRIu64 " of the source", off);
+        if (atomic_load(&j->failed))
+            return job_error(j);
+        if ((rc = need_chunk(k, off)) != FC_OK)
+            return rc;
+        struct chunk *c = k->cur;
+        k->pos = off;
+        if (!range_is_hole(fd, off, c->len)) {
+            if (!(c->data = malloc(VOL_CHUNK)))
+                return FC_ERR(FC_E_NOMEM, "out of memory");
+            for (uint32_t got = 0; got < c->len;) {
+                ssize_t r = pread(fd, c->data + got, c->len - got, (off_t)(off + got));
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r <= 0)
+                    return r < 0 ? FC_ERRNO(FC_E_IO, "source %s: read at offset %" PRIu64,
+                                            j->src.arg, off + got)
+                                 : FC_ERR(FC_E_IO, "source %s shrank while being copied",
+                                          j->src.arg);
+                got += (uint32_t)r;
+            }
+        }
+        if (k->plain) {
+            if (c->data)
+                fc_sha256_update(&k->sha, c->data, c->len);
+            else
+                fc_sha256_update_zeros(&k->sha, c->len);
+        }
+        k->pos = off + c->len;
+        rc = flush_chunk(k);
+    }
+    return rc;
+}
+
 fc_rc
 vol_copy(struct job *j)
 {
@@ -429,21 +603,54 @@ vol_copy(struct job *j)
     bool compress = j->mode == MODE_HELPER && j->zlevel > 0;
     if (!compress)
         j->zlevel = 0;
+    /* A base and a local source of known size: hash the source first (while the far side
+     * hashes its base), then read and send only the chunks that differ. */
+    bool pre = j->pre.started && sfd >= 0 && j->size != FC_SIZE_UNKNOWN &&
+               (j->base_hash || j->base_pending);
+    if (j->pre.started && !pre) {
+        /* no base after all (a first --delta): the hashes serve the digest */
+        if (sfd >= 0 && j->size == j->pre.size && prehash_join(j) == FC_OK) {
+            for (uint64_t i = 0; i < j->pre.n && rc == FC_OK; i++)
+                if ((rc = vhashes_reserve(&j->src_hash, i)) == FC_OK)
+                    memcpy(vhashes_slot(&j->src_hash, i), j->pre.h + i * 32, 32);
+            j->src_prehashed = rc == FC_OK;
+        }
+        prehash_end(j);
+        fc_error_clear();
+        rc = FC_OK;
+    }
+    if (j->base_pending && !pre && (rc = j->ops->base_wait(j)) != FC_OK) {
+        j->ops->close(j, false);
+        if (sfd > 0)
+            close(sfd);
+        queue_destroy(&j->q_in);
+        queue_destroy(&j->q_out);
+        return rc;
+    }
     pthread_t cth[2], sth[VOL_MAX_STREAMS];
     struct sender_arg sa[VOL_MAX_STREAMS];
-    /* one worker keeps the chunks in order (the helper then hashes as it writes) */
-    unsigned ncomp = compress ? 2 : j->base_hash ? 1 : 0;
-    compress = ncomp > 0;
+    /* workers hash (and compare) the chunks and compress them; one keeps them in order */
+    unsigned ncomp = compress ? 2 : pre || j->src_prehashed || j->mode == MODE_STREAM ? 0 : 1;
+    bool workers = ncomp > 0;
     for (unsigned i = 0; i < ncomp; i++)
         pthread_create(&cth[i], NULL, worker, j);
-    j->q_send = compress ? &j->q_out : &j->q_in;
+    j->q_send = workers ? &j->q_out : &j->q_in;
     for (unsigned i = 0; i < j->streams; i++) {
         sa[i] = (struct sender_arg){j, (int)i};
         pthread_create(&sth[i], NULL, sender, &sa[i]);
     }
 
     struct chunker k = {.sink = {k_begin, k_write, k_zero, k_end}, .j = j};
-    if (j->src.kind == VK_SSH) {
+    k.plain = j->mode == MODE_STREAM || j->src.kind == VK_STREAM;
+    uint8_t tree[32] = {0};
+    if (pre) {
+        rc = delta_pass(j, sfd, tree);
+        k.pos = j->size;
+    } else if (j->src.kind == VK_LOCAL && sfd >= 0 && j->size != FC_SIZE_UNKNOWN &&
+               j->mode != MODE_STREAM) {
+        if ((rc = k_begin(&k.sink, &(struct fc_stream_info){.size = j->size})) == FC_OK)
+            rc = direct_pass(&k, sfd);
+    } else if (j->src.kind == VK_SSH) {
         rc = src_sftp_run(j, &k.sink);
     } else {
         struct fc_stream_reader_opts ro = {.buf_size = 4u << 20, .zero_block = VOL_BLOCK,
@@ -460,18 +667,20 @@ vol_copy(struct job *j)
     if (rc == FC_E_CANCELLED && j->ops->abort)
         j->ops->abort(j); /* senders may sit in a blocked SSH write */
     /* drain: close the input, let the workers and senders finish */
-    if (compress) {
-        queue_close(&j->q_in);
+    queue_close(&j->q_in);
+    if (workers) {
         for (unsigned i = 0; i < ncomp; i++)
             pthread_join(cth[i], NULL);
         queue_close(&j->q_out);
-    } else {
-        queue_close(&j->q_in);
     }
     for (unsigned i = 0; i < j->streams; i++)
         pthread_join(sth[i], NULL);
     queue_destroy(&j->q_out);
     queue_destroy(&j->q_in);
+    if (!pre && j->mode != MODE_STREAM && !atomic_load(&j->failed))
+        vhashes_digest(&j->src_hash, (j->size + VOL_CHUNK - 1) / VOL_CHUNK, tree);
+    vhashes_free(&j->src_hash);
+    prehash_end(j);
 
     if (atomic_load(&j->failed)) {
         j->ops->close(j, false);
@@ -489,7 +698,7 @@ vol_copy(struct job *j)
                       VOL_PART_SUFFIX);
     }
     uint8_t dsha[32] = {0};
-    rc = j->ops->finish(j, j->size, k.digest, dsha);
+    rc = j->ops->finish(j, j->size, j->mode == MODE_STREAM ? k.digest : tree, dsha);
     if (rc != FC_OK) {
         j->ops->close(j, false);
         if (j->mode == MODE_STREAM)
@@ -502,17 +711,23 @@ vol_copy(struct job *j)
     }
     j->ops->close(j, true);
     progress(j, true);
-    char hex[65];
+    char hex[65], thex[65];
     fc_hex(k.digest, 32, hex);
-    json_t *res = json_pack("{s:s,s:I,s:s,s:b,s:I,s:I,s:I,s:I}", "sha256", hex, "bytes",
+    fc_hex(tree, 32, thex);
+    json_t *res = json_pack("{s:I,s:s,s:b,s:I,s:I,s:I,s:I}", "bytes",
                             (json_int_t)j->size, "mode", j->ops->mode, "verified", j->verify,
                             "bytes_sent", (json_int_t)atomic_load(&j->wire_bytes),
                             "data_bytes", (json_int_t)atomic_load(&j->data_bytes),
                             "zero_bytes", (json_int_t)atomic_load(&j->zero_bytes),
                             "unchanged_bytes", (json_int_t)atomic_load(&j->unchanged_bytes));
+    if (k.plain) /* the SHA-256 of the whole volume, computed where a stream end needs it */
+        json_object_set_new(res, "sha256", json_string(hex));
+    if (j->mode != MODE_STREAM) /* what --verify compared (docs/volume.md) */
+        json_object_set_new(res, "sha256_tree", json_string(thex));
     fc_log(FC_INFO, FC_MSG("volume copied"), FC_STR("mode", j->ops->mode),
            FC_U64("bytes", j->size), FC_U64("bytes_sent", atomic_load(&j->wire_bytes)),
-           FC_U64("unchanged_bytes", atomic_load(&j->unchanged_bytes)), FC_STR("sha256", hex));
+           FC_U64("unchanged_bytes", atomic_load(&j->unchanged_bytes)),
+           FC_STR("sha256_tree", thex));
     fc_event_done(j->m, res);
     return FC_OK;
 }

@@ -217,18 +217,28 @@ h_open(struct job *j)
     bool device = json_is_true(json_object_get(r, "device"));
     json_decref(r);
     j->fresh = !base && !device;
-    if (hashes && base) {
-        struct fc_frame f;
-        uint8_t *p = NULL;
-        if ((rc = read_reply(s->ch, s->ssh, &f, &p, 1ull << 29)) != FC_OK)
-            return rc;
-        if (f.type != VM_HASHES || f.length % 32) {
-            free(p);
-            return FC_ERR(FC_E_REMOTE, "helper on %s: bad chunk hashes", fc_ssh_peer(s->ssh));
-        }
-        j->base_hash = p;
-        j->base_chunks = f.length / 32;
+    j->base_pending = hashes && base; /* the helper hashes its base now: h_base_wait */
+    account(j, s);
+    return FC_OK;
+}
+
+static fc_rc
+h_base_wait(struct job *j)
+{
+    struct helper *hp = j->dstate;
+    struct hstream *s = &hp->st[0];
+    struct fc_frame f;
+    uint8_t *p = NULL;
+    j->base_pending = false;
+    fc_rc rc = read_reply(s->ch, s->ssh, &f, &p, 1ull << 29);
+    if (rc != FC_OK)
+        return rc;
+    if (f.type != VM_HASHES || f.length % 32) {
+        free(p);
+        return FC_ERR(FC_E_REMOTE, "helper on %s: bad chunk hashes", fc_ssh_peer(s->ssh));
     }
+    j->base_hash = p;
+    j->base_chunks = f.length / 32;
     account(j, s);
     return FC_OK;
 }
@@ -335,7 +345,8 @@ h_finish(struct job *j, uint64_t size, const uint8_t *sha, uint8_t dsha[32])
     free(p);
     account(j, s);
     if (j->verify && memcmp(dsha, sha, 32) != 0)
-        return FC_ERR(FC_E_CHECKSUM, "destination %s:%s: SHA-256 differs from the source's",
+        return FC_ERR(FC_E_CHECKSUM, "destination %s:%s: SHA-256 (chunk tree) differs from the "
+                      "source's",
                       fc_ssh_peer(s->ssh), j->dst.url.path);
     return FC_OK;
 }
@@ -370,4 +381,4 @@ h_abort(struct job *j)
 }
 
 const struct dest_ops dest_helper_ops = {"helper", h_open, h_attach, h_put, h_stream_done,
-                                         h_finish, h_close, h_abort};
+                                         h_finish, h_close, h_abort, h_base_wait};

@@ -163,9 +163,13 @@ l_finish(struct job *j, uint64_t size, const uint8_t *sha, uint8_t dsha[32])
     if (fsync(l->fd) != 0)
         return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO, "fsync %s", name);
     if (j->verify) {
-        fc_rc rc = hash_file_fd(l->fd, size, dsha, NULL);
+        uint8_t *h = NULL;
+        uint64_t n = 0;
+        fc_rc rc = hash_chunks_fd(l->fd, size, &h, &n, &fc_cancel_requested, NULL);
         if (rc != FC_OK)
             return rc;
+        tree_digest(h, n, dsha);
+        free(h);
         if (memcmp(dsha, sha, 32) != 0)
             return FC_ERR(FC_E_CHECKSUM, "destination %s: SHA-256 differs from the source's",
                           name);
@@ -197,7 +201,7 @@ l_close(struct job *j, bool ok)
 }
 
 const struct dest_ops dest_local_ops = {"local", l_open, l_attach, l_put, NULL, l_finish,
-                                        l_close, NULL};
+                                        l_close, NULL, NULL};
 
 /* ---- stdout ---- */
 struct sout {
@@ -280,4 +284,4 @@ s_close(struct job *j, bool ok)
 }
 
 const struct dest_ops dest_stream_ops = {"stream", s_open, l_attach, s_put, NULL, s_finish,
-                                         s_close, NULL};
+                                         s_close, NULL, NULL};

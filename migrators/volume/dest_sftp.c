@@ -135,7 +135,7 @@ read_range(struct fc_sftp_file *f, uint64_t off, uint64_t len, struct fc_sha256 
         if (h)
             fc_sha256_update(h, buf, n);
         if (chunk_hashes)
-            sha256_buf(buf, n, chunk_hashes + (off / VOL_CHUNK) * 32);
+            chunk_hash_buf(buf, n, chunk_hashes + (off / VOL_CHUNK) * 32);
         off += n;
         len -= n;
     }
@@ -308,11 +308,10 @@ f_finish(struct job *j, uint64_t size, const uint8_t *sha, uint8_t dsha[32])
          * the rest of a fresh file is holes, which read as zeros. */
         if ((rc = fc_sftp_open(s->ssh, target, FC_SFTP_READ, 0, &s->f)) != FC_OK)
             return rc;
-        struct fc_sha256 h = {0};
-        FC_AUTOFREE uint8_t *buf = malloc(VOL_CHUNK);
-        if (!buf || fc_sha256_init(&h) != FC_OK)
-            return FC_ERR(FC_E_NOMEM, "out of memory");
         uint64_t n = (size + VOL_CHUNK - 1) / VOL_CHUNK;
+        FC_AUTOFREE uint8_t *buf = malloc(VOL_CHUNK), *h = malloc(n ? n * 32 : 1);
+        if (!buf || !h)
+            return FC_ERR(FC_E_NOMEM, "out of memory");
         for (uint64_t i = 0; i < n && rc == FC_OK;) {
             bool read = !j->fresh || marked(p, i);
             uint64_t e = i;
@@ -321,13 +320,14 @@ f_finish(struct job *j, uint64_t size, const uint8_t *sha, uint8_t dsha[32])
             uint64_t off = i * VOL_CHUNK;
             uint64_t end = e * VOL_CHUNK < size ? e * VOL_CHUNK : size;
             if (read)
-                rc = read_range(s->f, off, end - off, &h, NULL, buf);
-            else
-                fc_sha256_update_zeros(&h, end - off);
+                rc = read_range(s->f, off, end - off, NULL, h, buf);
+            else /* holes of a fresh file */
+                for (uint64_t c = i; c < e; c++)
+                    chunk_hash_zero((size_t)(size - c * VOL_CHUNK < VOL_CHUNK
+                                             ? size - c * VOL_CHUNK : VOL_CHUNK), h + c * 32);
             i = e;
         }
-        fc_sha256_final(&h, dsha);
-        fc_sha256_free(&h);
+        tree_digest(h, n, dsha);
         account(j, s);
         fc_sftp_discard(s->f);
         s->f = NULL;
@@ -375,4 +375,4 @@ f_abort(struct job *j)
 }
 
 const struct dest_ops dest_sftp_ops = {"sftp", f_open, f_attach, f_put, f_stream_done,
-                                       f_finish, f_close, f_abort};
+                                       f_finish, f_close, f_abort, NULL};

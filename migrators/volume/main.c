@@ -20,7 +20,8 @@ static const char usage[] =
     "  --known-hosts FILE    default ~/.ssh/known_hosts; unknown keys are refused\n"
     "  --compress zstd[:N]   compress chunks (helper mode)\n"
     "  --no-sparse           write zero runs as zeros\n"
-    "  --verify / --no-verify  compare SHA-256 of source and destination (default on)\n"
+    "  --verify / --no-verify  compare the SHA-256 chunk-tree digests of source and\n"
+    "                          destination (default on)\n"
     "  --resume              continue an interrupted copy\n"
     "  --delta               send only the chunks that differ on the destination\n"
     "  --streams N           parallel SSH connections (1-16, default 1)\n"
@@ -145,6 +146,7 @@ run_copy(struct fc_migrator *m, int argc, char **argv)
             return rc;
         close(fd);
     }
+    prehash_start(&j); /* --delta/--resume: hash the source while connecting */
     if (j.dst.kind == VK_LOCAL) {
         j.mode = MODE_LOCAL;
         j.ops = &dest_local_ops;
@@ -154,8 +156,10 @@ run_copy(struct fc_migrator *m, int argc, char **argv)
         j.streams = 1;
     } else {
         bool helper = false;
-        if ((rc = dest_helper_probe(&j, &helper)) != FC_OK)
+        if ((rc = dest_helper_probe(&j, &helper)) != FC_OK) {
+            prehash_end(&j);
             return rc;
+        }
         j.mode = helper ? MODE_HELPER : MODE_SFTP;
         j.ops = helper ? &dest_helper_ops : &dest_sftp_ops;
         if (!helper && j.zlevel)
@@ -165,6 +169,7 @@ run_copy(struct fc_migrator *m, int argc, char **argv)
     if (j.src.kind == VK_SSH && j.dst.kind != VK_SSH)
         j.streams = 1;
     rc = vol_copy(&j);
+    prehash_end(&j);
     free(j.base_hash);
     fc_ssh_chan_close(j.chan0, NULL);
     fc_ssh_free(j.ssh0);

@@ -2,8 +2,9 @@
 /* `fluid-volume serve`: the receiving helper, started over an SSH exec channel. It speaks
  * the helper protocol (volume.h, docs/volume.md) on stdin/stdout: OPEN a destination (the
  * path travels in the JSON, never on a command line), chunk hashes of what is already there,
- * DATA / ZDATA (zstd) / ZERO writes, FINISH = size, fsync, SHA-256 of the whole file,
- * compare, rename <path>.fluid-part over <path>. Any failure is answered with ERR. */
+ * DATA / ZDATA (zstd) / ZERO writes, FINISH = size, fsync, the chunk-tree digest of the file
+ * (tree_digest in volume.h), compare, rename <path>.fluid-part over <path>. Any failure is
+ * answered with ERR. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,6 +26,7 @@
 #include "volume.h"
 
 #define RBUF (4u << 20)
+#define WRITEBACK_EVERY (32u << 20)
 #define MAX_OFF (1ull << 60)
 
 struct srv {
@@ -32,16 +34,19 @@ struct srv {
     size_t rpos, rlen;
     int fd;
     char *path, *part;
-    bool device, fresh, sparse;
-    /* One stream (the client says so): hash the result in order as it is written, the
-     * parts the client does not send read from the file (holes as zeros), so that hashing
-     * overlaps the transfer instead of following it; anything out of order falls back to
-     * reading the whole file at FINISH. */
-    bool inorder;
-    struct fc_sha256 h;
-    uint64_t hpos;
+    bool device, fresh, sparse, attach;
+    /* Chunk hashes of the file as it stands, so that FINISH reads only what it must:
+     * known[i] says hash[i] is the SHA-256 of the whole 1 MiB chunk i as it is now in the
+     * file: from the base hashes sent at OPEN (when this is the only stream: another
+     * stream's writes would not be seen here) or from a DATA/ZDATA/ZERO that covered the
+     * whole chunk (hashed from the bytes written). Any other write to a chunk clears it;
+     * FINISH reads and hashes the chunks not known (holes without reading them). */
+    bool single;
+    uint8_t *hash, *known;
+    uint64_t nhash;      /* capacity of hash / known, in chunks */
     uint8_t *data, *zbuf;
     ZSTD_DCtx *dx;
+    uint64_t unsynced;   /* bytes written since writeback was last started */
 };
 
 static fc_rc
@@ -49,6 +54,18 @@ rd(struct srv *s, void *out, size_t len)
 {
     uint8_t *o = out;
     while (len) {
+        if (s->rpos == s->rlen && len >= VOL_BLOCK) { /* big payload: no copy through rbuf */
+            ssize_t n = read(0, o, len);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                return FC_ERRNO(FC_E_NET, "serve: reading the client");
+            if (n == 0)
+                return FC_ERR(FC_E_NET, "serve: the client went away");
+            o += n;
+            len -= (size_t)n;
+            continue;
+        }
         if (s->rpos == s->rlen) {
             ssize_t n = read(0, s->rbuf, RBUF);
             if (n < 0 && errno == EINTR)
@@ -119,6 +136,13 @@ wr(struct srv *s, const void *buf, size_t len, uint64_t off)
         p += n;
         len -= (size_t)n;
         off += (uint64_t)n;
+        s->unsynced += (uint64_t)n;
+    }
+    /* Start writeback as we go (without waiting for it), so that the fsync before FINISH
+     * answers has little left to write instead of the whole volume. */
+    if (s->unsynced >= WRITEBACK_EVERY) {
+        s->unsynced = 0;
+        (void)sync_file_range(s->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     }
     return FC_OK;
 }
@@ -142,20 +166,44 @@ zero_range(struct srv *s, uint64_t off, uint64_t len)
 }
 
 /* Writes a chunk's bytes; on a fresh sparse file, zero blocks stay holes. */
+/* Before a write of [off, off+len): the chunks it touches are no longer known, except one
+ * it covers whole, whose hash is then hash (NULL: zeros). */
+static fc_rc
+track(struct srv *s, uint64_t off, uint64_t len, const uint8_t *buf)
+{
+    if (s->attach || len == 0)
+        return FC_OK; /* an extra stream: stream 0's helper reads what this one wrote */
+    uint64_t first = off / VOL_CHUNK, last = (off + len - 1) / VOL_CHUNK;
+    if (last >= s->nhash) {
+        uint64_t n = last + 1 > 2 * s->nhash ? last + 1 + 1024 : 2 * s->nhash;
+        uint8_t *h = realloc(s->hash, n * 32);
+        if (h)
+            s->hash = h;
+        uint8_t *k = h ? realloc(s->known, n) : NULL;
+        if (!k)
+            return FC_ERR(FC_E_NOMEM, "out of memory");
+        memset(k + s->nhash, 0, n - s->nhash);
+        s->known = k;
+        s->nhash = n;
+    }
+    for (uint64_t i = first; i <= last; i++)
+        s->known[i] = 0;
+    if (off % VOL_CHUNK == 0 && len == VOL_CHUNK) {
+        if (buf)
+            chunk_hash_buf(buf, len, s->hash + first * 32);
+        else
+            memcpy(s->hash + first * 32, zero_chunk_hash(), 32);
+        s->known[first] = 1;
+    }
+    return FC_OK;
+}
+
 static fc_rc
 put_data(struct srv *s, const uint8_t *buf, size_t len, uint64_t off)
 {
-    if (s->inorder) {
-        if (off < s->hpos) {
-            s->inorder = false;
-        } else {
-            fc_rc rc = hash_range_fd(s->fd, &s->h, s->hpos, off, tick);
-            if (rc != FC_OK)
-                return rc;
-            fc_sha256_update(&s->h, buf, len);
-            s->hpos = off + len;
-        }
-    }
+    fc_rc trc = track(s, off, len, buf);
+    if (trc != FC_OK)
+        return trc;
     if (!(s->fresh && s->sparse))
         return wr(s, buf, len, off);
     for (size_t b = 0; b < len;) {
@@ -220,6 +268,7 @@ do_open(struct srv *s, uint64_t len)
             return FC_ERR(FC_E_NOTFOUND, "destination directory %s does not exist", dir);
         s->part = part_name(path);
         if (!strcmp(mode, "attach")) {
+            s->attach = true;
             s->fd = open(s->part, O_WRONLY | O_CLOEXEC);
             if (s->fd < 0)
                 return FC_ERRNO(FC_E_IO, "destination %s", s->part);
@@ -242,18 +291,22 @@ do_open(struct srv *s, uint64_t len)
                             s->part);
     }
     s->fresh = !base;
-    if (inorder && fc_sha256_init(&s->h) == FC_OK)
-        s->inorder = true;
+    s->single = inorder;
     uint64_t size = (uint64_t)lseek(s->fd, 0, SEEK_END);
     rc = reply_json(json_pack("{s:b,s:b,s:I}", "base", base, "device", s->device, "size",
                               (json_int_t)(base ? size : 0)));
     if (rc != FC_OK || !hashes || !base)
         return rc;
-    FC_AUTOFREE uint8_t *h = NULL;
     uint64_t n = 0;
-    if ((rc = hash_chunks_fd(s->fd, size, &h, &n, NULL, tick)) != FC_OK)
+    if ((rc = hash_chunks_fd(s->fd, size, &s->hash, &n, NULL, tick)) != FC_OK)
         return rc;
-    return reply(VM_HASHES, 0, 0, h, n * 32);
+    if (!(s->known = calloc(n ? n : 1, 1)))
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    s->nhash = n;
+    /* whole chunks of the base stay known until written (one stream only) */
+    for (uint64_t i = 0; s->single && i < n && (i + 1) * VOL_CHUNK <= size; i++)
+        s->known[i] = 1;
+    return reply(VM_HASHES, 0, 0, s->hash, n * 32);
 }
 
 static fc_rc
@@ -271,16 +324,20 @@ do_finish(struct srv *s, uint32_t flags, uint64_t size, uint64_t len)
     if (fsync(s->fd) != 0)
         return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO, "fsync %s", name);
     memset(got, 0, sizeof got);
-    if ((flags & VF_VERIFY) && s->inorder && size >= s->hpos) {
-        if ((rc = hash_range_fd(s->fd, &s->h, s->hpos, size, tick)) != FC_OK)
+    if (flags & VF_VERIFY) {
+        uint64_t n = (size + VOL_CHUNK - 1) / VOL_CHUNK;
+        FC_AUTOFREE uint8_t *h = malloc(n ? n * 32 : 1), *k = calloc(n ? n : 1, 1);
+        if (!h || !k)
+            return FC_ERR(FC_E_NOMEM, "out of memory");
+        /* known hashes of whole chunks that are still whole at this size */
+        for (uint64_t i = 0; i < n && i < s->nhash; i++)
+            if (s->known[i] && (i + 1) * VOL_CHUNK <= size) {
+                memcpy(h + i * 32, s->hash + i * 32, 32);
+                k[i] = 1;
+            }
+        if ((rc = hash_chunks_known(s->fd, size, h, k, NULL, tick)) != FC_OK)
             return rc;
-        fc_sha256_final(&s->h, got);
-        if (memcmp(got, want, 32) != 0)
-            return FC_ERR(FC_E_CHECKSUM, "destination %s: SHA-256 of what arrived differs from "
-                          "the source's", name);
-    } else if (flags & VF_VERIFY) {
-        if ((rc = hash_file_fd(s->fd, size, got, tick)) != FC_OK)
-            return rc;
+        tree_digest(h, n, got);
         if (memcmp(got, want, 32) != 0)
             return FC_ERR(FC_E_CHECKSUM, "destination %s: SHA-256 differs from the source's",
                           name);
@@ -353,15 +410,8 @@ loop(struct srv *s)
         case VM_ZERO:
             if (f.length == 0 || f.length > VOL_CHUNK)
                 return FC_ERR(FC_E_INVALID, "serve: ZERO of %" PRIu64 " bytes", f.length);
-            if (s->inorder && f.offset < s->hpos)
-                s->inorder = false;
-            if (s->inorder) {
-                if ((rc = hash_range_fd(s->fd, &s->h, s->hpos, f.offset, tick)) != FC_OK)
-                    return rc;
-                fc_sha256_update_zeros(&s->h, f.length);
-                s->hpos = f.offset + f.length;
-            }
-            if ((rc = zero_range(s, f.offset, f.length)) != FC_OK)
+            if ((rc = track(s, f.offset, f.length, NULL)) != FC_OK ||
+                (rc = zero_range(s, f.offset, f.length)) != FC_OK)
                 return rc;
             break;
         case VM_SYNC:
@@ -392,6 +442,9 @@ vol_serve(void)
     if (!s.rbuf || !s.data || !s.zbuf || !s.dx) {
         rc = FC_ERR(FC_E_NOMEM, "out of memory");
     } else {
+        /* sshd feeds stdin through a pipe: a larger one means fewer wake-ups on both
+         * sides (best effort: a socket or a limit just keeps the default) */
+        (void)fcntl(0, F_SETPIPE_SZ, (int)VOL_CHUNK);
         if (write(1, VOL_PROTO_MAGIC, 8) != 8)
             rc = FC_ERRNO(FC_E_NET, "serve: writing to the client");
         else
@@ -410,7 +463,8 @@ vol_serve(void)
     }
     if (s.fd >= 0)
         close(s.fd);
-    fc_sha256_free(&s.h);
+    free(s.hash);
+    free(s.known);
     free(s.path);
     free(s.part);
     free(s.rbuf);

@@ -161,6 +161,87 @@ next_data(int fd, uint64_t off, uint64_t size)
     return (uint64_t)d;
 }
 
+bool
+range_is_hole(int fd, uint64_t off, uint64_t len)
+{
+    return next_data(fd, off, off + len) >= off + len;
+}
+
+void
+chunk_hash_zero(size_t len, uint8_t out[32])
+{
+    if (len == VOL_CHUNK) {
+        memcpy(out, zero_chunk_hash(), 32);
+        return;
+    }
+    uint8_t *z = calloc(1, len ? len : 1); /* only the last chunk is shorter */
+    if (!z) {
+        memset(out, 0, 32); /* cannot match a real digest: the copy fails its check */
+        return;
+    }
+    SHA256(z, len, out);
+    free(z);
+}
+
+void
+chunk_hash_buf(const uint8_t *buf, size_t len, uint8_t out[32])
+{
+    if (fc_is_zero(buf, len)) /* about ten times cheaper than hashing */
+        chunk_hash_zero(len, out);
+    else
+        SHA256(buf, len, out);
+}
+
+fc_rc
+hash_chunk_fd(int fd, uint64_t off, size_t len, uint8_t *buf, uint8_t out[32])
+{
+    if (range_is_hole(fd, off, len)) { /* a hole: never read */
+        chunk_hash_zero(len, out);
+        return FC_OK;
+    }
+    size_t got;
+    ssize_t r;
+    for (got = 0; got < len; got += (size_t)r) {
+        r = pread(fd, buf + got, len - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) {
+            r = 0;
+            continue;
+        }
+        if (r < 0)
+            return FC_ERRNO(FC_E_IO, "read at offset %llu", (unsigned long long)(off + got));
+        if (r == 0) { /* shorter than expected: the rest is zeros (the size is set later) */
+            memset(buf + got, 0, len - got);
+            break;
+        }
+    }
+    chunk_hash_buf(buf, len, out);
+    return FC_OK;
+}
+
+fc_rc
+hash_chunks_known(int fd, uint64_t size, uint8_t *hashes, const uint8_t *known,
+                  const volatile sig_atomic_t *cancel, vol_tick tick)
+{
+    uint64_t n = (size + VOL_CHUNK - 1) / VOL_CHUNK;
+    FC_AUTOFREE uint8_t *buf = malloc(VOL_CHUNK);
+    if (!buf)
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    for (uint64_t i = 0; i < n; i++) {
+        if ((cancel && *cancel) || fc_cancel_requested)
+            return FC_ERR(FC_E_CANCELLED, "cancelled while hashing chunks");
+        uint64_t off = i * VOL_CHUNK;
+        if (tick && i % 64 == 0)
+            tick(off);
+        if (known && known[i])
+            continue;
+        size_t len = (size_t)(size - off < VOL_CHUNK ? size - off : VOL_CHUNK);
+        fc_rc rc = hash_chunk_fd(fd, off, len, buf, hashes + i * 32);
+        if (rc != FC_OK)
+            return rc;
+    }
+    return FC_OK;
+}
+
 fc_rc
 hash_chunks_fd(int fd, uint64_t size, uint8_t **out, uint64_t *nchunks,
                const volatile sig_atomic_t *cancel, vol_tick tick)
@@ -169,94 +250,70 @@ hash_chunks_fd(int fd, uint64_t size, uint8_t **out, uint64_t *nchunks,
     *out = NULL;
     *nchunks = 0;
     uint8_t *h = malloc(n ? n * 32 : 1);
-    FC_AUTOFREE uint8_t *buf = malloc(VOL_CHUNK);
-    if (!h || !buf) {
-        free(h);
+    if (!h)
         return FC_ERR(FC_E_NOMEM, "out of memory hashing %llu chunks", (unsigned long long)n);
-    }
-    for (uint64_t i = 0; i < n; i++) {
-        if (cancel && *cancel) {
-            free(h);
-            return FC_ERR(FC_E_CANCELLED, "cancelled while hashing chunks");
-        }
-        uint64_t off = i * VOL_CHUNK;
-        size_t len = (size_t)(size - off < VOL_CHUNK ? size - off : VOL_CHUNK);
-        if (tick && i % 64 == 0)
-            tick(off);
-        if (len == VOL_CHUNK && next_data(fd, off, size) >= off + len) {
-            memcpy(h + i * 32, zero_chunk_hash(), 32);
-            continue;
-        }
-        size_t got;
-        ssize_t r;
-        for (got = 0; got < len; got += (size_t)r) {
-            r = pread(fd, buf + got, len - got, (off_t)(off + got));
-            if (r < 0 && errno == EINTR) {
-                r = 0;
-                continue;
-            }
-            if (r < 0) {
-                free(h);
-                return FC_ERRNO(FC_E_IO, "read at offset %llu", (unsigned long long)(off + got));
-            }
-            if (r == 0) { /* shorter than expected: rest is zeros */
-                memset(buf + got, 0, len - got);
-                break;
-            }
-        }
-        SHA256(buf, len, h + i * 32);
+    fc_rc rc = hash_chunks_known(fd, size, h, NULL, cancel, tick);
+    if (rc != FC_OK) {
+        free(h);
+        return rc;
     }
     *out = h;
     *nchunks = n;
     return FC_OK;
 }
 
-fc_rc
-hash_range_fd(int fd, struct fc_sha256 *h, uint64_t off, uint64_t end, vol_tick tick)
+void
+tree_digest(const uint8_t *hashes, uint64_t n, uint8_t out[32])
 {
-    const size_t bs = 4u << 20;
-    FC_AUTOFREE uint8_t *buf = NULL;
-    uint64_t next_tick = off;
-    while (off < end) {
-        if (tick && off >= next_tick) {
-            tick(off);
-            next_tick = off + (64u << 20);
-        }
-        uint64_t d = next_data(fd, off, end);
-        if (d > off + (64u << 20))
-            d = off + (64u << 20); /* zeros in slices, so that ticks keep coming */
-        if (d > end)
-            d = end;
-        if (d > off) {
-            fc_sha256_update_zeros(h, d - off);
-            off = d;
-            continue;
-        }
-        if (!buf && !(buf = malloc(bs)))
-            return FC_ERR(FC_E_NOMEM, "out of memory");
-        size_t len = (size_t)(end - off < bs ? end - off : bs);
-        ssize_t r = pread(fd, buf, len, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return FC_ERRNO(FC_E_IO, "read at offset %llu", (unsigned long long)off);
-        if (r == 0) { /* past the end of the file: zeros (the size is set later) */
-            fc_sha256_update_zeros(h, end - off);
-            break;
-        }
-        fc_sha256_update(h, buf, (size_t)r);
-        off += (uint64_t)r;
-    }
+    SHA256(n ? hashes : (const uint8_t *)"", (size_t)n * 32, out);
+}
+
+/* ---- chunk hashes of a volume of unknown size: blocks that never move, so that a worker
+ * can fill a slot while the chunker adds blocks ---- */
+#define VH_PER_BLK 4096u   /* 4 GiB of volume per block */
+#define VH_MAX_BLK 65536u  /* 256 TiB */
+
+fc_rc
+vhashes_reserve(struct vhashes *v, uint64_t i)
+{
+    uint64_t b = i / VH_PER_BLK;
+    if (b >= VH_MAX_BLK)
+        return FC_ERR(FC_E_INVALID, "volume larger than 256 TiB");
+    if (!v->blk && !(v->blk = calloc(VH_MAX_BLK, sizeof *v->blk)))
+        return FC_ERR(FC_E_NOMEM, "out of memory");
+    if (!v->blk[b] && !(v->blk[b] = malloc(VH_PER_BLK * 32)))
+        return FC_ERR(FC_E_NOMEM, "out of memory");
     return FC_OK;
 }
 
-fc_rc
-hash_file_fd(int fd, uint64_t size, uint8_t sha[32], vol_tick tick)
+uint8_t *
+vhashes_slot(struct vhashes *v, uint64_t i)
 {
-    struct fc_sha256 h = {0};
-    fc_rc rc = fc_sha256_init(&h);
-    if (rc == FC_OK && (rc = hash_range_fd(fd, &h, 0, size, tick)) == FC_OK)
-        fc_sha256_final(&h, sha);
-    fc_sha256_free(&h);
-    return rc;
+    return v->blk[i / VH_PER_BLK] + (i % VH_PER_BLK) * 32;
+}
+
+void
+vhashes_digest(struct vhashes *v, uint64_t n, uint8_t out[32])
+{
+    struct fc_sha256 c = {0};
+    if (fc_sha256_init(&c) != FC_OK) {
+        memset(out, 0, 32);
+        return;
+    }
+    for (uint64_t i = 0; i < n; i += VH_PER_BLK) {
+        uint64_t k = n - i < VH_PER_BLK ? n - i : VH_PER_BLK;
+        fc_sha256_update(&c, v->blk[i / VH_PER_BLK], (size_t)k * 32);
+    }
+    fc_sha256_final(&c, out);
+    fc_sha256_free(&c);
+}
+
+void
+vhashes_free(struct vhashes *v)
+{
+    if (v->blk)
+        for (unsigned b = 0; b < VH_MAX_BLK; b++)
+            free(v->blk[b]);
+    free(v->blk);
+    v->blk = NULL;
 }

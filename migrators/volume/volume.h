@@ -24,7 +24,7 @@
 #define VOL_HELPER_DEFAULT "/usr/libexec/fluidcloud/fluid-volume"
 
 /* ---- helper protocol: 24-byte headers as in fluid/stream.h {u32 type, aux; u64 off, len} */
-#define VOL_PROTO_MAGIC "FCVOL001"
+#define VOL_PROTO_MAGIC "FCVOL002" /* 002: FINISH/DONE carry the chunk-tree digest */
 enum vol_msg {
     VM_OPEN = 0x10,   /* len = JSON bytes that follow */
     VM_DATA = 0x11,   /* off, len raw bytes follow */
@@ -39,6 +39,12 @@ enum vol_msg {
     VM_ERR = 0x2f,    /* aux = fc_rc, len = message bytes */
 };
 enum { VF_VERIFY = 1, VF_COMMIT = 2 };
+
+/* Chunk hashes of a volume whose size may be unknown: slots never move once reserved, so a
+ * worker may fill slot i while the chunker reserves later ones. */
+struct vhashes {
+    uint8_t **blk;
+};
 
 /* ---- a chunk in flight ---- */
 struct chunk {
@@ -81,6 +87,19 @@ struct vol_end {          /* SRC or DEST as given */
 
 struct job;
 
+/* --delta / --resume from a local regular file: the source's chunk hashes, computed by a
+ * thread started before the destination is even connected. */
+struct prehash {
+    pthread_t t;
+    bool started;
+    int fd;
+    uint64_t size, n;
+    uint8_t *h;          /* 32 * n */
+    fc_rc rc;
+    char msg[1024];
+    volatile sig_atomic_t stop;
+};
+
 /* A destination: open() once (on stream 0: creates the partial file, returns base hashes),
  * attach() per extra stream, put() per chunk (from that stream's thread), finish() once. */
 struct dest_ops {
@@ -95,6 +114,9 @@ struct dest_ops {
     /* From the main thread while senders may be blocked in SSH I/O: cut the connections
      * so that they return (cancel, or the job failed elsewhere). May be NULL. */
     void (*abort)(struct job *j);
+    /* When open() left j->base_pending: receives the base chunk hashes (the far side
+     * computes them while the source is hashed here). May be NULL. */
+    fc_rc (*base_wait)(struct job *j);
 };
 
 struct job {
@@ -112,6 +134,10 @@ struct job {
     /* base (existing partial or destination) chunk hashes for --resume / --delta */
     uint8_t *base_hash;  /* 32 * base_chunks */
     uint64_t base_chunks;
+    bool base_pending;   /* the base hashes are still coming (ops->base_wait) */
+    struct prehash pre;
+    bool src_prehashed;  /* src_hash was filled from pre: the workers need not hash */
+    struct vhashes src_hash; /* chunk hashes of the source, for the tree digest */
     bool fresh;          /* destination starts empty: zero chunks need no write */
     /* pipeline */
     struct queue q_in, q_out;  /* chunker -> compressors -> senders */
@@ -139,6 +165,10 @@ bool job_chunk_unchanged(struct job *j, const struct chunk *c, const uint8_t has
 
 /* Opens a local or stdin source, checking that it reads (copy.c). */
 fc_rc vol_open_source(struct job *j, int *fd);
+/* Starts hashing the source when it is a local regular file and --delta or --resume is
+ * given; prehash_end() stops (if still running) and releases it (copy.c). */
+void prehash_start(struct job *j);
+void prehash_end(struct job *j);
 /* Runs the copy (copy.c). */
 fc_rc vol_copy(struct job *j);
 /* `fluid-volume serve` on stdin/stdout (serve.c). */
@@ -153,13 +183,33 @@ fc_rc dest_helper_probe(struct job *j, bool *usable);
 fc_rc src_sftp_run(struct job *j, struct fc_sink *sink);
 
 /* Local helpers (util.c). */
+/* The volume digest that --verify compares (docs/volume.md "What is verified"): SHA-256 of
+ * the concatenated SHA-256 of each 1 MiB chunk in order (the last chunk may be shorter;
+ * an empty volume: SHA-256 of nothing). Chunk hashes are what --delta and --resume compare,
+ * so each side reads its volume once. */
+void tree_digest(const uint8_t *hashes, uint64_t n, uint8_t out[32]);
+/* [off, off+len) of fd is a hole (SEEK_DATA finds no data in it); false when unsure. */
+bool range_is_hole(int fd, uint64_t off, uint64_t len);
+/* SHA-256 of len zero bytes (the 1 MiB one is computed once). */
+void chunk_hash_zero(size_t len, uint8_t out[32]);
+/* SHA-256 of a chunk in memory; an all-zero chunk is recognised before hashing. */
+void chunk_hash_buf(const uint8_t *buf, size_t len, uint8_t out[32]);
+/* SHA-256 of [off, off+len) of fd: a hole (SEEK_DATA) is not read; bytes past EOF are
+ * zeros. buf holds len bytes. */
+fc_rc hash_chunk_fd(int fd, uint64_t off, size_t len, uint8_t *buf, uint8_t out[32]);
 /* tick (may be NULL) is called with the bytes done about every 64 MiB. */
 typedef void (*vol_tick)(uint64_t done);
+/* Chunk hashes of the first size bytes of fd into hashes (32 per chunk), except the chunks
+ * whose known[i] is set (known may be NULL). */
+fc_rc hash_chunks_known(int fd, uint64_t size, uint8_t *hashes, const uint8_t *known,
+                        const volatile sig_atomic_t *cancel, vol_tick tick);
+/* The same into a new array (*out, malloc'd). */
 fc_rc hash_chunks_fd(int fd, uint64_t size, uint8_t **out, uint64_t *nchunks,
                      const volatile sig_atomic_t *cancel, vol_tick tick);
-fc_rc hash_file_fd(int fd, uint64_t size, uint8_t sha[32], vol_tick tick);
-/* Adds [off, end) of fd to h (holes and bytes past EOF as zeros). */
-fc_rc hash_range_fd(int fd, struct fc_sha256 *h, uint64_t off, uint64_t end, vol_tick tick);
+fc_rc vhashes_reserve(struct vhashes *v, uint64_t i);
+uint8_t *vhashes_slot(struct vhashes *v, uint64_t i);
+void vhashes_digest(struct vhashes *v, uint64_t n, uint8_t out[32]);
+void vhashes_free(struct vhashes *v);
 const uint8_t *zero_chunk_hash(void);
 void sha256_buf(const void *buf, size_t len, uint8_t out[32]);
 void put_hdr(uint8_t h[24], uint32_t type, uint32_t aux, uint64_t off, uint64_t len);

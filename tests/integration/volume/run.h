@@ -227,6 +227,37 @@ file_sha(const char *path, char hex[65])
     fc_hex(d, 32, hex);
 }
 
+/* fluid-volume's chunk-tree digest of a file, hex, computed independently of its code:
+ * SHA-256 over the SHA-256 of each 1 MiB chunk (the last one may be shorter). */
+static inline void
+file_tree_sha(const char *path, char hex[65])
+{
+    int fd = open(path, O_RDONLY);
+    cr_assert_geq(fd, 0, "open %s", path);
+    struct fc_sha256 h = {0}, c = {0};
+    cr_assert_eq(fc_sha256_init(&h), FC_OK);
+    static uint8_t b[1 << 20];
+    for (;;) {
+        size_t got = 0;
+        ssize_t n;
+        while (got < sizeof b && (n = read(fd, b + got, sizeof b - got)) > 0)
+            got += (size_t)n;
+        if (!got)
+            break;
+        uint8_t d[32];
+        cr_assert_eq(fc_sha256_init(&c), FC_OK);
+        fc_sha256_update(&c, b, got);
+        fc_sha256_final(&c, d);
+        fc_sha256_free(&c);
+        fc_sha256_update(&h, d, 32);
+    }
+    close(fd);
+    uint8_t d[32];
+    fc_sha256_final(&h, d);
+    fc_sha256_free(&h);
+    fc_hex(d, 32, hex);
+}
+
 /* Deterministic non-zero filler (xorshift), fast enough for hundreds of MiB. */
 static inline void
 fill(uint8_t *b, size_t len, uint64_t seed)

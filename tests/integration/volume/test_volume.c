@@ -113,7 +113,12 @@ Test(volume, sparse_1gib_copy_sftp_and_helper)
         check_mode(&r, helper);
         file_sha(p(dst), got);
         cr_assert_str_eq(got, want, "%s differs", dst);
-        cr_assert_str_eq(json_string_value(json_object_get(r.done_result, "sha256")), want);
+        char tree[65];
+        file_tree_sha(p("src.img"), tree);
+        cr_assert_str_eq(json_string_value(json_object_get(r.done_result, "sha256_tree")),
+                         tree);
+        /* the plain SHA-256 is only computed where a stream end needs it */
+        cr_assert_null(json_object_get(r.done_result, "sha256"));
         struct stat st;
         cr_assert_eq(stat(p(dst), &st), 0);
         cr_assert_eq((uint64_t)st.st_size, size);
@@ -136,9 +141,15 @@ Test(volume, delta_sends_about_one_percent)
     for (int helper = 0; helper < 2; helper++) {
         const char *dst = helper ? "dh.img" : "ds.img";
         struct run r;
-        cr_assert_eq(ssh_copy(&r, helper, p("src.img"), url(p(dst)), NULL, NULL), 0, "%s",
-                     r.err);
+        /* a first --delta: nothing to compare with, a whole copy (the source's hashes,
+         * computed while connecting, make its digest) */
+        cr_assert_eq(ssh_copy(&r, helper, p("src.img"), url(p(dst)), "--delta", NULL), 0,
+                     "%s", r.err);
         uint64_t full = result_u64(&r, "bytes_sent");
+        cr_assert_eq(result_u64(&r, "unchanged_bytes"), 0);
+        char t[65];
+        file_tree_sha(p(dst), t);
+        cr_assert_str_eq(json_string_value(json_object_get(r.done_result, "sha256_tree")), t);
         run_free(&r);
         /* change 2 of 200 chunks (1%) */
         int fd = open(p("src.img"), O_WRONLY);
@@ -160,6 +171,8 @@ Test(volume, delta_sends_about_one_percent)
         file_sha(p("src.img"), a);
         file_sha(p(dst), b);
         cr_assert_str_eq(a, b);
+        file_tree_sha(p(dst), t);
+        cr_assert_str_eq(json_string_value(json_object_get(r.done_result, "sha256_tree")), t);
         run_free(&r);
         unlink(p(dst));
         /* put the source back for the next mode */

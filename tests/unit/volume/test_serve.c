@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The helper protocol of `fluid-volume serve`, spoken directly over pipes (no SSH): a whole
-// copy (DATA, ZDATA, ZERO, FINISH with the right digest), and the refusals: wrong magic,
-// message before OPEN, relative path, undecodable ZDATA, wrong digest (nothing renamed).
+// copy (DATA, ZDATA, ZERO, FINISH with the right digest), a delta over an existing file
+// (HASHES of its chunks; the chunk-tree digest at FINISH reuses only chunks not written),
+// and the refusals: wrong magic, message before OPEN, relative path, undecodable ZDATA,
+// wrong digest (nothing renamed).
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
@@ -60,10 +62,23 @@ start(struct srv *s)
     size_t got;
     cr_assert_eq(fc_read_full(s->out, magic, 8, &got), FC_OK);
     cr_assert_eq(got, 8);
-    cr_assert_eq(memcmp(magic, "FCVOL001", 8), 0);
+    cr_assert_eq(memcmp(magic, "FCVOL002", 8), 0);
     uint8_t h[24];
     cr_assert_eq(fc_read_full(s->out, h, 24, &got), FC_OK);
     cr_assert_eq(got, 24);
+}
+
+/* The chunk-tree digest, computed here independently: SHA-256 over the SHA-256 of each
+ * 1 MiB chunk (the last one may be shorter). */
+static void
+tree(const uint8_t *img, uint64_t size, uint8_t d[32])
+{
+    uint64_t n = (size + CHUNK - 1) / CHUNK;
+    uint8_t *h = malloc(n * 32 + 1);
+    for (uint64_t i = 0; i < n; i++)
+        SHA256(img + i * CHUNK, size - i * CHUNK < CHUNK ? size - i * CHUNK : CHUNK, h + i * 32);
+    SHA256(h, n * 32, d);
+    free(h);
 }
 
 static void
@@ -111,7 +126,7 @@ finish(struct srv *s)
 static void
 open_dest_ex(struct srv *s, const char *path, bool inorder)
 {
-    fc_write_all(s->in, "FCVOL001", 8);
+    fc_write_all(s->in, "FCVOL002", 8);
     char js[1200];
     snprintf(js, sizeof js, "{\"path\":\"%s\",\"mode\":\"copy\",\"hashes\":false,"
              "\"inorder\":%s}", path, inorder ? "true" : "false");
@@ -148,7 +163,7 @@ Test(serve, whole_copy_with_zstd_and_holes)
     msg(&s, 0x12, CHUNK, 5 * CHUNK, z, zl, zl);
     msg(&s, 0x13, 0, 2 * CHUNK, NULL, 0, CHUNK);
     uint8_t d[32];
-    SHA256(img, size, d);
+    tree(img, size, d);
     msg(&s, 0x14, 3, size, d, 32, 32);
     char buf[4096];
     uint32_t t = reply(&s, NULL, buf, sizeof buf);
@@ -166,8 +181,8 @@ Test(serve, whole_copy_with_zstd_and_holes)
     free(z);
 }
 
-/* One stream, in order: the helper hashes what arrives (gaps as zeros) instead of reading
- * the file back; a wrong digest is still refused. */
+/* One stream: whole chunks are hashed as they arrive, partial ones read back from the file
+ * (holes as zeros); a wrong digest is still refused. */
 Test(serve, in_order_hashing)
 {
     for (int bad = 0; bad < 2; bad++) {
@@ -185,7 +200,7 @@ Test(serve, in_order_hashing)
         msg(&s, 0x11, 0, 4 * CHUNK, img + 4 * CHUNK, CHUNK, CHUNK);
         msg(&s, 0x11, 0, 6 * CHUNK, img + 6 * CHUNK, 777, 777);
         uint8_t d[32];
-        SHA256(img, size, d);
+        tree(img, size, d);
         d[0] ^= (uint8_t)bad;
         msg(&s, 0x14, 3, size, d, 32, 32);
         char buf[4096];
@@ -204,6 +219,62 @@ Test(serve, in_order_hashing)
             cr_assert_eq(finish(&s), 10);
             cr_assert_neq(stat(path, &st), 0);
         }
+        free(img);
+    }
+}
+
+/* --delta over an existing file: HASHES are its chunk hashes; FINISH's digest reuses them
+ * only for the whole chunks nothing touched. Writes that cover part of a chunk (data and
+ * zeros), a whole chunk, and a size that cuts the last chunk: a reused stale hash would
+ * give the wrong digest and fail the copy. */
+Test(serve, delta_reuses_only_untouched_chunks)
+{
+    for (int single = 0; single < 2; single++) {
+        char path[800];
+        snprintf(path, sizeof path, "%s/delta%d.img", dir, single);
+        uint64_t size = 8 * CHUNK;
+        uint8_t *img = malloc(size);
+        for (uint64_t i = 0; i < size; i++)
+            img[i] = (uint8_t)(i * 13 + i / CHUNK);
+        memset(img + 6 * CHUNK, 0, CHUNK); /* one zero chunk */
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        cr_assert_eq(write(fd, img, size), (ssize_t)size);
+        close(fd);
+        struct srv s;
+        start(&s);
+        fc_write_all(s.in, "FCVOL002", 8);
+        char js[1200];
+        snprintf(js, sizeof js, "{\"path\":\"%s\",\"mode\":\"delta\",\"hashes\":true,"
+                 "\"inorder\":%s}", path, single ? "true" : "false");
+        msg(&s, 0x10, 0, 0, js, strlen(js), strlen(js));
+        char buf[4096];
+        cr_assert_eq(reply(&s, NULL, buf, sizeof buf), 0x20, "OPEN: %s", buf);
+        cr_assert(strstr(buf, "\"base\":true"), "%s", buf);
+        cr_assert_eq(reply(&s, NULL, buf, sizeof buf), 0x21, "HASHES: %s", buf);
+        for (int i = 0; i < 8; i++) {
+            uint8_t h[32];
+            SHA256(img + i * CHUNK, CHUNK, h);
+            cr_assert_eq(memcmp(buf + 32 * i, h, 32), 0, "chunk %d hash", i);
+        }
+        /* chunk 1: 100 bytes changed; chunk 2: a zero block; chunk 3: whole new data */
+        memset(img + CHUNK + 5000, 0xa5, 100);
+        msg(&s, 0x11, 0, CHUNK + 5000, img + CHUNK + 5000, 100, 100);
+        memset(img + 2 * CHUNK + 65536, 0, 65536);
+        msg(&s, 0x13, 0, 2 * CHUNK + 65536, NULL, 0, 65536);
+        for (uint64_t i = 3 * CHUNK; i < 4 * CHUNK; i++)
+            img[i] ^= 0x5a;
+        msg(&s, 0x11, 0, 3 * CHUNK, img + 3 * CHUNK, CHUNK, CHUNK);
+        uint64_t nsize = 7 * CHUNK + 4321; /* shorter: chunk 7 is cut */
+        uint8_t d[32];
+        tree(img, nsize, d);
+        msg(&s, 0x14, 3, nsize, d, 32, 32);
+        uint32_t t = reply(&s, NULL, buf, sizeof buf);
+        cr_assert_eq(t, 0x22, "FINISH: %s", buf);
+        cr_assert_eq(memcmp(buf, d, 32), 0);
+        cr_assert_eq(finish(&s), 0);
+        struct stat st;
+        cr_assert_eq(stat(path, &st), 0);
+        cr_assert_eq((uint64_t)st.st_size, nsize);
         free(img);
     }
 }
@@ -254,14 +325,14 @@ bad_magic(struct srv *s)
 static void
 data_first(struct srv *s)
 {
-    fc_write_all(s->in, "FCVOL001", 8);
+    fc_write_all(s->in, "FCVOL002", 8);
     msg(s, 0x11, 0, 0, "x", 1, 1);
 }
 
 static void
 relative_path(struct srv *s)
 {
-    fc_write_all(s->in, "FCVOL001", 8);
+    fc_write_all(s->in, "FCVOL002", 8);
     const char *js = "{\"path\":\"relative/x.img\",\"mode\":\"copy\"}";
     msg(s, 0x10, 0, 0, js, strlen(js), strlen(js));
 }
@@ -269,7 +340,7 @@ relative_path(struct srv *s)
 static void
 unknown_field(struct srv *s)
 {
-    fc_write_all(s->in, "FCVOL001", 8);
+    fc_write_all(s->in, "FCVOL002", 8);
     const char *js = "{\"path\":\"/tmp/x\",\"mode\":\"copy\",\"shell\":\"rm -rf /\"}";
     msg(s, 0x10, 0, 0, js, strlen(js), strlen(js));
 }
