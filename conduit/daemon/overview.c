@@ -17,6 +17,7 @@
 #include "fluid/error.h"
 #include "fluid/log.h"
 #include "fluid/msg.h"
+#include "intermediates.h"
 #include "planner.h"
 
 struct cmp {
@@ -461,6 +462,8 @@ fc_overview_build(const char *clouds_file, const json_t *request, json_t **out, 
         json_object_set_new(*out, "usage", json_pack("{s:o,s:o}", "source",
                                                      usage(src, stopo, scfg), "target",
                                                      usage(dst, ttopo, dcfg)));
+        json_object_set_new(*out, "intermediates",
+                            fc_intermediates_remove(src, scfg, dst, dcfg, request));
         fc_log(FC_INFO, FC_MSG("overview"), FC_STR("relocation", rid),
                FC_U64("compared", (uint64_t)json_integer_value(json_object_get(*out, "compared"))),
                FC_U64("differences", json_array_size(json_object_get(*out, "differences"))));

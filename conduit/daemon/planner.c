@@ -154,6 +154,10 @@ fc_planner_plan(const char *clouds_file, const char *rules_dir, struct fc_reques
                                        strcmp(json_string_value(vm), "ssh") != 0))) {
         snprintf(step, sizeof step, "request");
         rc = FC_ERR(FC_E_INVALID, "options.volume_method: \"image\" or \"ssh\" expected");
+    } else if (json_object_get(r->options, "keep_intermediate") &&
+               !json_is_boolean(json_object_get(r->options, "keep_intermediate"))) {
+        snprintf(step, sizeof step, "request");
+        rc = FC_ERR(FC_E_INVALID, "options.keep_intermediate: true or false expected");
     } else if (rules && !json_is_string(rules)) {
         snprintf(step, sizeof step, "request");
         rc = FC_ERR(FC_E_INVALID, "options.rules: the rules document (a string) expected");

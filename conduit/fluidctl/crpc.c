@@ -158,6 +158,20 @@ fc_ctl_print_overview(FILE *f, const json_t *ov)
             }
         }
     }
+    const json_t *im = json_object_get(ov, "intermediates");
+    if (json_is_true(json_object_get(im, "kept")))
+        fprintf(f, "  intermediate images: kept (options.keep_intermediate)\n");
+    else if (im) {
+        fprintf(f, "  intermediate images: %zu deleted, %zu error(s)\n",
+                json_array_size(json_object_get(im, "deleted")),
+                json_array_size(json_object_get(im, "errors")));
+        json_array_foreach(json_object_get(im, "deleted"), i, e)
+            fprintf(f, "  deleted %-7s image %s (%s)\n", js(e, "cloud") ? js(e, "cloud") : "?",
+                    js(e, "name") ? js(e, "name") : "?", js(e, "id") ? js(e, "id") : "?");
+        json_array_foreach(json_object_get(im, "errors"), i, e)
+            fprintf(f, "  not deleted on %s: %s %s\n", js(e, "cloud") ? js(e, "cloud") : "?",
+                    js(e, "name") ? js(e, "name") : "", js(e, "error") ? js(e, "error") : "");
+    }
 }
 
 void

@@ -19,7 +19,7 @@ static const char usage_text[] =
     "usage: fluidctl relocate --from SRC --to DST (--server NAME|ID ... | --tag TAG)\n"
     "                         [--relocation-id ID] [--disk-format FMT] [--exact-flavor]\n"
     "                         [--rules FILE] [--volume-method image|ssh]\n"
-    "                         [--cleanup-on-failure]\n"
+    "                         [--cleanup-on-failure] [--keep-intermediate]\n"
     "                         [--print] [--watch [--json] [--timeout SECONDS]]\n"
     "       fluidctl relocate --request FILE|- [--watch [--json] [--timeout SECONDS]]\n"
     "  --from, --to        the clouds, by their clouds.yaml names (the conduit's)\n"
@@ -30,6 +30,8 @@ static const char usage_text[] =
     "  --rules FILE        config rewrite rules for the relocated servers (options.rules)\n"
     "  --volume-method M   how volumes travel: image (default) or ssh (options.volume_method)\n"
     "  --cleanup-on-failure  on failure, delete what the relocation made on the target\n"
+    "  --keep-intermediate keep the snapshots and transfer images once done\n"
+    "                      (options.keep_intermediate; by default they are deleted)\n"
     "  --print             print the request instead of publishing it\n"
     "  --request FILE      publish this RelocationRequest (as fluidctl submit)\n"
     "  --watch             show the relocation live (one line per server and volume)\n"
@@ -67,7 +69,7 @@ derive_id(const char *from, const char *to, const char **servers, size_t n, cons
 
 struct ropts {
     const char *disk_format, *rules, *volume_method;
-    bool exact, cleanup_on_failure;
+    bool exact, cleanup_on_failure, keep_intermediate;
 };
 
 static fc_rc read_request(const char *path, char **body);
@@ -100,6 +102,8 @@ build_request(const char *from, const char *to, const char **servers, size_t n,
         json_object_set_new(opt, "volume_method", json_string(ro->volume_method));
     if (ro->cleanup_on_failure)
         json_object_set_new(opt, "cleanup_on_failure", json_true());
+    if (ro->keep_intermediate)
+        json_object_set_new(opt, "keep_intermediate", json_true());
     if (ro->rules) {
         char *doc = NULL;
         fc_rc rc = read_request(ro->rules, &doc);
@@ -160,6 +164,7 @@ fc_ctl_relocate(int argc, char **argv)
         {"rules", required_argument, NULL, 'u'},
         {"volume-method", required_argument, NULL, 'v'},
         {"cleanup-on-failure", no_argument, NULL, 'c'},
+        {"keep-intermediate", no_argument, NULL, 'K'},
         {"print", no_argument, NULL, 'p'},        {"watch", no_argument, NULL, 'w'},
         {"json", no_argument, NULL, 'j'},         {"timeout", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
@@ -173,7 +178,7 @@ fc_ctl_relocate(int argc, char **argv)
     int ch;
     if (!servers)
         return fc_ctl_fail("relocate", FC_ERR(FC_E_NOMEM, "out of memory"));
-    while ((ch = getopt_long(argc, argv, "f:t:s:g:r:d:eR:u:v:cpwjT:h", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "f:t:s:g:r:d:eR:u:v:cKpwjT:h", lo, NULL)) != -1) {
         switch (ch) {
         case 'f': from = optarg; break;
         case 't': to = optarg; break;
@@ -185,6 +190,7 @@ fc_ctl_relocate(int argc, char **argv)
         case 'u': ro.rules = optarg; break;
         case 'v': ro.volume_method = optarg; break;
         case 'c': ro.cleanup_on_failure = true; break;
+        case 'K': ro.keep_intermediate = true; break;
         case 'R': file = optarg; break;
         case 'p': print = true; break;
         case 'w': watch = true; break;
@@ -195,7 +201,7 @@ fc_ctl_relocate(int argc, char **argv)
         }
     }
     bool by_args = from || to || n || tag || rid || ro.disk_format || ro.exact || ro.rules ||
-                   ro.volume_method || ro.cleanup_on_failure;
+                   ro.volume_method || ro.cleanup_on_failure || ro.keep_intermediate;
     if (ro.volume_method && strcmp(ro.volume_method, "image") != 0 &&
         strcmp(ro.volume_method, "ssh") != 0) {
         fprintf(stderr, "fluidctl relocate: --volume-method: \"%s\" is not image or ssh\n",

@@ -13,6 +13,7 @@
 
 #include "fluid/cloud/plan.h"
 #include "fluid/error.h"
+#include "intermediates.h"
 #include "overview.h"
 #include "rpc.h"
 #include "store.h"
@@ -298,4 +299,58 @@ Test(store, reports_due_only_for_planned_relocations)
     json_decref(plan);
     json_decref(ov);
     fc_store_close(s);
+}
+
+/* The intermediate images of a real plan (fc_plan_build on a one-server service with a
+ * volume): the server's snapshot and the volume's upload on the source, the volume's
+ * -import image on the target; never the server's own image on the target. */
+Test(intermediates, names_from_the_plan)
+{
+    static const char topo_text[] =
+        "{\"schema\":\"fluid.topology/1\",\"relocation_id\":\"\",\"cloud\":\"source\","
+        "\"servers\":[{\"id\":\"s-db\",\"name\":\"db\",\"flavor_id\":\"f1\",\"image_id\":\"img1\","
+        " \"port_ids\":[],\"security_groups\":[],"
+        " \"volume_attachments\":[{\"volume_id\":\"v1\",\"server_id\":\"s-db\",\"device\":\"/dev/vdb\"}]}],"
+        "\"flavors\":[{\"id\":\"f1\",\"name\":\"m1.tiny\",\"vcpus\":1,\"ram_mb\":512,\"disk_gb\":1}],"
+        "\"images\":[{\"id\":\"img1\",\"name\":\"tiny\",\"disk_format\":\"raw\"}],"
+        "\"volumes\":[{\"id\":\"v1\",\"name\":\"data\",\"size_gb\":1,\"status\":\"in-use\","
+        " \"attachments\":[{\"server_id\":\"s-db\",\"device\":\"/dev/vdb\"}]}],"
+        "\"networks\":[],\"subnets\":[],\"routers\":[],\"ports\":[],\"floating_ips\":[],"
+        "\"security_groups\":[],\"keypairs\":[]}";
+    static const char target_text[] =
+        "{\"flavors\":[{\"id\":\"1\",\"name\":\"m1.tiny\",\"vcpus\":1,\"ram_mb\":512,\"disk_gb\":1}],"
+        "\"keypairs\":[],\"security_groups\":[],\"networks\":[],\"subnets\":[],\"routers\":[],"
+        "\"images\":[],\"servers\":[],\"volumes\":[],\"volume_types\":[],\"has_volume\":true,"
+        "\"disk_formats\":[\"raw\",\"qcow2\"]}";
+    json_t *topo = json_loads(topo_text, 0, NULL), *target = json_loads(target_text, 0, NULL);
+    cr_assert(topo && target);
+    struct fc_plan_opts o = {.src_cloud = "source", .dst_cloud = "target"};
+    json_t *plan = NULL, *rep = NULL;
+    cr_assert_eq(fc_plan_build(topo, target, &o, &plan, &rep), FC_OK, "%s", fc_error_msg());
+    const char *rid = json_string_value(json_object_get(plan, "relocation_id"));
+    char db[256], data[256], want[300];
+    fc_plan_target_name(rid, "db", db, sizeof db);
+    fc_plan_target_name(rid, "data", data, sizeof data);
+    json_t *src = json_array(), *dst = json_array();
+    fc_intermediate_names(plan, src, dst);
+    char *s = json_dumps(src, 0), *d = json_dumps(dst, 0);
+    cr_assert_eq(json_array_size(src), 2, "source: %s", s);
+    snprintf(want, sizeof want, "\"%s-snap\"", db);
+    cr_assert(strstr(s, want), "source: %s, no %s", s, want);
+    snprintf(want, sizeof want, "\"%s-export\"", data);
+    cr_assert(strstr(s, want), "source: %s, no %s", s, want);
+    cr_assert_eq(json_array_size(dst), 1, "target: %s", d);
+    snprintf(want, sizeof want, "%s-import", data);
+    cr_assert_str_eq(json_string_value(json_array_get(dst, 0)), want, "target: %s", d);
+    /* the server's own image is not among them */
+    snprintf(want, sizeof want, "%s-image", db);
+    cr_assert_null(strstr(d, want), "%s", d);
+    free(s);
+    free(d);
+    json_decref(src);
+    json_decref(dst);
+    json_decref(plan);
+    json_decref(rep);
+    json_decref(topo);
+    json_decref(target);
 }

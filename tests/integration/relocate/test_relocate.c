@@ -195,6 +195,19 @@ Test(relocate, service_relocated_once_failures_named_no_password)
     cr_assert(usage_has(o, "source", s.server_id), "no source usage of %s", s.server_id);
     cr_assert(usage_has(o, "target", rs(pair, "target_id")), "no target usage of %s",
               rs(pair, "target_id"));
+    /* the intermediate snapshot on the source is gone, and the overview says so; the
+     * relocated server's own image on the target stays (c1.images above) */
+    char snap[320], spath[400];
+    snprintf(snap, sizeof snap, "%s-snap", tn);
+    snprintf(spath, sizeof spath, "/images?name=%s", snap);
+    cr_assert_eq(count_named(src, FC_SVC_IMAGE, spath, "images", snap), 0u,
+                 "intermediate snapshot %s still on the source", snap);
+    const json_t *im = json_object_get(o, "intermediates");
+    d = dump(json_object_get(im, "deleted"));
+    cr_assert(json_is_false(json_object_get(im, "kept")) && strstr(d, snap),
+              "overview.intermediates.deleted does not name %s: %s", snap, d);
+    free(d);
+    cr_assert_eq(json_array_size(json_object_get(im, "errors")), 0);
     json_decref(o);
 
     /* the conduit killed and restarted, then the same request again: done at once from the
