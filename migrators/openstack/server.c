@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* fluid-openstack server-create: a server with the flavor asked, its ports made first (named
  * after the server, the same fixed IP and MAC where the target network allows, else noted),
- * metadata (with fluid_relocation) and tags kept; a re-run finds it by name and marker. */
+ * metadata (with fluid_relocation) and tags kept; a re-run finds it by name and marker (and
+ * replaces it when it is in ERROR: the retry of a failed build). */
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -238,6 +239,37 @@ finish(struct osa *a, const char *id, const char *name, bool created)
     return FC_OK;
 }
 
+/* Deletes server `id` (one this relocation made, in ERROR) and waits until Nova no longer
+ * lists it (404 or DELETED), at most 300 s. */
+static fc_rc
+delete_failed(struct osa *a, const char *id, const char *name)
+{
+    char path[300];
+    snprintf(path, sizeof path, "/servers/%s", id);
+    fc_rc rc = fc_os_call(a->os, FC_SVC_COMPUTE, "DELETE", path, NULL, NULL, NULL);
+    if (rc && rc != FC_E_NOTFOUND)
+        return rc;
+    for (int waited = 0; waited < 300; waited += 2) {
+        if (fc_cancel_requested)
+            return FC_ERR(FC_E_CANCELLED, "%s: cancelled while deleting server %.200s",
+                          a->action, name);
+        json_t *r = NULL;
+        rc = fc_os_call(a->os, FC_SVC_COMPUTE, "GET", path, NULL, NULL, &r);
+        if (rc == FC_E_NOTFOUND)
+            return FC_OK;
+        if (rc)
+            return rc;
+        const char *st = osa_js(json_object_get(r, "server"), "status");
+        bool gone = st && strcmp(st, "DELETED") == 0;
+        json_decref(r);
+        if (gone)
+            return FC_OK;
+        sleep(2);
+    }
+    return FC_ERR(FC_E_TIMEOUT, "cloud '%s': server %.200s (%s), in ERROR, was not deleted "
+                  "within 300 s", a->cloud, name, id);
+}
+
 /* After a 409 on POST /servers: polls for up to 30 s for the server named `name` made by
  * this relocation; when it shows, finishes it (*rc) and returns true. */
 static bool
@@ -310,8 +342,19 @@ osa_server_create(struct osa *a)
                         a->rid, m ? m : "(none)");
             goto out;
         }
-        rc = finish(a, osa_js(s, "id"), name, false);
-        goto out;
+        const char *st = osa_js(s, "status");
+        if (!st || strcmp(st, "ERROR") != 0) {
+            rc = finish(a, osa_js(s, "id"), name, false);
+            goto out;
+        }
+        /* Ours, but its build failed (e.g. Nova's "Failed to allocate the network(s)" when
+         * the VIF-plugged event came too late): a retry of this task launches it again.
+         * Its ports were made apart from it, so Nova leaves them and they are reused. */
+        const char *fault = osa_js(json_object_get(s, "fault"), "message");
+        note(a, "server %.200s of an earlier attempt is in ERROR (%.200s): deleted, launched "
+             "again", name, fault ? fault : "no fault given");
+        if ((rc = delete_failed(a, osa_js(s, "id"), name)))
+            goto out;
     }
     if ((rc = osa_resolve(a, FC_SVC_COMPUTE, "/flavors/detail", "/flavors", "flavors",
                           "flavor", flavor, "flavor", &fl)))

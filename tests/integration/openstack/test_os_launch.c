@@ -2,7 +2,8 @@
 /* fluid-openstack against the devcloud, the server side: snapshot (the fake driver leaves
  * the image queued: a clear timeout; --test-upload fills it; a re-run reuses it), network,
  * subnet and router, server-create (flavor, fixed IP, metadata, tags), floating-ip (allocated,
- * associated, reused), and bad input: unknown server, unknown cloud, wrong password, with
+ * associated, reused), server-create over a server in ERROR (its own: replaced; another
+ * relocation's: refused), and bad input: unknown server, unknown cloud, wrong password, with
  * no password in any output. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -290,6 +291,118 @@ Test(launch, server_create_and_floating_ip_idempotent)
            "/routers/%s/remove_router_interface", rid_);
     dc_try(os, FC_SVC_NETWORK, "DELETE", NULL, "/routers/%s", rid_);
     dc_try(os, FC_SVC_NETWORK, "DELETE", NULL, "/networks/%s", nid);
+    fc_os_close(os);
+}
+
+struct memr {
+    const char *p;
+    size_t left;
+};
+static size_t
+memrd(void *ctx, char *buf, size_t len)
+{
+    struct memr *m = ctx;
+    size_t n = len < m->left ? len : m->left;
+    memcpy(buf, m->p, n);
+    m->p += n;
+    m->left -= n;
+    return n;
+}
+
+/* A server named `name` with fluid_relocation=`mark` that fails to build: its image requires
+ * a trait no compute host has, so the scheduler finds no host and Nova sets it ERROR. */
+static char *
+boot_failing(struct fc_os *os, const char *image_id, const char *name, const char *mark)
+{
+    json_t *r = dc_call(os, FC_SVC_COMPUTE, "POST",
+                        json_pack("{s:{s:s,s:s,s:s,s:s,s:{s:s}}}", "server", "name", name,
+                                  "imageRef", image_id, "flavorRef", "1", "networks", "none",
+                                  "metadata", "fluid_relocation", mark), "/servers");
+    char *id = strdup(rs(json_object_get(r, "server"), "id"));
+    json_decref(r);
+    char path[200];
+    snprintf(path, sizeof path, "/servers/%s", id);
+    json_decref(dc_wait(os, FC_SVC_COMPUTE, path, "server", "status", "ERROR", 300));
+    return id;
+}
+
+/* The retry of a launch whose build failed: server-create finds its own server in ERROR,
+ * deletes it and launches it again (a note says so); one in ERROR that another relocation
+ * made is refused and left alone. */
+Test(launch, server_in_error_replaced_only_when_ours)
+{
+    struct fc_os *os = dc_open(dc_target());
+    int pid = (int)getpid();
+    char iname[64], srv[64], other[64], path[200];
+    snprintf(iname, sizeof iname, "noplace%d", pid);
+    snprintf(srv, sizeof srv, "err%d-fc1", pid);
+    snprintf(other, sizeof other, "r-other%d", pid);
+    json_t *img = dc_call(os, FC_SVC_IMAGE, "POST",
+                          json_pack("{s:s,s:s,s:s,s:s}", "name", iname, "disk_format", "raw",
+                                    "container_format", "bare", "trait:CUSTOM_FLUID_NOWHERE",
+                                    "required"), "/images");
+    char *iid = strdup(rs(img, "id"));
+    json_decref(img);
+    static char bytes[4096];
+    struct memr m = {bytes, sizeof bytes};
+    snprintf(path, sizeof path, "/images/%s/file", iid);
+    cr_assert_eq(fc_os_stream(os, FC_SVC_IMAGE, "PUT", path, "application/octet-stream", memrd,
+                              &m, sizeof bytes, NULL, NULL, NULL), FC_OK, "%s", fc_error_msg());
+    img = dc_call(os, FC_SVC_IMAGE, "GET", NULL, "/images/%s", iid);
+    cr_assert_str_eq(rs(img, "status"), "active");
+    json_decref(img);
+    const char *sc[] = {"server-create", "--cloud", dc_target(), "--relocation-id", rid,
+                        "--name", srv, "--flavor", "m1.tiny", "--image", "devcloud-tiny",
+                        "--timeout", "600", NULL};
+    struct osr r;
+
+    /* another relocation's server in ERROR: refused, not touched */
+    char *foreign = boot_failing(os, iid, srv, other);
+    osr_run(&r, -1, -1, sc);
+    no_secret(&r, NULL);
+    cr_assert_eq(r.exit, FC_E_CONFLICT, "exit %d\n%s", r.exit, r.err);
+    cr_assert(strstr(rs(r.error, "message"), other), "%s", rs(r.error, "message"));
+    osr_free(&r);
+    json_t *x = dc_call(os, FC_SVC_COMPUTE, "GET", NULL, "/servers/%s", foreign);
+    cr_assert_str_eq(rs(json_object_get(x, "server"), "status"), "ERROR", "left as it was");
+    json_decref(x);
+    dc_try(os, FC_SVC_COMPUTE, "DELETE", NULL, "/servers/%s", foreign);
+    snprintf(path, sizeof path, "/servers/%s", foreign);
+    dc_wait_gone(os, FC_SVC_COMPUTE, path, 120);
+
+    /* ours in ERROR (a failed build of an earlier attempt): deleted and launched again */
+    char *failed = boot_failing(os, iid, srv, rid);
+    osr_run(&r, -1, -1, sc);
+    ok(&r, "server-create over its own ERROR server");
+    cr_assert_str_eq(osr_action(&r, "server"), "created");
+    char sid[64];
+    snprintf(sid, sizeof sid, "%s", rs(r.result, "server_id"));
+    cr_assert_str_neq(sid, failed, "a new server, not the failed one");
+    json_t *notes = json_object_get(r.result, "notes");
+    cr_assert(json_array_size(notes) == 1 && strstr(json_string_value(json_array_get(notes, 0)),
+                                                    "in ERROR"), "a note says why: %s", r.err);
+    osr_free(&r);
+    snprintf(path, sizeof path, "/servers/%s", failed);
+    cr_assert_eq(dc_try(os, FC_SVC_COMPUTE, "GET", NULL, "%s", path), FC_E_NOTFOUND,
+                 "the failed server is gone");
+    cr_assert_eq(osr_count_matching(os, FC_SVC_COMPUTE, "/servers", "servers", "name", srv), 1u);
+    x = dc_call(os, FC_SVC_COMPUTE, "GET", NULL, "/servers/%s", sid);
+    cr_assert_str_eq(rs(json_object_get(x, "server"), "status"), "ACTIVE");
+    json_decref(x);
+    /* and a re-run takes the ACTIVE one up again */
+    osr_run(&r, -1, -1, sc);
+    ok(&r, "server-create again");
+    cr_assert_str_eq(osr_action(&r, "server"), "reused");
+    cr_assert_str_eq(rs(r.result, "server_id"), sid);
+    osr_free(&r);
+
+    dc_try(os, FC_SVC_COMPUTE, "DELETE", NULL, "/servers/%s", sid);
+    snprintf(path, sizeof path, "/servers/%s", sid);
+    dc_wait_gone(os, FC_SVC_COMPUTE, path, 120);
+    dc_try(os, FC_SVC_IMAGE, "DELETE", NULL, "/images/%s", iid);
+    free(foreign);
+    free(failed);
+    free(iid);
     fc_os_close(os);
 }
 
