@@ -63,7 +63,12 @@ mkisofs_cmd = genisoimage
 reserved_host_memory_mb = $reserved
 initial_ram_allocation_ratio = 1.0
 initial_cpu_allocation_ratio = 8.0
-vif_plugging_timeout = 120
+# Nova's default (300 s): the VIF-plugged event comes from the linuxbridge agent, which on
+# 2 busy cores took 7-12 s at load 6 but is slower under a full test run; a server whose
+# event is late goes to ERROR ("Failed to allocate the network(s)"), so keep it fatal but
+# patient (fluid-openstack server-create replaces its own ERROR server on a retry).
+vif_plugging_timeout = 300
+vif_plugging_is_fatal = true
 resume_guests_state_on_host_boot = false
 [libvirt]
 virt_type = $(guest_virt_type)
