@@ -12,6 +12,7 @@
 #include "fluid/cloud/plan.h"
 #include "fluid/cloud/topology.h"
 #include "fluid/error.h"
+#include "fluid/msg.h"
 #include "plan_internal.h"
 
 #define VARS_PART 4000 /* bytes of the variables' JSON per argument (limit 4096) */
@@ -167,7 +168,7 @@ planned_vars(struct pb *b, json_t *deps)
 
 /* Appends --vars-json PART... (the JSON cut at UTF-8 character boundaries). */
 static void
-vars_args(json_t *args, const char *js)
+json_args(json_t *args, const char *opt, const char *js)
 {
     size_t n = strlen(js), at = 0;
     while (at < n) {
@@ -175,7 +176,7 @@ vars_args(json_t *args, const char *js)
         while (at + k < n && ((unsigned char)js[at + k] & 0xc0) == 0x80)
             k--; /* never split a multi-byte character */
         char *part = strndup(js + at, k);
-        pb_arg2(args, "--vars-json", part);
+        pb_arg2(args, opt, part);
         free(part);
         at += k;
     }
@@ -186,7 +187,7 @@ pb_plan_configs(struct pb *b)
 {
     size_t i;
     json_t *s;
-    if (!b->o->rules) {
+    if (!b->o->rules && !b->o->rules_doc) {
         json_array_foreach(json_object_get(b->topo, "servers"), i, s) {
             char key[300];
             snprintf(key, sizeof key, "server:%s", pb_str(s, "id"));
@@ -204,6 +205,10 @@ pb_plan_configs(struct pb *b)
     if (strlen(js) > 40 * VARS_PART)
         return FC_ERR(FC_E_UNSUPPORTED, "plan: the config step's variables take %zu bytes, "
                       "more than a task carries (%u)", strlen(js), 40 * VARS_PART);
+    const char *doc = b->o->rules ? NULL : b->o->rules_doc;
+    if (doc && strlen(doc) > 40 * VARS_PART)
+        return FC_ERR(FC_E_UNSUPPORTED, "plan: the config rules take %zu bytes, more than a "
+                      "task carries (%u)", strlen(doc), 40 * VARS_PART);
     const json_t *cs = b->o->config_ssh;
     json_array_foreach(json_object_get(b->topo, "servers"), i, s) {
         char key[300], tid[160], port[16];
@@ -214,7 +219,10 @@ pb_plan_configs(struct pb *b)
         json_t *a = pb_argv_of("config-rewrite", NULL);
         pb_arg2(a, "--cloud", b->o->dst_cloud);
         pb_arg2(a, "--server", pb_str(s, "name"));
-        pb_arg2(a, "--rules", b->o->rules);
+        if (doc)
+            json_args(a, "--rules-json", doc);
+        else
+            pb_arg2(a, "--rules", b->o->rules);
         pb_arg2(a, "--host", json_string_value(json_object_get(cs, "host")));
         pb_arg2(a, "--ssh-user", json_string_value(json_object_get(cs, "user")));
         if (json_is_integer(json_object_get(cs, "port"))) {
@@ -224,7 +232,14 @@ pb_plan_configs(struct pb *b)
         }
         pb_arg2(a, "--identity", json_string_value(json_object_get(cs, "identity")));
         pb_arg2(a, "--known-hosts", json_string_value(json_object_get(cs, "known_hosts")));
-        vars_args(a, js);
+        json_args(a, "--vars-json", js);
+        if (json_array_size(a) > FC_ARGS_MAX) {
+            size_t na = json_array_size(a);
+            json_decref(a);
+            return FC_ERR(FC_E_UNSUPPORTED, "plan: the config step's variables (%zu bytes) and "
+                          "rules (%zu bytes) need %zu arguments, more than a task's %d",
+                          strlen(js), doc ? strlen(doc) : 0, na, FC_ARGS_MAX);
+        }
         fc_rc rc = pb_add_task(b, tid, json_pack("[o]", pb_stage("openstack", a)),
                                json_deep_copy(deps), false, 900);
         if (rc)

@@ -404,9 +404,7 @@ fc_conduit_run(const struct fc_conduit_opts *o, volatile sig_atomic_t *stop)
         sleep_ms(backoff);
         backoff = backoff < 5000 ? backoff * 2 : 5000;
     }
-    char rules_dir[4200];
-    snprintf(rules_dir, sizeof rules_dir, "%s/rules", o->state_dir);
-    if (!*stop && fc_planner_start(o->clouds_file, rules_dir, &c.planner) != FC_OK) {
+    if (!*stop && fc_planner_start(o->clouds_file, &c.planner) != FC_OK) {
         fc_log(FC_ERROR, FC_MSG("cannot start the planner"), FC_STR("error", fc_error_msg()));
         fc_amqp_close(c.a);
         fc_store_close(c.store);

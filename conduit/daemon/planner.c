@@ -4,13 +4,11 @@
  * runs the overviews (overview.c) and cleanups (cleanup.c), which also talk to the clouds. */
 #include "planner.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -100,32 +98,8 @@ fc_planner_scrub(char *s, const struct fc_cloud_config *cfg)
     scrub(s, cfg->app_cred_secret);
 }
 
-/* Writes the rules document to <dir>/<rid>.rules (temp name + rename); path gets its name. */
-static fc_rc
-write_rules(const char *dir, const char *rid, const char *doc, char *path, size_t cap)
-{
-    if (!dir)
-        return FC_ERR(FC_E_INVALID, "options.rules: this conduit has no folder for rules files");
-    char tmp[4200];
-    snprintf(path, cap, "%s/%s.rules", dir, rid);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
-        return FC_ERRNO(FC_E_IO, "%s", dir);
-    FILE *f = fopen(tmp, "we");
-    if (!f)
-        return FC_ERRNO(FC_E_IO, "%s", tmp);
-    bool ok = fputs(doc, f) >= 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        fc_rc rc = FC_ERRNO(FC_E_IO, "%s", path);
-        unlink(tmp);
-        return rc;
-    }
-    return FC_OK;
-}
-
 fc_rc
-fc_planner_plan(const char *clouds_file, const char *rules_dir, struct fc_request *r,
+fc_planner_plan(const char *clouds_file, struct fc_request *r,
                 json_t **report, char *reason, size_t cap)
 {
     reason[0] = '\0';
@@ -148,7 +122,7 @@ fc_planner_plan(const char *clouds_file, const char *rules_dir, struct fc_reques
     o.exact_flavor = json_is_true(json_object_get(r->options, "exact_flavor"));
     const json_t *vm = json_object_get(r->options, "volume_method");
     const json_t *rules = json_object_get(r->options, "rules");
-    char step[256], rules_path[4096];
+    char step[256];
     fc_rc rc = FC_OK;
     if (vm && (!json_is_string(vm) || (strcmp(json_string_value(vm), "image") != 0 &&
                                        strcmp(json_string_value(vm), "ssh") != 0))) {
@@ -178,12 +152,8 @@ fc_planner_plan(const char *clouds_file, const char *rules_dir, struct fc_reques
     o.config_ssh = json_object_get(r->options, "config_ssh");
     o.mountpoints = json_object_get(r->options, "mountpoints");
 #endif
-    if (rc == FC_OK && rules) {
-        snprintf(step, sizeof step, "write the rules file");
-        rc = write_rules(rules_dir, r->relocation_id, json_string_value(rules), rules_path,
-                         sizeof rules_path);
-        o.rules = rules_path;
-    }
+    /* the rules travel in the config task itself: any broker host can run it */
+    o.rules_doc = json_string_value(rules);
     if (rc != FC_OK) {
         /* reported below */
     } else if (!r->source_cloud || !r->target_cloud) {
@@ -251,7 +221,7 @@ struct fc_planner {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    char *clouds_file, *rules_dir;
+    char *clouds_file;
     struct fc_planner_job *queue, *current, *done; /* queue and done: FIFO lists */
     bool stop;
 };
@@ -281,7 +251,7 @@ worker(void *arg)
         pthread_mutex_unlock(&p->mu);
         switch (j->kind) {
         case FC_JOB_PLAN:
-            j->rc = fc_planner_plan(p->clouds_file, p->rules_dir, j->req, &j->report, j->reason,
+            j->rc = fc_planner_plan(p->clouds_file, j->req, &j->report, j->reason,
                                     sizeof j->reason);
             break;
         case FC_JOB_OVERVIEW:
@@ -302,15 +272,10 @@ worker(void *arg)
 }
 
 fc_rc
-fc_planner_start(const char *clouds_file, const char *rules_dir, struct fc_planner **out)
+fc_planner_start(const char *clouds_file, struct fc_planner **out)
 {
     struct fc_planner *p = calloc(1, sizeof *p);
-    if (!p || (clouds_file && !(p->clouds_file = strdup(clouds_file))) ||
-        (rules_dir && !(p->rules_dir = strdup(rules_dir)))) {
-        if (p) {
-            free(p->clouds_file);
-            free(p->rules_dir);
-        }
+    if (!p || (clouds_file && !(p->clouds_file = strdup(clouds_file)))) {
         free(p);
         return FC_ERR(FC_E_NOMEM, "out of memory");
     }
@@ -319,7 +284,6 @@ fc_planner_start(const char *clouds_file, const char *rules_dir, struct fc_plann
     int e = pthread_create(&p->thread, NULL, worker, p);
     if (e != 0) {
         free(p->clouds_file);
-        free(p->rules_dir);
         free(p);
         return FC_ERR(FC_E_IO, "cannot start the planner thread: %s", strerror(e));
     }
@@ -434,6 +398,5 @@ fc_planner_stop(struct fc_planner *p, void (*free_tag)(enum fc_job_kind kind, vo
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p->clouds_file);
-    free(p->rules_dir);
     free(p);
 }

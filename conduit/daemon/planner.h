@@ -17,11 +17,10 @@
  * usual places, as the openstack CLI). Request options read: "disk_format" (string),
  * "exact_flavor" (bool), "volume_method" ("image" or "ssh"), "config_ssh" and "mountpoints"
  * (objects, checked by fc_plan_build), "rules" (the config rewrite
- * rules document, a string; written to <rules_dir>/<relocation id>.rules for the config
- * task). *report (may be NULL) gets the planner's report. On failure *reason gets one line
+ * rules document, a string; carried inline in the config tasks, --rules-json). *report (may be NULL) gets the planner's report. On failure *reason gets one line
  * naming the step ("planning: inspect source cloud \"src\": ...") and never a password.
  * Blocking (HTTP to both clouds). */
-fc_rc fc_planner_plan(const char *clouds_file, const char *rules_dir, struct fc_request *r,
+fc_rc fc_planner_plan(const char *clouds_file, struct fc_request *r,
                       json_t **report, char *reason, size_t cap);
 
 /* Opens cloud `name` of clouds_file (as fc_planner_plan does); the caller closes both. */
@@ -52,8 +51,8 @@ struct fc_planner_job {
     struct fc_planner_job *next;
 };
 
-/* Starts one worker thread. clouds_file and rules_dir as for fc_planner_plan (copied). */
-fc_rc fc_planner_start(const char *clouds_file, const char *rules_dir, struct fc_planner **out);
+/* Starts one worker thread. clouds_file as for fc_planner_plan (copied). */
+fc_rc fc_planner_start(const char *clouds_file, struct fc_planner **out);
 /* Queues r (the planner owns it from now on, even on error) with the caller's tag. */
 fc_rc fc_planner_submit(struct fc_planner *p, struct fc_request *r, void *tag);
 /* Queues an overview or cleanup of the recorded `request` (taken, even on error). */

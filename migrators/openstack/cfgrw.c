@@ -15,11 +15,12 @@
 #include "hostkeys.h"
 #include "osa.h"
 
-/* The planned variables: the --vars-json parts joined. */
+/* A JSON object given in parts (--vars-json, --rules-json): the parts joined and parsed;
+ * none: an empty object. */
 static fc_rc
-planned_vars(struct osa *a, json_t **out)
+joined_json(struct osa *a, const char *opt, json_t **out)
 {
-    const json_t *parts = osa_list(a, "vars-json");
+    const json_t *parts = osa_list(a, opt);
     size_t i, n = 0;
     json_t *p;
     json_array_foreach(parts, i, p) n += json_string_length(p);
@@ -38,10 +39,16 @@ planned_vars(struct osa *a, json_t **out)
     if (!*out || !json_is_object(*out)) {
         json_decref(*out);
         *out = NULL;
-        return FC_ERR(FC_E_INVALID, "%s: --vars-json: not a JSON object (%.80s)", a->action,
+        return FC_ERR(FC_E_INVALID, "%s: --%s: not a JSON object (%.80s)", a->action, opt,
                       n ? je.text : "");
     }
     return FC_OK;
+}
+
+static fc_rc
+planned_vars(struct osa *a, json_t **out)
+{
+    return joined_json(a, "vars-json", out);
 }
 
 /* vars.target.server.<name>: id, fixed and floating addresses of the relocated server
@@ -113,15 +120,24 @@ volume_facts(struct osa *a, json_t *vv)
     return FC_OK;
 }
 
-/* The rules' roots (file read here only for them; fluid-config reads it again). */
+/* The rules' roots (the rules read here only for them; fluid-config reads them again):
+ * from --rules FILE, or from the document given inline (--rules-json parts: *doc gets it). */
 static fc_rc
-rules_roots(struct osa *a, const char *file, json_t **roots)
+rules_roots(struct osa *a, const char *file, json_t **roots, json_t **doc)
 {
     json_error_t je;
-    json_t *r = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
-    if (!r)
+    json_t *r = NULL;
+    *doc = NULL;
+    if (!file) {
+        fc_rc rc = joined_json(a, "rules-json", &r);
+        if (rc)
+            return rc;
+        file = "(--rules-json)";
+        *doc = json_incref(r);
+    } else if (!(r = json_load_file(file, JSON_REJECT_DUPLICATES, &je))) {
         return FC_ERR(FC_E_INVALID, "%s: --rules %s: line %d: %s", a->action, file, je.line,
                       je.text);
+    }
     json_t *ro = json_object_get(r, "roots");
     size_t i;
     json_t *x;
@@ -158,14 +174,17 @@ text_fd(const char *name, const char *text)
 fc_rc
 osa_config_rewrite(struct osa *a)
 {
-    const char *self, *rules, *how = osa_str(a, "host");
+    const char *self, *rules = osa_str(a, "rules"), *how = osa_str(a, "host");
     fc_rc rc;
-    if ((rc = osa_need(a, "server", &self)) || (rc = osa_need(a, "rules", &rules)))
+    if ((rc = osa_need(a, "server", &self)))
         return rc;
-    json_t *vars = NULL, *roots = NULL, *res = NULL;
-    char *js = NULL;
-    int vfd = -1, khfd = -1;
-    if ((rc = planned_vars(a, &vars)) || (rc = rules_roots(a, rules, &roots)))
+    if (!rules == !json_array_size(osa_list(a, "rules-json")))
+        return FC_ERR(FC_E_INVALID, "%s: give the rules with one of --rules FILE or "
+                      "--rules-json DOC", a->action);
+    json_t *vars = NULL, *roots = NULL, *res = NULL, *doc = NULL;
+    char *js = NULL, *rs = NULL;
+    int vfd = -1, khfd = -1, rfd = -1;
+    if ((rc = planned_vars(a, &vars)) || (rc = rules_roots(a, rules, &roots, &doc)))
         goto out;
     json_t *tsrv = json_object_get(json_object_get(vars, "target"), "server");
     json_t *tvol = json_object_get(json_object_get(vars, "target"), "volume");
@@ -208,6 +227,21 @@ osa_config_rewrite(struct osa *a)
         rc = FC_ERRNO(FC_E_IO, "%s: cannot hand the variables over", a->action);
         goto out;
     }
+    /* the sibling gets its extra fds as 4, 5, ...: the variables, the inline rules, the
+     * console's host keys */
+    int fds[3] = {vfd, -1, -1};
+    size_t nfd = 1;
+    char rpath[32], khpath[32];
+    if (doc) {
+        rs = json_dumps(doc, JSON_COMPACT);
+        if (!rs || (rfd = text_fd("fluid-rules", rs)) < 0) {
+            rc = FC_ERRNO(FC_E_IO, "%s: cannot hand the rules over", a->action);
+            goto out;
+        }
+        snprintf(rpath, sizeof rpath, "/dev/fd/%zu", 4 + nfd);
+        fds[nfd++] = rfd;
+        rules = rpath;
+    }
     const char *argv[80];
     char urls[16][1200];
     size_t n = 0, i;
@@ -226,7 +260,9 @@ osa_config_rewrite(struct osa *a)
     if (!kh || strcmp(kh, "console") == 0) {
         if ((rc = osa_console_known_hosts(a, osa_js(me, "id"), host, &khfd)))
             goto out;
-        kh = "/dev/fd/5";
+        snprintf(khpath, sizeof khpath, "/dev/fd/%zu", 4 + nfd);
+        fds[nfd++] = khfd;
+        kh = khpath;
     }
     argv[n++] = "--known-hosts";
     argv[n++] = kh;
@@ -246,8 +282,7 @@ osa_config_rewrite(struct osa *a)
     argv[n] = NULL;
     fc_log(FC_INFO, FC_MSG("rewriting the configuration over SFTP"), FC_STR("server", self),
            FC_STR("host", host));
-    const int fds[2] = {vfd, khfd};
-    if ((rc = osa_run_sibling(a, "config", argv, -1, -1, fds, khfd >= 0 ? 2 : 1, &res)))
+    if ((rc = osa_run_sibling(a, "config", argv, -1, -1, fds, nfd, &res)))
         goto out;
     json_object_set_new(a->result, "host", json_string(host));
     json_object_set(a->result, "changed", json_object_get(res, "changed"));
@@ -258,7 +293,11 @@ out:
         close(vfd);
     if (khfd >= 0)
         close(khfd);
+    if (rfd >= 0)
+        close(rfd);
     free(js);
+    free(rs);
+    json_decref(doc);
     json_decref(vars);
     json_decref(roots);
     json_decref(res);

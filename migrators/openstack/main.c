@@ -57,7 +57,7 @@ static const struct osa_opt vsw_opts[] = {
 static const struct osa_opt cfg_opts[] = {
     {"server", OSA_VAL}, {"rules", OSA_VAL}, {"host", OSA_VAL}, {"ssh-user", OSA_VAL},
     {"ssh-port", OSA_VAL}, {"identity", OSA_VAL}, {"known-hosts", OSA_VAL},
-    {"vars-json", OSA_LIST}, {"dry-run", OSA_FLAG}, {NULL, 0}};
+    {"vars-json", OSA_LIST}, {"rules-json", OSA_LIST}, {"dry-run", OSA_FLAG}, {NULL, 0}};
 static const struct osa_opt vatt_opts[] = {
     {"server", OSA_VAL}, {"volume", OSA_VAL}, {"device", OSA_VAL}, {NULL, 0}};
 

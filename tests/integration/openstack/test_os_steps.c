@@ -200,9 +200,16 @@ Test(steps, volume_ssh_and_config_rewrite_then_nothing_twice)
     json_t *mps = json_pack("{s:s}", vol, "/srv/data");
     char rid[64];
     snprintf(rid, sizeof rid, "r-steps%d", pid);
+    /* the rules inline, as the conduit passes a request's options.rules (--rules-json) */
+    static char rules_doc[16384];
+    FILE *rf = fopen(rules, "re");
+    cr_assert_not_null(rf, "%s", rules);
+    size_t rlen = fread(rules_doc, 1, sizeof rules_doc - 1, rf);
+    fclose(rf);
+    rules_doc[rlen] = '\0';
     struct fc_plan_opts o = {.src_cloud = src, .dst_cloud = dst, .relocation_id = rid,
-                             .rules = rules, .volume_method = "ssh", .config_ssh = cssh,
-                             .mountpoints = mps};
+                             .rules_doc = rules_doc, .volume_method = "ssh",
+                             .config_ssh = cssh, .mountpoints = mps};
     cr_assert_eq(fc_plan_build(topo, target, &o, &plan, &rep), FC_OK, "%s", fc_error_msg());
     /* the fake driver's snapshot, filled under the plan's name first (as test_os_plan) */
     size_t i;
@@ -291,8 +298,15 @@ Test(steps, volume_ssh_and_config_rewrite_then_nothing_twice)
     struct stat vt1, vt2;
     cr_assert_eq(stat(tfile, &vt1), 0);
 
-    /* the second run: nothing created, nothing written */
-    size_t c2 = osr_run_plan(plan);
+    /* the second run, planned with the rules as a file (--rules FILE, the action's other
+     * way): nothing created, nothing written */
+    json_t *plan2 = NULL, *rep2 = NULL;
+    o.rules_doc = NULL;
+    o.rules = rules;
+    cr_assert_eq(fc_plan_build(topo, target, &o, &plan2, &rep2), FC_OK, "%s", fc_error_msg());
+    size_t c2 = osr_run_plan(plan2);
+    json_decref(plan2);
+    json_decref(rep2);
     cr_assert_eq(c2, 0u, "the second run created %zu resources", c2);
     cr_assert_eq(stat(conf, &st2), 0);
     cr_assert(st1.st_ino == st2.st_ino && st1.st_mtime == st2.st_mtime,

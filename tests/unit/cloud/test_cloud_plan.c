@@ -2,6 +2,7 @@
 /* The planner on a hand-written topology and target (pure): every resource named, a valid
  * order, deterministic names that a re-run finds, and what cannot be carried over. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fluid/cloud/config.h"
@@ -349,6 +350,80 @@ Test(plan, volume_method_ssh_and_option_checks)
     fc_cloud_config_free(nc);
     json_decref(cs);
     json_decref(mp);
+    json_decref(topo);
+    json_decref(target);
+}
+
+/* The rules document given inline (as the conduit does with a request's options.rules) is
+ * carried in each config task as --rules-json parts that join to exactly the document, never
+ * cutting a UTF-8 character; no --rules path. Too big a document is refused by name. */
+Test(plan, inline_rules_travel_in_the_task)
+{
+    json_t *topo = load(topo_text), *target = load(target_text), *plan = NULL, *rep = NULL;
+    /* > 2 parts, with multi-byte characters around the cut points */
+    size_t len = 9000;
+    char *doc = malloc(len + 64);
+    size_t n = (size_t)snprintf(doc, 64, "{\"roots\":[\"/etc/app\"],\"note\":\"");
+    while (n + 3 < len) {
+        memcpy(doc + n, "\xc3\xa9", 2); /* é */
+        n += 2;
+    }
+    memcpy(doc + n, "\"}", 3);
+    struct fc_plan_opts o = opts;
+    o.rules = NULL;
+    o.rules_doc = doc;
+    cr_assert_eq(fc_plan_build(topo, target, &o, &plan, &rep), FC_OK, "%s", fc_error_msg());
+    const json_t *cfg = task_by_prefix(plan, "t-config-", 0);
+    cr_assert_not_null(cfg, "no config task");
+    const json_t *args = json_object_get(json_array_get(json_object_get(cfg, "stages"), 0), "args");
+    size_t i, parts = 0;
+    json_t *a;
+    char *joined = calloc(1, strlen(doc) + 1);
+    json_array_foreach(args, i, a) {
+        cr_assert_str_neq(json_string_value(a), "--rules");
+        if (strcmp(json_string_value(a), "--rules-json") == 0) {
+            const char *p = json_string_value(json_array_get(args, i + 1));
+            cr_assert_leq(strlen(p), 4000u);
+            cr_assert_neq((unsigned char)p[0] & 0xc0, 0x80, "part %zu starts mid-character", parts);
+            strcat(joined, p);
+            parts++;
+        }
+    }
+    cr_assert_geq(parts, 3u);
+    cr_assert_str_eq(joined, doc);
+    free(joined);
+    json_decref(plan);
+    json_decref(rep);
+    /* more than a task carries */
+    char *big = malloc(200000);
+    memset(big, 'x', 199999);
+    big[199999] = '\0';
+    o.rules_doc = big;
+    plan = rep = NULL;
+    cr_assert_eq(fc_plan_build(topo, target, &o, &plan, &rep), FC_E_UNSUPPORTED);
+    cr_assert(strstr(fc_error_msg(), "the config rules take 199999 bytes"), "%s", fc_error_msg());
+    free(big);
+    free(doc);
+    json_decref(topo);
+    json_decref(target);
+}
+
+/* Rules that fit the byte limit but not a task's 64 arguments (with the variables) are
+ * refused with both sizes named, never cut. */
+Test(plan, inline_rules_over_the_argument_limit)
+{
+    json_t *topo = load(topo_text), *target = load(target_text), *plan = NULL, *rep = NULL;
+    char *doc = malloc(150001);
+    memset(doc, 'x', 150000);
+    doc[150000] = '\0';
+    struct fc_plan_opts o = opts;
+    o.rules = NULL;
+    o.rules_doc = doc;
+    cr_assert_eq(fc_plan_build(topo, target, &o, &plan, &rep), FC_E_UNSUPPORTED);
+    cr_assert(strstr(fc_error_msg(), "rules (150000 bytes)") &&
+                  strstr(fc_error_msg(), "more than a task's 64"),
+              "%s", fc_error_msg());
+    free(doc);
     json_decref(topo);
     json_decref(target);
 }

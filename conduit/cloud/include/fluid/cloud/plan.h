@@ -19,6 +19,8 @@ struct fc_plan_opts {
     const char *relocation_id;         /* NULL: derived from clouds and servers */
     const char *disk_format;           /* image format wanted on the target (NULL: keep) */
     const char *rules;                 /* config rules file for the config rewrite, or NULL */
+    const char *rules_doc;             /* or the rules document itself: carried in the task
+                                        * (--rules-json), so any broker host can run it */
     bool exact_flavor;                 /* refuse the closest-fitting flavor */
     const char *volume_method;         /* "image" (also NULL) or "ssh" (storage_ssh) */
     /* request options.config_ssh {"user","port","identity","known_hosts","host"}: how the
