@@ -109,6 +109,13 @@ img_emit_flush(struct img_emit *e)
     return e->sink->zero(e->sink, off, len);
 }
 
+uint8_t *
+img_emit_buf(struct img_emit *e, uint8_t *own)
+{
+    uint8_t *b = img_pl_lend(e->sink);
+    return b ? b : own;
+}
+
 fc_rc
 img_emit_data(struct img_emit *e, const void *buf, size_t len)
 {

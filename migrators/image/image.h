@@ -257,11 +257,20 @@ void img_emit_init(struct img_emit *e, struct fc_sink *sink, const volatile sig_
 fc_rc img_emit_data(struct img_emit *e, const void *buf, size_t len);
 fc_rc img_emit_zero(struct img_emit *e, uint64_t len);
 fc_rc img_emit_flush(struct img_emit *e);
+/* Size of the buffers readers read data into and of the pipeline's buffers. */
+#define IMG_IO_BUF (2u << 20)
+/* The buffer to read the next data into (at most IMG_IO_BUF bytes, and at most the size of
+ * own): one lent by the pipeline when e's sink is one (data emitted from it then reaches the
+ * writer without a copy), else own. Valid until the next call: call it before each read. */
+uint8_t *img_emit_buf(struct img_emit *e, uint8_t *own);
 
 /* Runs rd->pump(rst) on a reader thread and makes its sink calls, in order, to next on the
  * calling thread (pipeline.c): reading and writing overlap. */
 fc_rc img_pump_threaded(const struct img_reader *rd, void *rst, struct fc_sink *next,
                         const volatile sig_atomic_t *cancel);
+/* A free buffer of the pipeline whose reader side is sk, lent to the reader until its next
+ * call (the previous one is given back); NULL if sk is not a pipeline's. */
+uint8_t *img_pl_lend(struct fc_sink *sk);
 
 /* ---- compression pool ---- */
 /* Compresses fixed-size units on worker threads and hands results back in submission

@@ -567,7 +567,11 @@ img_out_finish(struct img_out *o, uint64_t size)
     }
     if ((rc = img_out_flush(o)) != FC_OK || (rc = wb_wait(o)) != FC_OK)
         return rc;
-    if (o->seekable && ftruncate(o->fd, (off_t)size) != 0)
+    /* not when the size is already right (a presized raw output): ext4 walks the extents
+     * past the end on every truncate, even one that changes nothing */
+    struct stat st;
+    if (o->seekable && (fstat(o->fd, &st) != 0 || (uint64_t)st.st_size != size) &&
+        ftruncate(o->fd, (off_t)size) != 0)
         return FC_ERRNO(FC_E_IO, "set the output's size to %llu", (unsigned long long)size);
     return FC_OK;
 }

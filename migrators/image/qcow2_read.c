@@ -12,7 +12,7 @@
 #include "image.h"
 #include "qcow2.h"
 
-#define DATA_BUF (1u << 20)
+#define DATA_BUF IMG_IO_BUF
 #define L1_CHUNK 8192u /* entries read at a time */
 
 struct q2r {
@@ -190,8 +190,9 @@ static fc_rc
 read_run(struct q2r *q, struct img_emit *e, uint64_t host, size_t len)
 {
     size_t got;
-    fc_rc rc = img_in_pread_upto(q->in, q->data, len, host, "qcow2 data cluster", &got);
-    return rc != FC_OK ? rc : img_emit_data(e, q->data, len);
+    uint8_t *buf = img_emit_buf(e, q->data);
+    fc_rc rc = img_in_pread_upto(q->in, buf, len, host, "qcow2 data cluster", &got);
+    return rc != FC_OK ? rc : img_emit_data(e, buf, len);
 }
 
 /* Inflates the compressed cluster of L2 entry ent (at file offset ent_at) into out. */
@@ -220,8 +221,9 @@ inflate_cluster(struct q2r *q, uint64_t ent, uint64_t ent_at, uint8_t *out)
 static fc_rc
 compressed(struct q2r *q, struct img_emit *e, uint64_t ent, uint64_t ent_at, size_t len)
 {
-    fc_rc rc = inflate_cluster(q, ent, ent_at, q->data);
-    return rc != FC_OK ? rc : img_emit_data(e, q->data, len);
+    uint8_t *buf = img_emit_buf(e, q->data);
+    fc_rc rc = inflate_cluster(q, ent, ent_at, buf);
+    return rc != FC_OK ? rc : img_emit_data(e, buf, len);
 }
 
 /* Checks an L1 entry; *l2 gets the L2 table's offset (0: none). */
@@ -375,7 +377,10 @@ walk_l2(struct q2r *q, struct img_emit *e, uint64_t l2_off, uint64_t vpos, uint6
             }
         }
         if (is_data) {
-            if (run_len && (run_host + run_len != host || run_len + len > DATA_BUF)) {
+            /* a run ends at DATA_BUF boundaries of the disk too: a raw output's writes
+             * then cover whole large page-cache folios */
+            if (run_len && (run_host + run_len != host || run_len + len > DATA_BUF ||
+                            vpos % DATA_BUF == 0)) {
                 if ((rc = read_run(q, e, run_host, (size_t)run_len)) != FC_OK)
                     return rc;
                 run_len = 0;

@@ -11,7 +11,7 @@
 #include "fluid/error.h"
 #include "image.h"
 
-#define RAW_BUF (1u << 20)
+#define RAW_BUF IMG_IO_BUF
 #define RAW_ZB 65536u
 
 struct raw_r {
@@ -75,9 +75,10 @@ raw_pump_pipe(struct raw_r *r, struct fc_sink *sink, const volatile sig_atomic_t
     img_emit_init(&e, sink, cancel);
     while (rc == FC_OK) {
         size_t got;
-        if ((rc = img_in_read_some(r->in, r->buf, RAW_BUF, &got)) != FC_OK)
+        uint8_t *buf = img_emit_buf(&e, r->buf);
+        if ((rc = img_in_read_some(r->in, buf, RAW_BUF, &got)) != FC_OK)
             return rc;
-        if ((rc = emit_split(&e, r->buf, got)) != FC_OK || got < RAW_BUF)
+        if ((rc = emit_split(&e, buf, got)) != FC_OK || got < RAW_BUF)
             break;
     }
     if (rc == FC_OK)
@@ -159,10 +160,15 @@ raw_pump(void *st, struct fc_sink *sink, const volatile sig_atomic_t *cancel)
         if (s0 > pos)
             img_emit_zero(&e, s0 - pos);
         for (pos = s0; rc == FC_OK && pos < e0;) {
-            size_t k = e0 - pos < RAW_BUF ? (size_t)(e0 - pos) : RAW_BUF;
-            if ((rc = img_in_pread(in, r->buf, k, pos, "data")) != FC_OK)
+            /* whole buffers end on RAW_BUF boundaries of the disk (the output's writes
+             * then cover whole large page-cache folios) */
+            size_t k = RAW_BUF - (size_t)(pos % RAW_BUF);
+            if (k > e0 - pos)
+                k = (size_t)(e0 - pos);
+            uint8_t *buf = img_emit_buf(&e, r->buf);
+            if ((rc = img_in_pread(in, buf, k, pos, "data")) != FC_OK)
                 break;
-            rc = emit_split(&e, r->buf, k);
+            rc = emit_split(&e, buf, k);
             pos += k;
         }
     }

@@ -230,8 +230,9 @@ static fc_rc
 read_run(struct vmr *v, struct img_emit *e, uint64_t at, size_t len)
 {
     size_t got;
-    fc_rc rc = img_in_pread_upto(v->in, v->data, len, at, "VMDK grain", &got);
-    return rc != FC_OK ? rc : img_emit_data(e, v->data, len);
+    uint8_t *buf = img_emit_buf(e, v->data);
+    fc_rc rc = img_in_pread_upto(v->in, buf, len, at, "VMDK grain", &got);
+    return rc != FC_OK ? rc : img_emit_data(e, buf, len);
 }
 
 static fc_rc

@@ -167,12 +167,12 @@ pump_fixed(struct vpcr *v, struct img_emit *e)
             pos += z;
             continue;
         }
-        if ((rc = img_in_pread(v->in, v->data, k, pos, "VHD data")) != FC_OK)
+        uint8_t *buf = img_emit_buf(e, v->data);
+        if ((rc = img_in_pread(v->in, buf, k, pos, "VHD data")) != FC_OK)
             break;
         for (size_t i = 0; i < k && rc == FC_OK; i += 65536) {
             size_t kk = k - i < 65536 ? k - i : 65536;
-            rc = fc_is_zero(v->data + i, kk) ? img_emit_zero(e, kk)
-                                              : img_emit_data(e, v->data + i, kk);
+            rc = fc_is_zero(buf + i, kk) ? img_emit_zero(e, kk) : img_emit_data(e, buf + i, kk);
         }
         pos += k;
     }
@@ -215,12 +215,13 @@ pump_dynamic(struct vpcr *v, struct img_emit *e)
         for (uint64_t o = 0; o < len;) {
             size_t k = len - o < DATA_BUF ? (size_t)(len - o) : DATA_BUF;
             size_t got;
-            if ((rc = img_in_pread_upto(v->in, v->data, k, at + o, "VHD block", &got)) != FC_OK)
+            uint8_t *buf = img_emit_buf(e, v->data);
+            if ((rc = img_in_pread_upto(v->in, buf, k, at + o, "VHD block", &got)) != FC_OK)
                 return rc;
             for (size_t j = 0; j < k; j += 65536) {
                 size_t kk = k - j < 65536 ? k - j : 65536;
-                rc = fc_is_zero(v->data + j, kk) ? img_emit_zero(e, kk)
-                                                  : img_emit_data(e, v->data + j, kk);
+                rc = fc_is_zero(buf + j, kk) ? img_emit_zero(e, kk)
+                                              : img_emit_data(e, buf + j, kk);
                 if (rc != FC_OK)
                     return rc;
             }

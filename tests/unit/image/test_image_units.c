@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of fluid-image's pieces, without qemu-img: the compression pool (order, and
  * qcow2 clusters that inflate with the 4 KiB window QEMU uses), the output file (holes and
- * order), every writer read back by its reader through memory files at odd sizes, option
- * errors, and that the man page documents every -o key. */
+ * order), the reader/writer pipeline (lent and copied buffers, failures on either side),
+ * every writer read back by its reader through memory files at odd sizes, option errors,
+ * and that the man page documents every -o key. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -120,6 +121,198 @@ Test(image_out, gaps_are_holes_on_files_and_zeros_on_pipes)
     for (int i = 0; i < 20; i++)
         cr_assert_eq(c[i], i >= 10 && i < 15 ? 0x41 : 0);
     close(p[0]);
+}
+
+/* ---- the reader/writer pipeline (pipeline.c) ---- */
+/* The content of the pipeline tests' disk at each offset. */
+static uint8_t
+pl_byte(uint64_t off)
+{
+    return (uint8_t)((off * 2654435761u) >> 13) | 1; /* never zero */
+}
+
+static void
+pl_fill(uint8_t *b, uint64_t off, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        b[i] = pl_byte(off + i);
+}
+
+/* A reader that emits data read into the buffer img_emit_buf gives (the pipeline's, lent)
+ * and data from its own memory (copied), with zero runs between, of many sizes; it fails
+ * with its own error at fail_at if set. */
+struct pl_reader {
+    uint8_t *own, *big;
+    uint64_t size, fail_at;
+    int lent, copied;
+    bool stopped;            /* a call failed: the writer stopped us */
+};
+
+#define PL_BIG (5u << 20)
+
+static fc_rc
+plr_pump(void *st, struct fc_sink *sink, const volatile sig_atomic_t *cancel)
+{
+    struct pl_reader *r = st;
+    struct fc_stream_info info = {.size = r->size, .format = "raw"};
+    fc_rc rc = sink->begin(sink, &info);
+    struct img_emit e;
+    img_emit_init(&e, sink, cancel);
+    uint64_t x = 99;
+    for (unsigned i = 0; rc == FC_OK && e.pos < r->size; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t left = r->size - e.pos;
+        if (r->fail_at && e.pos >= r->fail_at)
+            return FC_ERR(FC_E_INVALID, "test reader: bad table at offset %llu",
+                          (unsigned long long)e.pos);
+        if (i % 3 == 2) {
+            img_emit_zero(&e, x % 300000 + 1 < left ? x % 300000 + 1 : left);
+        } else if (i % 3 == 1 && i % 5 == 0) {
+            /* from its own memory, up to more than one pipeline buffer */
+            size_t k = (size_t)(x % PL_BIG + 1 < left ? x % PL_BIG + 1 : left);
+            pl_fill(r->big, e.pos, k);
+            rc = img_emit_data(&e, r->big, k);
+            r->copied++;
+        } else {
+            uint8_t *b = img_emit_buf(&e, r->own);
+            if (b != r->own)
+                r->lent++;
+            size_t k = (size_t)(x % IMG_IO_BUF + 1 < left ? x % IMG_IO_BUF + 1 : left);
+            pl_fill(b, e.pos, k);
+            /* emitted in two pieces with a zero run between, as readers split data */
+            size_t h = k / 2;
+            rc = img_emit_data(&e, b, h);
+            if (rc == FC_OK && k - h > 1) {
+                img_emit_zero(&e, 1);
+                rc = img_emit_data(&e, b + h + 1, k - h - 1);
+            } else if (rc == FC_OK) {
+                rc = img_emit_data(&e, b + h, k - h);
+            }
+        }
+    }
+    if (rc == FC_OK)
+        rc = img_emit_flush(&e);
+    if (rc != FC_OK) {
+        r->stopped = true;
+        return rc;
+    }
+    return sink->end(sink, r->size, NULL);
+}
+
+static const struct img_reader pl_test_reader = {.name = "test", .pump = plr_pump};
+
+/* The writer's side: checks order and content; fails at fail_at if set; slow now and then,
+ * so that the reader waits for buffers. */
+struct pl_writer {
+    struct fc_sink sink;
+    uint64_t pos, fail_at, data;
+    size_t max_len;          /* the longest write seen */
+    bool ended;
+};
+
+static fc_rc
+plw_begin(struct fc_sink *s, const struct fc_stream_info *info)
+{
+    return FC_OK;
+}
+
+static fc_rc
+plw_write(struct fc_sink *s, uint64_t off, const void *buf, size_t len)
+{
+    struct pl_writer *w = (struct pl_writer *)s;
+    cr_assert_eq(off, w->pos, "write at %llu, expected %llu", (unsigned long long)off,
+                 (unsigned long long)w->pos);
+    if (len > w->max_len)
+        w->max_len = len;
+    if (w->fail_at && off >= w->fail_at)
+        return FC_ERR(FC_E_NOSPACE, "test writer: disk full at %llu", (unsigned long long)off);
+    const uint8_t *b = buf;
+    for (size_t i = 0; i < len; i++)
+        if (b[i] != pl_byte(off + i))
+            cr_assert_fail("content differs at %llu", (unsigned long long)(off + i));
+    if (off % 7 == 0)
+        usleep(2000);
+    w->pos += len;
+    w->data += len;
+    return FC_OK;
+}
+
+static fc_rc
+plw_zero(struct fc_sink *s, uint64_t off, uint64_t len)
+{
+    struct pl_writer *w = (struct pl_writer *)s;
+    cr_assert_eq(off, w->pos);
+    w->pos += len;
+    return FC_OK;
+}
+
+static fc_rc
+plw_end(struct fc_sink *s, uint64_t size, const uint8_t *sha)
+{
+    struct pl_writer *w = (struct pl_writer *)s;
+    cr_assert_eq(size, w->pos);
+    w->ended = true;
+    return FC_OK;
+}
+
+static void
+pl_setup(struct pl_reader *r, struct pl_writer *w, uint64_t size)
+{
+    *r = (struct pl_reader){.own = img_alloc_io(IMG_IO_BUF), .big = malloc(PL_BIG),
+                            .size = size};
+    *w = (struct pl_writer){.sink = {plw_begin, plw_write, plw_zero, plw_end}};
+    cr_assert(r->own && r->big);
+}
+
+Test(image_pipeline, lent_and_copied_data_arrive_in_order)
+{
+    struct pl_reader r;
+    struct pl_writer w;
+    pl_setup(&r, &w, 200ull << 20);
+    fc_rc rc = img_pump_threaded(&pl_test_reader, &r, &w.sink, NULL);
+    cr_assert_eq(rc, FC_OK, "%s", fc_error_msg());
+    cr_assert(w.ended);
+    cr_assert_eq(w.pos, r.size);
+    cr_assert_leq(w.max_len, IMG_IO_BUF, "copied data is passed on in buffer-sized pieces");
+    cr_assert_gt(r.lent, 10, "the reader read into the pipeline's buffers");
+    cr_assert_gt(r.copied, 3, "and emitted from its own memory");
+
+    /* without the pipeline, the reader's own buffer is used */
+    struct pl_reader r2;
+    struct pl_writer w2;
+    pl_setup(&r2, &w2, 20ull << 20);
+    cr_assert_eq(plr_pump(&r2, &w2.sink, NULL), FC_OK, "%s", fc_error_msg());
+    cr_assert_eq(r2.lent, 0);
+    cr_assert(w2.ended);
+    free(r.own), free(r.big), free(r2.own), free(r2.big);
+}
+
+Test(image_pipeline, a_failing_writer_stops_the_reader)
+{
+    struct pl_reader r;
+    struct pl_writer w;
+    pl_setup(&r, &w, 200ull << 20);
+    w.fail_at = 50ull << 20;
+    fc_rc rc = img_pump_threaded(&pl_test_reader, &r, &w.sink, NULL);
+    cr_assert_eq(rc, FC_E_NOSPACE);
+    cr_assert(strstr(fc_error_msg(), "disk full"), "%s", fc_error_msg());
+    cr_assert(r.stopped, "the reader's next call failed");
+    cr_assert(!w.ended);
+    free(r.own), free(r.big);
+}
+
+Test(image_pipeline, a_failing_reader_reports_its_error)
+{
+    struct pl_reader r;
+    struct pl_writer w;
+    pl_setup(&r, &w, 200ull << 20);
+    r.fail_at = 30ull << 20;
+    fc_rc rc = img_pump_threaded(&pl_test_reader, &r, &w.sink, NULL);
+    cr_assert_eq(rc, FC_E_INVALID);
+    cr_assert(strstr(fc_error_msg(), "bad table at offset"), "%s", fc_error_msg());
+    cr_assert(!w.ended);
+    cr_assert_geq(w.pos, 30ull << 20, "what came before the failure was written");
+    free(r.own), free(r.big);
 }
 
 /* A sink that compares what a reader produces with the expected content. */
