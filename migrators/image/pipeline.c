@@ -61,10 +61,13 @@ stopped(void)
     return FC_ERR(FC_E_CANCELLED, "reader stopped: the writer failed");
 }
 
-/* The producer waits (under the lock) for the consumer to make room. */
+/* The producer waits (under the lock) for the consumer to make room; a waiting consumer is
+ * woken first, whatever is queued. */
 static void
 prod_wait(struct pl *p)
 {
+    if (p->cons_waiting)
+        pthread_cond_signal(&p->cons_cv);
     p->prod_waiting = true;
     pthread_cond_wait(&p->prod_cv, &p->mu);
     p->prod_waiting = false;
@@ -94,7 +97,10 @@ pl_put(struct pl *p, const struct pl_item *it)
         p->count++;
         if (it->kind == IT_DATA)
             p->buf[it->buf].refs++;
-        if (p->cons_waiting)
+        /* a waiting writer is woken once there is a burst to write (or the end), not for
+         * every call: under load each wake-up waits for a CPU */
+        if (p->cons_waiting && (it->kind == IT_END || it->kind == IT_FAIL ||
+                                p->count >= PL_ITEMS / 2 || PL_BUFS - free_bufs(p) > PL_BUFS / 2))
             pthread_cond_signal(&p->cons_cv);
     }
     pthread_mutex_unlock(&p->mu);
