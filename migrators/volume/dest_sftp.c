@@ -31,8 +31,9 @@ struct sftp {
     char *part;
     bool device;
     pthread_mutex_t mu;
-    uint8_t *written; /* bitmap of chunks that carried data */
+    uint8_t *written; /* bitmap of chunks that were written (data or zeros) */
     uint64_t written_cap;
+    uint64_t base_size; /* of the base whose chunk hashes are j->base_hash */
 };
 
 static void
@@ -224,6 +225,7 @@ f_open(struct job *j)
                 return FC_ERR(FC_E_NOMEM, "out of memory");
             }
             j->base_chunks = n;
+            p->base_size = st.size;
             rc = read_range(rf, 0, st.size, NULL, j->base_hash, buf);
             fc_sftp_discard(rf);
             account(j, &p->st[0]);
@@ -253,7 +255,7 @@ f_put(struct job *j, int i, struct chunk *c)
     struct sftp *p = j->dstate;
     struct sstream *s = &p->st[i];
     fc_rc rc;
-    if (!c->zero && (rc = mark(p, c->off / VOL_CHUNK)) != FC_OK)
+    if ((rc = mark(p, c->off / VOL_CHUNK)) != FC_OK)
         return rc;
     if (c->zero || (c->rewrite && !j->sparse) || (c->rewrite && c->data && p->device))
         return stage_add(j, s, c->off, c->data, c->len); /* zeros (buf NULL) or all bytes */
@@ -287,6 +289,23 @@ f_stream_done(struct job *j, int i)
     return rc;
 }
 
+enum { V_READ, V_BASE, V_HOLE };
+
+/* How the final check gets chunk i's hash: read back, the base's (a whole chunk nothing
+ * wrote, of a base hashed at open), or zeros (a fresh file's hole). */
+static int
+verify_kind(struct job *j, struct sftp *p, uint64_t i, uint64_t size)
+{
+    if (marked(p, i))
+        return V_READ;
+    if (j->fresh)
+        return V_HOLE;
+    uint64_t end = (i + 1) * VOL_CHUNK;
+    if (j->base_hash && i < j->base_chunks && end <= size && end <= p->base_size)
+        return V_BASE;
+    return V_READ;
+}
+
 static fc_rc
 f_finish(struct job *j, uint64_t size, const uint8_t *sha, uint8_t dsha[32])
 {
@@ -304,8 +323,9 @@ f_finish(struct job *j, uint64_t size, const uint8_t *sha, uint8_t dsha[32])
     if (rc != FC_OK)
         return explain(j, s, rc);
     if (j->verify) {
-        /* Read back: every chunk that carried data (and, over an older file, every chunk);
-         * the rest of a fresh file is holes, which read as zeros. */
+        /* Read back every chunk that was written and, over an older file, every chunk
+         * whose base hash (read at open) is not still valid; the rest of a fresh file is
+         * holes, which read as zeros. */
         if ((rc = fc_sftp_open(s->ssh, target, FC_SFTP_READ, 0, &s->f)) != FC_OK)
             return rc;
         uint64_t n = (size + VOL_CHUNK - 1) / VOL_CHUNK;
@@ -313,14 +333,16 @@ f_finish(struct job *j, uint64_t size, const uint8_t *sha, uint8_t dsha[32])
         if (!buf || !h)
             return FC_ERR(FC_E_NOMEM, "out of memory");
         for (uint64_t i = 0; i < n && rc == FC_OK;) {
-            bool read = !j->fresh || marked(p, i);
+            int kind = verify_kind(j, p, i, size);
             uint64_t e = i;
-            while (e < n && (!j->fresh || marked(p, e)) == read)
+            while (e < n && verify_kind(j, p, e, size) == kind)
                 e++;
             uint64_t off = i * VOL_CHUNK;
             uint64_t end = e * VOL_CHUNK < size ? e * VOL_CHUNK : size;
-            if (read)
+            if (kind == V_READ)
                 rc = read_range(s->f, off, end - off, NULL, h, buf);
+            else if (kind == V_BASE)
+                memcpy(h + i * 32, j->base_hash + i * 32, (size_t)(e - i) * 32);
             else /* holes of a fresh file */
                 for (uint64_t c = i; c < e; c++)
                     chunk_hash_zero((size_t)(size - c * VOL_CHUNK < VOL_CHUNK
