@@ -6,7 +6,9 @@
 # sshd's session processes, read from the listener's reaped-children times), and ratios.
 #   bench.sh BIN_DIR SOURCE_DIR WORK_DIR [ROUNDS]
 # Images: sparse.img 4 GiB (40% random data in scattered 1 MiB runs, 60% zeros),
-# dense.img 2 GiB random; then a 1% change (41 chunks) for the re-sync runs.
+# dense.img 2 GiB random; then a 1% change (41 chunks) for the re-sync runs; tiny.img (1 MiB)
+# measures the fixed cost of a run (connection, authentication, starting the helper through
+# the remote user's shell) next to `ssh host true`.
 # BENCH_SPARSE_MIB / BENCH_DENSE_MIB override the sizes (for a quick check of the script);
 # BENCH_TOOLS="fv-helper scp ..." runs only those tools.
 set -euo pipefail
@@ -42,6 +44,7 @@ with open(w + '/dense.img', 'wb') as f:
         f.write(os.urandom(1 << 20))
 PY
         cp --sparse=always "$work/sparse.img" "$work/sparse-v2.img"
+        head -c 1048576 /dev/urandom >"$work/tiny.img"
         python3 - "$work" "$sparse_mib" <<'PY'
 import os, random, sys
 w = sys.argv[1]
@@ -100,8 +103,18 @@ resync() {      # tool: destination holds sparse.img, source is sparse-v2.img
     rm -f "$d"
 }
 
+setup_cost() {  # the fixed cost of one run
+    local d=$work/dst/tiny.img
+    rm -f "$d"
+    run fv-helper/tiny "${fv[@]}" --remote-helper "$vol" "$work/tiny.img" "$url$d"
+    run ssh-true/tiny nice ssh -F "$cfg" fluid-test true
+    rm -f "$d"
+}
+
 make_images
 echo "# $(date -u +%FT%TZ) $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg), rounds $rounds"
+trap '"$src/tests/fixtures/sshd.sh" stop "$work/run" >/dev/null; rm -rf "$work/dst"
+      echo "# end $(date -u +%FT%TZ), load $(cut -d" " -f1-3 /proc/loadavg)"' EXIT
 only=" ${BENCH_TOOLS:-fv-sftp fv-helper scp ssh-cat rsync fv-helper-zstd} "
 want() { [[ $only == *" $1 "* ]]; }
 tools=()
@@ -114,4 +127,6 @@ for ((r = 0; r < rounds; r++)); do
     done
     for t in fv-helper fv-sftp scp ssh-cat; do want "$t" && full_copy "$t" dense; done
     for t in fv-helper fv-sftp rsync; do want "$t" && resync "$t"; done
+    want fv-helper && setup_cost
+    echo "# round $r done, load $(cut -d' ' -f1-3 /proc/loadavg)"
 done

@@ -28,3 +28,5 @@ for img in ("sparse", "dense"):
 for fv in ("fv-helper", "fv-sftp"):
     ratio(f"{fv}/resync", "rsync/resync", f"{fv} --delta vs rsync --inplace (1% change)")
     ratio(f"{fv}/resync", f"{fv}/sparse", f"{fv} --delta vs its own full copy")
+    ratio(f"{fv}/resync", "scp/sparse", f"{fv} --delta vs a full copy with scp")
+ratio("fv-helper/tiny", "ssh-true/tiny", "fixed cost: fv-helper on 1 MiB vs ssh host true")
