@@ -150,6 +150,7 @@ finish() {
         done
     fi
     rm -f "$WORK/password"
+    [ "${FLUID_BENCH_KEEP:-0}" = 1 ] || rm -f "$CFG"
     exit $rc
 }
 trap finish EXIT
