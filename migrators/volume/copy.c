@@ -585,14 +585,8 @@ vol_copy(struct job *j)
     pthread_mutex_init(&j->err_mu, NULL);
     j->fresh = true;
 
-    if ((rc = j->ops->open(j)) != FC_OK) {
-        j->ops->close(j, false);
-        if (sfd > 0)
-            close(sfd);
-        queue_destroy(&j->q_in);
-        queue_destroy(&j->q_out);
-        return rc;
-    }
+    if ((rc = j->ops->open(j)) != FC_OK)
+        goto fail_open;
     fc_event_info(j->m, json_pack("{s:s,s:b,s:b,s:i,s:I}", "mode", j->ops->mode, "resume",
                                   j->resume, "delta", j->delta, "streams", (int)j->streams,
                                   "base_chunks", (json_int_t)j->base_chunks));
@@ -619,14 +613,8 @@ vol_copy(struct job *j)
         fc_error_clear();
         rc = FC_OK;
     }
-    if (j->base_pending && !pre && (rc = j->ops->base_wait(j)) != FC_OK) {
-        j->ops->close(j, false);
-        if (sfd > 0)
-            close(sfd);
-        queue_destroy(&j->q_in);
-        queue_destroy(&j->q_out);
-        return rc;
-    }
+    if (j->base_pending && !pre && (rc = j->ops->base_wait(j)) != FC_OK)
+        goto fail_open;
     pthread_t cth[2], sth[VOL_MAX_STREAMS];
     struct sender_arg sa[VOL_MAX_STREAMS];
     /* workers hash (and compare) the chunks and compress them; one keeps them in order */
@@ -730,4 +718,11 @@ vol_copy(struct job *j)
            FC_STR("sha256_tree", thex));
     fc_event_done(j->m, res);
     return FC_OK;
+fail_open: /* the destination could not be opened or its base hashes did not come */
+    j->ops->close(j, false);
+    if (sfd > 0)
+        close(sfd);
+    queue_destroy(&j->q_in);
+    queue_destroy(&j->q_out);
+    return rc;
 }

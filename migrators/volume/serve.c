@@ -49,33 +49,42 @@ struct srv {
     uint64_t unsynced;   /* bytes written since writeback was last started */
 };
 
+/* One read(2) of the client's bytes (stdin) into buf; EINTR retried; EOF is an error. */
+static fc_rc
+rd_some(void *buf, size_t cap, size_t *got)
+{
+    for (;;) {
+        ssize_t n = read(0, buf, cap);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return FC_ERRNO(FC_E_NET, "serve: reading the client");
+        if (n == 0)
+            return FC_ERR(FC_E_NET, "serve: the client went away");
+        *got = (size_t)n;
+        return FC_OK;
+    }
+}
+
 static fc_rc
 rd(struct srv *s, void *out, size_t len)
 {
     uint8_t *o = out;
     while (len) {
+        size_t n;
+        fc_rc rc;
         if (s->rpos == s->rlen && len >= VOL_BLOCK) { /* big payload: no copy through rbuf */
-            ssize_t n = read(0, o, len);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0)
-                return FC_ERRNO(FC_E_NET, "serve: reading the client");
-            if (n == 0)
-                return FC_ERR(FC_E_NET, "serve: the client went away");
+            if ((rc = rd_some(o, len, &n)) != FC_OK)
+                return rc;
             o += n;
-            len -= (size_t)n;
+            len -= n;
             continue;
         }
         if (s->rpos == s->rlen) {
-            ssize_t n = read(0, s->rbuf, RBUF);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0)
-                return FC_ERRNO(FC_E_NET, "serve: reading the client");
-            if (n == 0)
-                return FC_ERR(FC_E_NET, "serve: the client went away");
+            if ((rc = rd_some(s->rbuf, RBUF, &n)) != FC_OK)
+                return rc;
             s->rpos = 0;
-            s->rlen = (size_t)n;
+            s->rlen = n;
         }
         size_t k = s->rlen - s->rpos < len ? s->rlen - s->rpos : len;
         memcpy(o, s->rbuf + s->rpos, k);
