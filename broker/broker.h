@@ -106,6 +106,8 @@ uint64_t broker_now_ns(void);
 /* task.c */
 void task_delivery(struct broker *b, struct fc_amqp_delivery *d);
 void task_cancel_message(struct broker *b, struct fc_amqp_delivery *d);
+/* fluid.resume/1: forget the Cancels remembered for that relocation (its resumed tasks run). */
+void task_resume_message(struct broker *b, struct fc_amqp_delivery *d);
 /* Poll support for the running viaducts. */
 size_t tasks_pollfds(struct broker *b, struct pollfd *pfd, size_t cap, struct btask **owner);
 void tasks_step(struct broker *b, struct pollfd *pfd, size_t n, struct btask **owner);

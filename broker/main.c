@@ -87,7 +87,10 @@ static void
 dispatch(struct broker *b, struct fc_amqp_delivery *d)
 {
     if (d->exchange && !strcmp(d->exchange, FC_AMQP_X_CONTROL)) {
-        task_cancel_message(b, d);
+        if (d->routing_key && !strncmp(d->routing_key, "resume.", 7))
+            task_resume_message(b, d);
+        else
+            task_cancel_message(b, d);
         return;
     }
     if (b->stopping) {
@@ -168,12 +171,12 @@ main(int argc, char **argv)
         return (int)rc;
     }
     fc_amqp_q_tasks(b.queue, sizeof b.queue, b.cfg.site);
-    const char *ckeys[] = {FC_AMQP_BK_CANCEL};
+    const char *ckeys[] = {FC_AMQP_BK_CANCEL, FC_AMQP_BK_RESUME};
     /* remembered, then done by every (re)connect */
     if ((rc = fc_amqp_declare_topology(b.a)) != FC_OK ||
         (rc = fc_amqp_declare_site(b.a, b.cfg.site)) != FC_OK ||
         (rc = fc_amqp_consume(b.a, b.queue, (uint16_t)b.cfg.capacity)) != FC_OK ||
-        (rc = fc_amqp_subscribe(b.a, FC_AMQP_X_CONTROL, ckeys, 1, 64, b.control)) != FC_OK) {
+        (rc = fc_amqp_subscribe(b.a, FC_AMQP_X_CONTROL, ckeys, 2, 64, b.control)) != FC_OK) {
         fc_log(FC_ERROR, FC_MSG(fc_error_msg()), FC_STR("code", fc_rc_name(rc)));
         fc_amqp_close(b.a);
         broker_config_free(&b.cfg);

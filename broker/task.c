@@ -206,6 +206,13 @@ on_event(void *arg, struct fc_viaduct *v, size_t stage, const json_t *ev)
         if (json_is_integer(x) && json_integer_value(x) >= 0)
             json_object_set(p, keys[i], x);
     }
+    /* what the units are and, for a wait on a cloud, its state (docs/migrator-contract.md) */
+    static const char *const texts[] = {"unit", "state", "waiting_for"};
+    for (size_t i = 0; p && i < sizeof texts / sizeof texts[0]; i++) {
+        json_t *x = json_object_get(ev, texts[i]);
+        if (json_is_string(x) && json_string_length(x) <= 300)
+            json_object_set(p, texts[i], x);
+    }
     if (p && !json_object_get(p, "done"))
         json_object_set_new(p, "done", json_integer(0));
     if (p && fc_amqp_connected(b->a))
@@ -592,6 +599,34 @@ task_cancel_message(struct broker *b, struct fc_amqp_delivery *d)
         }
     }
     fc_cancel_free(c);
+    fc_amqp_ack(b->a, d);
+    fc_amqp_delivery_free(d);
+}
+
+void
+task_resume_message(struct broker *b, struct fc_amqp_delivery *d)
+{
+    FC_AUTO(resume) struct fc_resume *r = NULL;
+    if (fc_resume_parse(d->body, d->len, &r) != FC_OK) {
+        char reason[1024];
+        snprintf(reason, sizeof reason, "resume: %s", fc_error_msg());
+        fc_amqp_dead_letter(b->a, d, reason);
+        fc_amqp_delivery_free(d);
+        return;
+    }
+    size_t kept = 0, dropped = 0;
+    for (size_t i = 0; i < b->ncancels; i++) {
+        if (!strcmp(b->cancels[i].relocation_id, r->relocation_id)) {
+            free(b->cancels[i].relocation_id);
+            free(b->cancels[i].task_id);
+            dropped++;
+        } else {
+            b->cancels[kept++] = b->cancels[i];
+        }
+    }
+    b->ncancels = kept;
+    fc_log(FC_INFO, FC_MSG("relocation resumed"), FC_STR("relocation", r->relocation_id),
+           FC_U64("cancels_forgotten", dropped));
     fc_amqp_ack(b->a, d);
     fc_amqp_delivery_free(d);
 }

@@ -188,6 +188,42 @@ fc_reports_finish(struct fc_reports *r, struct fc_planner_job *j)
     fc_planner_job_free(j);
 }
 
+/* fluidctl resume: refused while a cleanup of the relocation is queued or running (it
+ * would delete what the resumed tasks make). */
+static void
+resume(struct fc_reports *r, const struct fc_creq *q)
+{
+    char key[FC_ID_MAX + 32];
+    snprintf(key, sizeof key, "cleanup/%s", q->relocation_id);
+    struct fc_resume_result res = {0};
+    fc_rc rc = FC_OK;
+    if (fc_planner_busy_with(r->planner, key))
+        res.refused = "a cleanup of the relocation is running: resume it when the cleanup ended";
+    else
+        rc = fc_store_resume(r->store, q->relocation_id, &res);
+    json_t *body;
+    if (rc == FC_E_NOTFOUND) {
+        body = json_pack("{s:b}", "found", 0);
+    } else if (rc != FC_OK) {
+        fc_log(FC_ERROR, FC_MSG("cannot resume"), FC_STR("relocation", q->relocation_id),
+               FC_STR("error", fc_error_msg()));
+        body = info(r, q->relocation_id);
+        json_object_set_new(body, "refused", json_string(fc_error_msg()));
+    } else if (res.replan) {
+        /* forgotten until the request arrives again: not found in the store for now */
+        body = json_pack("{s:b, s:s}", "found", 1, "state", "accepted");
+    } else {
+        body = info(r, q->relocation_id);
+    }
+    if (rc == FC_OK && res.refused)
+        json_object_set_new(body, "refused", json_string(res.refused));
+    else if (rc == FC_OK)
+        json_object_set_new(body, "resumed",
+                            json_pack("{s:I, s:b, s:b}", "tasks_reset", (json_int_t)res.reset,
+                                      "full", res.full, "replan", res.replan));
+    reply(r, q->reply_to, envelope(body, q->relocation_id, q->correlation_id, "resume"));
+}
+
 void
 fc_reports_rpc(struct fc_reports *r, const struct fc_amqp_delivery *d)
 {
@@ -222,6 +258,11 @@ fc_reports_rpc(struct fc_reports *r, const struct fc_amqp_delivery *d)
             fc_log(FC_INFO, FC_MSG("cleanup requested"), FC_STR("relocation", q.relocation_id));
             fc_planner_submit_report(r->planner, FC_JOB_CLEANUP, req, w);
         }
+        fc_amqp_ack(r->a, d);
+        return;
+    }
+    if (strcmp(q.action, "resume") == 0) {
+        resume(r, &q);
         fc_amqp_ack(r->a, d);
         return;
     }

@@ -52,8 +52,9 @@ fc_creq_parse(const char *buf, size_t len, struct fc_creq *out)
         rc = field(j, "reply_to", out->reply_to, sizeof out->reply_to, false);
     if (rc == FC_OK)
         rc = field(j, "action", out->action, sizeof out->action, false);
-    if (rc == FC_OK && strcmp(out->action, "info") != 0 && strcmp(out->action, "cleanup") != 0)
-        rc = FC_ERR(FC_E_INVALID, "action: \"%s\" is not info or cleanup", out->action);
+    if (rc == FC_OK && strcmp(out->action, "info") != 0 && strcmp(out->action, "cleanup") != 0 &&
+        strcmp(out->action, "resume") != 0)
+        rc = FC_ERR(FC_E_INVALID, "action: \"%s\" is not info, cleanup or resume", out->action);
     json_decref(j);
     return rc;
 }

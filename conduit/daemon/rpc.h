@@ -16,12 +16,14 @@
 /* action "info": the relocation's state, its tasks with their step and subject (the server
  * or volume each works for), the planner's report, the overview and the cleanup record.
  * action "cleanup": delete what the relocation created on the target (refused while it
- * runs); the reply comes when the cleanup ended and holds its record. */
+ * runs); the reply comes when the cleanup ended and holds its record.
+ * action "resume": run a failed or cancelled relocation again (fc_store_resume); the reply
+ * is the info after the change, with "resumed" {tasks_reset, full, replan} or "refused". */
 struct fc_creq {
     char relocation_id[FC_ID_MAX + 1];
     char correlation_id[FC_ID_MAX + 1];
     char reply_to[256];
-    char action[16]; /* "info" or "cleanup" */
+    char action[16]; /* "info", "cleanup" or "resume" */
 };
 
 /* Strict: exactly these fields (and "schema"), ids valid, reply_to one printable line of at

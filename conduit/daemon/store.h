@@ -53,6 +53,26 @@ fc_rc fc_store_apply_event(struct fc_store *s, const struct fc_task_event *e, bo
 fc_rc fc_store_cancel(struct fc_store *s, const char *relocation_id, const char *reason,
                       bool *known);
 
+/* Runs a failed or cancelled relocation again (fluidctl resume), in one transaction:
+ * - its failed and cancelled tasks go back to pending under a new idempotency_key (the old
+ *   key with "/r<N>": brokers answer a known key with its recorded outcome), their error
+ *   and result cleared; done tasks stay done;
+ * - after a cleanup (a "cleanup" report exists) every task runs again (what the done ones
+ *   made is gone) and the cleanup report is dropped (cleanup on failure can run again);
+ * - the relocation is "accepted" again (cancel flag and error cleared), a fluid.resume/1 for
+ *   the brokers and the state event go to the outbox, and it is advanced;
+ * - a relocation that failed while planning (no tasks) is forgotten and its request put in
+ *   the outbox for fluid.requests: the conduit plans it again as it arrives (replan).
+ * out->refused (static text) and nothing changes for a done or running relocation;
+ * FC_E_NOTFOUND for an unknown one. */
+struct fc_resume_result {
+    const char *refused;
+    size_t reset;
+    bool full, replan;
+};
+fc_rc fc_store_resume(struct fc_store *s, const char *relocation_id,
+                      struct fc_resume_result *out);
+
 /* Advances every relocation that is not final (at start, after a crash). */
 fc_rc fc_store_advance_all(struct fc_store *s);
 

@@ -57,6 +57,8 @@ int fc_ctl_relocate(int argc, char **argv);
 /* cleanup.c: the conduit deletes what a relocation created on its target; overview */
 int fc_ctl_cleanup(int argc, char **argv);
 int fc_ctl_overview(int argc, char **argv);
+/* resume.c: the conduit runs a failed or cancelled relocation again; --watch follows it */
+int fc_ctl_resume(int argc, char **argv);
 /* live.c: relocate --watch's live view (per server and volume), ending with the overview */
 int fc_ctl_live(const char *rid, bool json, double timeout);
 /* inspect.c, plan.c (the OpenStack engineer's) */

@@ -14,6 +14,8 @@ const struct fc_ctl_cmd fc_ctl_cmds[] = {
     {"status", "ask the conduit for a relocation's state and tasks", fc_ctl_status},
     {"cancel", "cancel a relocation (brokers stop its chains, the conduit stops its plan)",
      fc_ctl_cancel},
+    {"resume", "run a failed or cancelled relocation again (what is done is not redone)",
+     fc_ctl_resume},
     {"overview", "print a finished relocation's overview (target compared with source, usage)",
      fc_ctl_overview},
     {"cleanup", "delete what a relocation created on its target (never the source)",

@@ -606,6 +606,7 @@ typedef fc_rc (*validate_fn)(const json_t *j);
 VALIDATOR(v_task, struct fc_task, fc_task_from_json, fc_task_free)
 VALIDATOR(v_event, struct fc_task_event, fc_event_from_json, fc_event_free)
 VALIDATOR(v_cancel, struct fc_cancel, fc_cancel_from_json, fc_cancel_free)
+VALIDATOR(v_resume, struct fc_resume, fc_resume_from_json, fc_resume_free)
 VALIDATOR(v_hb, struct fc_heartbeat, fc_heartbeat_from_json, fc_heartbeat_free)
 VALIDATOR(v_plan, struct fc_plan, fc_plan_from_json, fc_plan_free)
 VALIDATOR(v_req, struct fc_request, fc_request_from_json, fc_request_free)
@@ -636,7 +637,7 @@ static const struct {
     {FC_SCHEMA_TASK, v_task},     {FC_SCHEMA_EVENT, v_event},   {FC_SCHEMA_CANCEL, v_cancel},
     {FC_SCHEMA_BROKER, v_hb},     {FC_SCHEMA_PLAN, v_plan},     {FC_SCHEMA_REQUEST, v_req},
     {FC_SCHEMA_TOPOLOGY, v_topo}, {FC_SCHEMA_RELOCATION, v_reloc}, {FC_SCHEMA_REJECTED, v_rej},
-    {FC_SCHEMA_STATUS_REQ, v_sreq}, {FC_SCHEMA_STATUS, v_status},
+    {FC_SCHEMA_STATUS_REQ, v_sreq}, {FC_SCHEMA_STATUS, v_status}, {FC_SCHEMA_RESUME, v_resume},
 };
 
 fc_rc

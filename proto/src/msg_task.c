@@ -538,6 +538,51 @@ fc_cancel_to_json(const struct fc_cancel *c)
     return o;
 }
 
+/* ---- Resume ---- */
+
+void
+fc_resume_free(struct fc_resume *r)
+{
+    if (!r)
+        return;
+    free(r->relocation_id);
+    free(r);
+}
+
+fc_rc
+fc_resume_from_json(const json_t *j, struct fc_resume **out)
+{
+    static const char *const keys[] = {"schema", "relocation_id", NULL};
+    *out = NULL;
+    struct fc_jp p = {0};
+    jp_set_error_path("");
+    FC_AUTO(resume) struct fc_resume *r = calloc(1, sizeof *r);
+    if (!r)
+        return nomem();
+    TRY(j_want_object(&p, j));
+    TRY(j_schema(&p, j, FC_SCHEMA_RESUME, false));
+    TRY(j_only(&p, j, keys));
+    TRY(j_str(&p, j, "relocation_id", true, FC_ID_MAX, J_ID, false, NULL, &r->relocation_id));
+    *out = FC_STEAL(&r);
+    return FC_OK;
+}
+
+fc_rc
+fc_resume_parse(const char *buf, size_t len, struct fc_resume **out)
+{
+    *out = NULL;
+    json_auto_t *j = NULL;
+    TRY(fc_msg_load(buf, len, &j));
+    return fc_resume_from_json(j, out);
+}
+
+json_t *
+fc_resume_to_json(const struct fc_resume *r)
+{
+    return json_pack("{s:s, s:s}", "schema", FC_SCHEMA_RESUME, "relocation_id",
+                     r->relocation_id);
+}
+
 /* ---- BrokerHeartbeat ---- */
 
 void

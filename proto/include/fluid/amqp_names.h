@@ -87,5 +87,11 @@ static inline bool fc_amqp_rk_cancel(char *buf, size_t cap, const char *relocati
     return fc_amqp_fmt_ok_(snprintf(buf, cap, "cancel.%s", relocation_id), cap);
 }
 #define FC_AMQP_BK_CANCEL "cancel.#"
+/* "resume.<relocation_id>" on fluid.control (fluid.resume/1); brokers bind "resume.#" */
+static inline bool fc_amqp_rk_resume(char *buf, size_t cap, const char *relocation_id)
+{
+    return fc_amqp_fmt_ok_(snprintf(buf, cap, "resume.%s", relocation_id), cap);
+}
+#define FC_AMQP_BK_RESUME "resume.#"
 
 #endif

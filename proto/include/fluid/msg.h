@@ -23,6 +23,7 @@
 #define FC_SCHEMA_TASK "fluid.task/1"
 #define FC_SCHEMA_EVENT "fluid.event/1"
 #define FC_SCHEMA_CANCEL "fluid.cancel/1"
+#define FC_SCHEMA_RESUME "fluid.resume/1"
 #define FC_SCHEMA_BROKER "fluid.broker/1"
 #define FC_SCHEMA_REQUEST "fluid.request/1"
 #define FC_SCHEMA_PLAN "fluid.plan/1"
@@ -162,6 +163,18 @@ fc_rc fc_cancel_from_json(const json_t *j, struct fc_cancel **out);
 json_t *fc_cancel_to_json(const struct fc_cancel *c);
 void fc_cancel_free(struct fc_cancel *c);
 FC_DEFINE_AUTO(cancel, struct fc_cancel, fc_cancel_free)
+
+/* ---- Resume: a failed or cancelled relocation runs again. The conduit publishes it on
+ * fluid.control before the resumed tasks; brokers forget the Cancel they remember for the
+ * relocation, so that its new tasks are not cancelled before they start. ---- */
+struct fc_resume {
+    char *relocation_id;
+};
+fc_rc fc_resume_parse(const char *buf, size_t len, struct fc_resume **out);
+fc_rc fc_resume_from_json(const json_t *j, struct fc_resume **out);
+json_t *fc_resume_to_json(const struct fc_resume *r);
+void fc_resume_free(struct fc_resume *r);
+FC_DEFINE_AUTO(resume, struct fc_resume, fc_resume_free)
 
 /* ---- BrokerHeartbeat: a broker says it is alive (relocation_id is "") ---- */
 struct fc_heartbeat {

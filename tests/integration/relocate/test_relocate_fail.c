@@ -5,7 +5,10 @@
  * step; `fluidctl cleanup` deletes exactly what it made there (none of the target's resources
  * listed before it, all of the relocation's marks gone, the source untouched), and again
  * deletes nothing; a second relocation with --cleanup-on-failure is cleaned up by the conduit
- * on its own. Same fake-driver snapshot arrangement as test_relocate. */
+ * on its own. `fluidctl resume` after the quota is restored: a third failed relocation runs
+ * only its failed and cancelled tasks again and ends done with one copy of everything; the
+ * cleaned-up second one runs every task again and ends done too. Same fake-driver snapshot
+ * arrangement as test_relocate. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +21,7 @@
 #include "reloc.h"
 
 static struct svc made;
-static char made_rid[2][64];
+static char made_rid[3][64];
 static int saved_quota = -2; /* the target's instances quota while set to 0, else -2 */
 
 static const char *
@@ -59,7 +62,7 @@ teardown(void)
         set_quota(saved_quota);
     if (made.sfx[0]) {
         struct fc_os *src = dc_open(dc_source()), *dst = dc_open(dc_target());
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < 3; i++)
             cleanup_cloud(src, dst, made_rid[i], &made);
         fc_os_close(src);
         fc_os_close(dst);
@@ -109,8 +112,8 @@ Test(relocate_fail, quota_failure_named_then_cleanup_leaves_target_as_before)
     struct fc_os *src = dc_open(dc_source()), *dst = dc_open(dc_target());
     make_service(src, &made, "f");
     struct svc s = made;
-    for (int i = 0; i < 2; i++) {
-        snprintf(made_rid[i], sizeof made_rid[i], "r-%s-%c", s.sfx, "ab"[i]);
+    for (int i = 0; i < 3; i++) {
+        snprintf(made_rid[i], sizeof made_rid[i], "r-%s-%c", s.sfx, "abc"[i]);
         prefill_snapshot(&t, made_rid[i], &s);
     }
     char bad[64], conf[1200], out[65536];
@@ -179,6 +182,49 @@ Test(relocate_fail, quota_failure_named_then_cleanup_leaves_target_as_before)
     const char *cl2[] = {"cleanup", made_rid[1], NULL};
     cr_assert_eq(fluidctl(&t, cl2, out, sizeof out), 0);
     cr_assert(strstr(out, ": 0 deleted, 0 error(s)"), "cleanup after the automatic one:\n%s", out);
+
+    /* resume: a failed relocation runs its failed and cancelled tasks again, nothing else */
+    set_quota(0);
+    st = relocate(&t, dc_source(), s.server, made_rid[2], NULL, out, sizeof out);
+    set_quota(saved_quota);
+    cr_assert_eq(st, 1, "quota 0 (third): exit %d:\n%s", st, out);
+    const char *stq[] = {"status", "--json", made_rid[2], NULL};
+    fluidctl(&t, stq, out, sizeof out); /* exit 1: the relocation failed */
+    json_t *sj = json_loads(out, 0, &je);
+    cr_assert_not_null(sj, "status --json: %s", je.text);
+    size_t done_before = 0, rerun = 0, ntasks = json_array_size(json_object_get(sj, "tasks"));
+    json_array_foreach(json_object_get(sj, "tasks"), i, e) {
+        const char *ts = rs(e, "state");
+        done_before += !strcmp(ts, "done");
+        rerun += !strcmp(ts, "failed") || !strcmp(ts, "cancelled");
+    }
+    json_decref(sj);
+    cr_assert_geq(done_before, 3, "the failed relocation had done only %zu tasks", done_before);
+    cr_assert_eq(done_before + rerun, ntasks, "a task of the failed relocation is in flight");
+    const char *re[] = {"resume", "--watch", "--timeout", "1500", made_rid[2], NULL};
+    st = fluidctl(&t, re, out, sizeof out);
+    cr_assert_eq(st, 0, "resume of %s: exit %d:\n%s", made_rid[2], st, out);
+    char line[200];
+    snprintf(line, sizeof line, "relocation %s resumed: %zu task%s run again\n", made_rid[2],
+             rerun, rerun == 1 ? "" : "s");
+    cr_assert_not_null(strstr(out, line) ? out : NULL, "want \"%s\" in:\n%s", line, out);
+    check_target(dst, made_rid[2], &s);
+    struct counts c3;
+    target_counts(dst, made_rid[2], &s, &c3);
+    cr_assert(c3.servers == 1 && c3.keys == 1 && c3.groups == 2 && c3.images == 1 &&
+                  c3.networks == 1,
+              "resumed: %zu servers, %zu keypairs, %zu groups, %zu images, %zu networks",
+              c3.servers, c3.keys, c3.groups, c3.images, c3.networks);
+    /* done: nothing to resume */
+    const char *re2[] = {"resume", made_rid[2], NULL};
+    cr_assert_eq(fluidctl(&t, re2, out, sizeof out), 3, "resume of a done relocation");
+
+    /* resume after the automatic cleanup: every task runs again; one copy of everything */
+    const char *re3[] = {"resume", "--watch", "--timeout", "1500", made_rid[1], NULL};
+    st = fluidctl(&t, re3, out, sizeof out);
+    cr_assert_eq(st, 0, "resume of the cleaned-up %s: exit %d:\n%s", made_rid[1], st, out);
+    cr_assert(strstr(out, "(every task: it was cleaned up)"), "not a full re-run:\n%s", out);
+    check_target(dst, made_rid[1], &s);
 
     /* an unknown relocation is not found */
     const char *cl3[] = {"cleanup", "r-nosuch-relocation", NULL};

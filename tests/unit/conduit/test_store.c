@@ -261,3 +261,137 @@ Test(store, long_chain_one_task_at_a_time)
     fc_request_free(r);
     fc_store_close(s);
 }
+
+/* fluidctl resume: only what failed or was cancelled runs again, under new keys (the brokers
+ * answer an old key with its recorded outcome); done tasks stay done. */
+Test(store, resume_runs_failed_and_cancelled_tasks_again)
+{
+    fresh_db();
+    struct fc_store *s = open_db(8);
+    struct fc_request *r = req(REQ("r-7", "k-7", T("a", "[]") "," T("b", "[\"a\"]") "," T("c", "[]")));
+    bool dup;
+    struct fc_resume_result res;
+    cr_assert_eq(fc_store_add_request(s, r, &dup, NULL), FC_OK);
+    drain(s);
+    cr_assert_eq(fc_store_resume(s, "r-7", &res), FC_OK, "%s", fc_error_msg());
+    cr_assert_str_eq(res.refused, "the relocation is still running");
+    cr_assert_str_eq(drain(s), "", "a refused resume changes nothing");
+    event(s, "r-7", "c", "k-7/c", FC_TS_DONE, true);
+    event(s, "r-7", "a", "k-7/a", FC_TS_FAILED, true);
+    cr_assert_str_eq(drain(s), "relocation.r-7.state.failed");
+
+    cr_assert_eq(fc_store_resume(s, "r-7", &res), FC_OK, "%s", fc_error_msg());
+    cr_assert_null(res.refused);
+    cr_assert_eq(res.reset, 2, "a (failed) and b (cancelled), not c (done)");
+    cr_assert(!res.full && !res.replan);
+    cr_assert_str_eq(drain(s), "resume.r-7 relocation.r-7.state.accepted default.checksum "
+                               "relocation.r-7.state.running",
+                     "brokers told first, then a runs again");
+    cr_assert_str_eq(state_of(s, "r-7"), "running");
+    struct fc_status st = {0};
+    cr_assert_eq(fc_store_status(s, "r-7", &st), FC_OK);
+    cr_assert_null(st.error, "the old failure is cleared");
+    cr_assert_str_eq(st.tasks[0].state, "queued");
+    cr_assert_str_eq(st.tasks[1].state, "pending");
+    cr_assert_str_eq(st.tasks[2].state, "done");
+    struct fc_status *heap = malloc(sizeof *heap);
+    *heap = st;
+    fc_status_free(heap);
+
+    /* a late event of the first run (old key) is not this run's */
+    event(s, "r-7", "a", "k-7/a", FC_TS_DONE, false);
+    cr_assert_str_eq(drain(s), "");
+    event(s, "r-7", "a", "k-7/a/r1", FC_TS_FAILED, true);
+    cr_assert_str_eq(drain(s), "relocation.r-7.state.failed");
+
+    /* resumed again: the next key */
+    cr_assert_eq(fc_store_resume(s, "r-7", &res), FC_OK, "%s", fc_error_msg());
+    cr_assert_eq(res.reset, 2);
+    drain(s);
+    event(s, "r-7", "a", "k-7/a/r1", FC_TS_DONE, false);
+    event(s, "r-7", "a", "k-7/a/r2", FC_TS_DONE, true);
+    cr_assert_str_eq(drain(s), "default.checksum", "b follows a");
+    event(s, "r-7", "b", "k-7/b/r2", FC_TS_DONE, true);
+    cr_assert_str_eq(drain(s), "relocation.r-7.state.done");
+
+    cr_assert_eq(fc_store_resume(s, "r-7", &res), FC_OK);
+    cr_assert_str_eq(res.refused, "the relocation is done: nothing to resume");
+    cr_assert_str_eq(drain(s), "");
+    cr_assert_eq(fc_store_resume(s, "r-nope", &res), FC_E_NOTFOUND);
+    fc_request_free(r);
+    fc_store_close(s);
+}
+
+Test(store, resume_after_cancel_and_after_cleanup)
+{
+    fresh_db();
+    struct fc_store *s = open_db(8);
+    struct fc_request *r = req(REQ("r-8", "k-8", T("a", "[]") "," T("b", "[\"a\"]")));
+    bool dup, known;
+    struct fc_resume_result res;
+    cr_assert_eq(fc_store_add_request(s, r, &dup, NULL), FC_OK);
+    drain(s);
+    cr_assert_eq(fc_store_cancel(s, "r-8", "operator", &known), FC_OK);
+    event(s, "r-8", "a", "k-8/a", FC_TS_DONE, true);
+    cr_assert_str_eq(drain(s), "relocation.r-8.state.cancelled");
+    cr_assert_eq(fc_store_resume(s, "r-8", &res), FC_OK, "%s", fc_error_msg());
+    cr_assert_eq(res.reset, 1, "b only: a is done");
+    cr_assert_str_eq(drain(s), "resume.r-8 relocation.r-8.state.accepted default.checksum "
+                               "relocation.r-8.state.running",
+                     "the cancel is lifted: b is published");
+    event(s, "r-8", "b", "k-8/b/r1", FC_TS_FAILED, true);
+    cr_assert_str_eq(drain(s), "relocation.r-8.state.failed");
+
+    /* cleaned up since: what a made is gone, so every task runs again */
+    json_auto_t *rep = json_pack("{s:[]}", "deleted");
+    cr_assert_eq(fc_store_report_put(s, "r-8", "cleanup", rep, false), FC_OK);
+    cr_assert_eq(fc_store_resume(s, "r-8", &res), FC_OK, "%s", fc_error_msg());
+    cr_assert(res.full);
+    cr_assert_eq(res.reset, 2);
+    cr_assert_str_eq(drain(s), "resume.r-8 relocation.r-8.state.accepted default.checksum "
+                               "relocation.r-8.state.running");
+    json_t *gone = NULL;
+    cr_assert_eq(fc_store_report_get(s, "r-8", "cleanup", &gone), FC_OK);
+    cr_assert_null(gone, "the cleanup record is dropped: a new failure can be cleaned up");
+    event(s, "r-8", "a", "k-8/a/r1", FC_TS_DONE, true);
+    event(s, "r-8", "b", "k-8/b/r2", FC_TS_DONE, true);
+    cr_assert_str_eq(drain(s), "default.checksum relocation.r-8.state.done");
+    fc_request_free(r);
+    fc_store_close(s);
+}
+
+Test(store, resume_after_a_planning_failure_plans_again)
+{
+    fresh_db();
+    struct fc_store *s = open_db(8);
+    const char *body = "{\"schema\":\"fluid.request/1\",\"relocation_id\":\"r-9\","
+                       "\"idempotency_key\":\"k-9\",\"source\":{\"cloud\":\"a\"},"
+                       "\"target\":{\"cloud\":\"b\"},\"selector\":{\"tag\":\"web\"}}";
+    struct fc_request *r = req(body);
+    bool dup, found;
+    struct fc_resume_result res;
+    cr_assert_eq(fc_store_add_failed(s, r, "planning: open source cloud \"a\": unknown", &dup,
+                                     NULL), FC_OK, "%s", fc_error_msg());
+    cr_assert_str_eq(drain(s), "relocation.r-9.state.failed");
+    cr_assert_eq(fc_store_resume(s, "r-9", &res), FC_OK, "%s", fc_error_msg());
+    cr_assert(res.replan);
+    cr_assert_eq(res.reset, 0);
+    cr_assert_str_eq(state_of(s, "r-9"), "", "forgotten until the request arrives again");
+    cr_assert_eq(fc_store_has_key(s, "k-9", &found), FC_OK);
+    cr_assert(!found, "so that the conduit plans it");
+    struct fc_outbox_msg m;
+    cr_assert_eq(fc_store_outbox_next(s, &m, &found), FC_OK);
+    cr_assert(found);
+    cr_assert_str_eq(m.exchange, "");
+    cr_assert_str_eq(m.routing_key, "fluid.requests");
+    cr_assert_str_eq(m.message_id, "k-9");
+    struct fc_request *again = NULL;
+    cr_assert_eq(fc_request_parse(m.body, strlen(m.body), &again), FC_OK, "%s", fc_error_msg());
+    cr_assert_str_eq(again->relocation_id, "r-9");
+    cr_assert_str_eq(again->idempotency_key, "k-9");
+    fc_request_free(again);
+    fc_outbox_msg_clear(&m);
+    cr_assert_eq(fc_store_resume(s, "r-9", &res), FC_E_NOTFOUND);
+    fc_request_free(r);
+    fc_store_close(s);
+}

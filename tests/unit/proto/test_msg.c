@@ -351,6 +351,23 @@ Test(cancel, parse_emit_reject)
     REJECT(NULL, "{\"schema\":\"fluid.cancel/1\"}", FC_E_INVALID, "relocation_id", "missing");
 }
 
+Test(resume, parse_emit_reject)
+{
+    const char *s = "{\"schema\":\"fluid.resume/1\",\"relocation_id\":\"r-1\"}";
+    FC_AUTO(resume) struct fc_resume *r = NULL;
+    cr_assert_eq(fc_resume_parse(s, strlen(s), &r), FC_OK, "%s", fc_error_msg());
+    cr_assert_str_eq(r->relocation_id, "r-1");
+    json_auto_t *j = fc_resume_to_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "schema")), FC_SCHEMA_RESUME);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "relocation_id")), "r-1");
+    accept_as(FC_SCHEMA_RESUME, s);
+    REJECT(NULL, "{\"schema\":\"fluid.resume/1\",\"relocation_id\":\"r-1\",\"task_id\":\"t\"}",
+           FC_E_INVALID, "task_id", "unknown field");
+    REJECT(NULL, "{\"schema\":\"fluid.resume/1\",\"relocation_id\":\"r 1\"}", FC_E_INVALID,
+           "relocation_id", "");
+    REJECT(NULL, "{\"schema\":\"fluid.resume/1\"}", FC_E_INVALID, "relocation_id", "missing");
+}
+
 #define HB                                                                                     \
     "{\"schema\":\"fluid.broker/1\",\"relocation_id\":\"\",\"broker_id\":\"b-1\","            \
     "\"site\":\"default\",\"host\":\"node1\",\"capacity\":8,\"running\":2,"                   \

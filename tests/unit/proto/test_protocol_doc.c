@@ -46,7 +46,7 @@ Test(protocol_doc, every_example_parses_and_every_schema_has_one)
     const char *schemas[] = {FC_SCHEMA_TASK,       FC_SCHEMA_EVENT,    FC_SCHEMA_CANCEL,
                              FC_SCHEMA_BROKER,     FC_SCHEMA_REQUEST,  FC_SCHEMA_PLAN,
                              FC_SCHEMA_TOPOLOGY,   FC_SCHEMA_RELOCATION, FC_SCHEMA_REJECTED,
-                             FC_SCHEMA_STATUS_REQ, FC_SCHEMA_STATUS};
+                             FC_SCHEMA_STATUS_REQ, FC_SCHEMA_STATUS,   FC_SCHEMA_RESUME};
     size_t nschemas = sizeof schemas / sizeof schemas[0];
     int seen[sizeof schemas / sizeof schemas[0]] = {0};
     int examples = 0;
