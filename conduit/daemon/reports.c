@@ -10,6 +10,7 @@
 #include "fluid/error.h"
 #include "fluid/log.h"
 #include "rpc.h"
+#include "subject.h"
 
 /* Who waits for a cleanup job's end (fluidctl cleanup). */
 struct waiter {
@@ -63,44 +64,6 @@ reply(struct fc_reports *r, const char *to, json_t *body)
     free(text);
 }
 
-/* The server or volume a task works for: the planner report's creates[] entry of the task,
- * else the server its --server argument names. "" for shared resources. */
-static void
-subject(const json_t *creates, const json_t *task, char *out, size_t cap)
-{
-    const char *tid = json_string_value(json_object_get(task, "task_id"));
-    size_t i, k;
-    json_t *c, *a;
-    out[0] = '\0';
-    json_array_foreach(creates, i, c) {
-        const char *ct = json_string_value(json_object_get(c, "task_id"));
-        const char *kind = json_string_value(json_object_get(c, "kind"));
-        const char *sn = json_string_value(json_object_get(c, "source_name"));
-        if (!ct || !tid || strcmp(ct, tid) != 0 || !kind || !sn)
-            continue;
-        if (!strcmp(kind, "volume"))
-            snprintf(out, cap, "volume %s", sn);
-        else if (!strcmp(kind, "server") || !strcmp(kind, "snapshot") || !strcmp(kind, "image"))
-            snprintf(out, cap, "server %s", sn);
-        return;
-    }
-    json_t *args = json_object_get(json_array_get(json_object_get(task, "stages"), 0), "args");
-    json_array_foreach(args, k, a) {
-        const char *v = json_string_value(a), *next = json_string_value(json_array_get(args, k + 1));
-        if (!v || strcmp(v, "--server") != 0 || !next)
-            continue;
-        json_array_foreach(creates, i, c) {
-            const char *kind = json_string_value(json_object_get(c, "kind"));
-            const char *tn = json_string_value(json_object_get(c, "target_name"));
-            const char *sn = json_string_value(json_object_get(c, "source_name"));
-            if (kind && tn && sn && !strcmp(kind, "server") && !strcmp(tn, next)) {
-                snprintf(out, cap, "server %s", sn);
-                return;
-            }
-        }
-    }
-}
-
 /* The info reply's body (without schema, ids). */
 static json_t *
 info(struct fc_reports *r, const char *rid)
@@ -124,8 +87,8 @@ info(struct fc_reports *r, const char *rid)
         const struct fc_status_task *t = &st.tasks[i];
         char step[64], subj[300];
         fc_task_step(t->task_id, step, sizeof step);
-        subject(json_object_get(plan, "creates"),
-                fc_json_find(ptasks, "task_id", t->task_id), subj, sizeof subj);
+        fc_task_subject(json_object_get(plan, "creates"),
+                        fc_json_find(ptasks, "task_id", t->task_id), subj, sizeof subj);
         json_array_append_new(tasks, json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:s?}", "task_id",
                                                t->task_id, "step", step, "subject", subj, "kind",
                                                t->kind, "state", t->state, "attempt",
