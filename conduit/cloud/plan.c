@@ -392,11 +392,13 @@ plan_networks(struct pb *b)
         json_t *args = pb_argv_of("network-create", NULL);
         pb_arg2(args, "--cloud", b->o->dst_cloud);
         pb_arg2(args, "--name", tn);
-        char mtu[24];
-        if (json_is_integer(json_object_get(n, "mtu"))) {
-            snprintf(mtu, sizeof mtu, "%lld", (long long)json_integer_value(json_object_get(n, "mtu")));
-            pb_arg2(args, "--mtu", mtu);
-        }
+        /* No --mtu: the target's network type decides what it can carry (a VXLAN network
+         * 1450 where the source's VLAN had 1500) and Neutron refuses a larger one. The
+         * overview lists a different MTU as announced here (conduit/daemon/overview.c). */
+        if (json_is_integer(json_object_get(n, "mtu")))
+            pb_note(b, "network", id, "network '%s': MTU %lld on the source; the copy gets the "
+                    "target's default MTU (the overview shows it when it differs)",
+                    name ? name : id, (long long)json_integer_value(json_object_get(n, "mtu")));
         if ((rc = pb_add_task(b, tid, json_pack("[o]", pb_stage("openstack", args)), NULL, false, 600)))
             return rc;
         pb_remember(b, id, tid, tn);

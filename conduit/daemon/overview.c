@@ -24,6 +24,7 @@ struct cmp {
     const json_t *src, *dst;
     const char *rid;
     json_t *diffs;
+    json_t *announced; /* differences the plan said would be (kind, name, field, ..., note) */
     size_t compared;
 };
 
@@ -305,10 +306,38 @@ compare_groups(struct cmp *c)
     }
 }
 
+/* The networks the relocation created (named after the source's): a different MTU is not a
+ * difference but what the plan announced (it leaves the MTU to the target's default). */
+static void
+compare_networks(struct cmp *c)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(c->src, "networks"), i, n) {
+        char tn[256];
+        if (json_is_true(json_object_get(n, "external")))
+            continue;
+        fc_plan_target_name(c->rid, js(n, "name"), tn, sizeof tn);
+        const json_t *t = fc_json_find(json_object_get(c->dst, "networks"), "name", tn);
+        json_t *sm = json_object_get(n, "mtu"), *tm = json_object_get(t, "mtu");
+        if (!t || !json_is_integer(sm) || !json_is_integer(tm))
+            continue; /* a mapped network, or one not read: the servers' networks say it */
+        c->compared++;
+        if (json_equal(sm, tm))
+            continue;
+        json_array_append_new(c->announced,
+                              json_pack("{s:s,s:s?,s:s,s:O,s:O,s:s}", "kind", "network", "name",
+                                        js(n, "name"), "field", "mtu", "source", sm, "target", tm,
+                                        "note", "the plan leaves a network's MTU to the target's "
+                                        "default"));
+    }
+}
+
 fc_rc
 fc_overview_compare(const json_t *src, const json_t *dst, const char *rid, json_t *out)
 {
-    struct cmp c = {.src = src, .dst = dst, .rid = rid, .diffs = json_array()};
+    struct cmp c = {.src = src, .dst = dst, .rid = rid, .diffs = json_array(),
+                    .announced = json_array()};
     json_t *pairs = json_array(), *s;
     size_t i;
     json_array_foreach(json_object_get(src, "servers"), i, s) {
@@ -333,9 +362,11 @@ fc_overview_compare(const json_t *src, const json_t *dst, const char *rid, json_
         compare_server(&c, s, t);
     }
     compare_groups(&c);
+    compare_networks(&c);
     json_object_set_new(out, "servers", pairs);
     json_object_set_new(out, "compared", json_integer((json_int_t)c.compared));
     json_object_set_new(out, "differences", c.diffs);
+    json_object_set_new(out, "announced", c.announced);
     return FC_OK;
 }
 

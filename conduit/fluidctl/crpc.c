@@ -136,6 +136,18 @@ fc_ctl_print_overview(FILE *f, const json_t *ov)
                     text(json_object_get(e, "target"), b, sizeof b));
         }
     }
+    const json_t *ann = json_object_get(ov, "announced");
+    if (json_array_size(ann)) {
+        fprintf(f, "  announced by the plan (not differences):\n");
+        json_array_foreach(ann, i, e) {
+            char a[512], b[512];
+            fprintf(f, "  %-16s %-24s %-22s %-28s %-12s (%s)\n", js(e, "kind"),
+                    js(e, "name") ? js(e, "name") : "", js(e, "field"),
+                    text(json_object_get(e, "source"), a, sizeof a),
+                    text(json_object_get(e, "target"), b, sizeof b),
+                    js(e, "note") ? js(e, "note") : "");
+        }
+    }
     const json_t *u = json_object_get(ov, "usage");
     if (u) {
         fprintf(f, "  usage (os-simple-tenant-usage):\n");

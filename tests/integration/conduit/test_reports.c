@@ -152,6 +152,38 @@ Test(overview, every_injected_difference_is_reported)
     json_decref(t);
 }
 
+/* The plan leaves a network's MTU to the target's default and says so: a copy that got
+ * another MTU is listed as announced, not as a difference; the same MTU lists nothing. */
+Test(overview, network_mtu_difference_is_announced_not_unexplained)
+{
+    json_t *s = topo(false), *t = topo(true);
+    json_object_set_new(json_array_get(json_object_get(s, "networks"), 0), "mtu",
+                        json_integer(1500));
+    json_object_set_new(json_array_get(json_object_get(t, "networks"), 0), "mtu",
+                        json_integer(1450));
+    json_t *ov = compare(s, t);
+    cr_assert_null(diff_of(ov, "mtu"), "the MTU counted as an unexplained difference");
+    cr_assert_eq(json_array_size(json_object_get(ov, "differences")), 0);
+    const json_t *a = json_object_get(ov, "announced");
+    cr_assert_eq(json_array_size(a), 1);
+    const json_t *e = json_array_get(a, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "kind")), "network");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "name")), "private");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "field")), "mtu");
+    cr_assert_eq(json_integer_value(json_object_get(e, "source")), 1500);
+    cr_assert_eq(json_integer_value(json_object_get(e, "target")), 1450);
+    cr_assert_not_null(strstr(json_string_value(json_object_get(e, "note")), "default"));
+    json_decref(ov);
+    json_object_set_new(json_array_get(json_object_get(t, "networks"), 0), "mtu",
+                        json_integer(1500));
+    ov = compare(s, t);
+    cr_assert_eq(json_array_size(json_object_get(ov, "announced")), 0);
+    cr_assert_eq(json_array_size(json_object_get(ov, "differences")), 0);
+    json_decref(ov);
+    json_decref(s);
+    json_decref(t);
+}
+
 Test(rpc, strict_parser)
 {
     struct fc_creq q;

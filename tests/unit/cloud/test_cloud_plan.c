@@ -427,3 +427,24 @@ Test(plan, inline_rules_over_the_argument_limit)
     json_decref(topo);
     json_decref(target);
 }
+
+/* The target's network type decides the MTU it can carry (VXLAN 1450 where the source had
+ * 1500): the copy is created without --mtu and the plan says what the source had. */
+Test(plan, network_mtu_left_to_the_target)
+{
+    json_auto_t *topo = load(topo_text), *target = load(target_text), *plan = NULL, *rep = NULL;
+    json_t *net = fc_json_find(json_object_get(topo, "networks"), "id", "n1");
+    json_object_set_new(net, "mtu", json_integer(1500));
+    cr_assert_eq(fc_plan_build(topo, target, &opts, &plan, &rep), FC_OK, "%s", fc_error_msg());
+    const json_t *t = task_by_prefix(plan, "t-network-", 0);
+    cr_assert_not_null(t);
+    cr_assert(!has_arg(t, "--mtu"), "network-create forces the source's MTU");
+    size_t i;
+    json_t *n;
+    bool noted = false;
+    json_array_foreach(json_object_get(rep, "notes"), i, n)
+        if (strstr(json_string_value(json_object_get(n, "note")), "MTU 1500 on the source") &&
+            !strcmp(json_string_value(json_object_get(n, "id")), "n1"))
+            noted = true;
+    cr_assert(noted, "no note of the source's MTU");
+}
