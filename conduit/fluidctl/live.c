@@ -15,22 +15,16 @@
 #include "crpc.h"
 #include "ctl.h"
 #include "fluid/error.h"
+#include "live_view.h"
 #include "store.h"
 
 static volatile sig_atomic_t interrupted; /* the signal that stopped us, else 0 */
 static void on_int(int sig) { interrupted = sig; }
 
-struct ltask {
-    char id[FC_ID_MAX + 1], step[32], subject[300], state[16];
-    char wait[64];  /* "ACTIVE? 12s": what a step waits for on the cloud, from its progress */
-    uint64_t done, total, last_ms, last_done; /* bytes */
-    double rate; /* bytes/s, smoothed */
-};
-
 struct live {
     const char *rid;
     bool json, tty;
-    struct ltask *t;
+    struct fc_live_task *t;
     size_t nt;
     enum fc_reloc_state state;
     bool known, final, planned, cleanup_on_failure;
@@ -40,9 +34,10 @@ struct live {
     size_t nprinted;
     int drawn;      /* tty: lines drawn last time */
     uint64_t last_draw;
+    bool dirty;     /* a change not drawn yet (drawing is at most every 250 ms) */
 };
 
-static struct ltask *
+static struct fc_live_task *
 task_of(struct live *l, const char *id, bool add)
 {
     for (size_t i = 0; i < l->nt; i++)
@@ -50,7 +45,7 @@ task_of(struct live *l, const char *id, bool add)
             return &l->t[i];
     if (!add)
         return NULL;
-    struct ltask *n = realloc(l->t, (l->nt + 1) * sizeof *n);
+    struct fc_live_task *n = realloc(l->t, (l->nt + 1) * sizeof *n);
     if (!n)
         return NULL;
     l->t = n;
@@ -59,127 +54,22 @@ task_of(struct live *l, const char *id, bool add)
     return &n[l->nt++];
 }
 
-static bool
-running(const char *st)
-{
-    return !strcmp(st, "started") || !strcmp(st, "progress") || !strcmp(st, "retrying");
-}
-
-static void
-human(double b, char *out, size_t cap)
-{
-    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int i = 0;
-    while (b >= 1024 && i < 4) {
-        b /= 1024;
-        i++;
-    }
-    snprintf(out, cap, i ? "%.1f %s" : "%.0f %s", b, u[i]);
-}
-
-struct row {
-    char subject[300], step[40], state[16], wait[64];
-    uint64_t done, total;
-    double rate;
-    long eta; /* seconds, -1 unknown */
-};
-
-/* The rows: subjects in order of first appearance, "" (shared resources) first. */
-static size_t
-rows(const struct live *l, struct row *r, size_t cap)
-{
-    size_t n = 0;
-    for (int pass = 0; pass < 2; pass++)
-        for (size_t i = 0; i < l->nt; i++) {
-            const char *s = l->t[i].subject;
-            if ((pass == 0) != (s[0] == '\0'))
-                continue;
-            size_t k = 0;
-            while (k < n && strcmp(r[k].subject, s) != 0)
-                k++;
-            if (k == n && n < cap) {
-                memset(&r[n], 0, sizeof r[n]);
-                snprintf(r[n].subject, sizeof r->subject, "%s", s);
-                snprintf(r[n].state, sizeof r->state, "pending");
-                n++;
-            } else if (k == n) {
-                continue;
-            }
-            struct row *x = &r[k];
-            const struct ltask *t = &l->t[i];
-            x->done += t->done;
-            x->total += t->total;
-            if (running(t->state)) {
-                x->rate += t->rate;
-                if (strcmp(x->state, "running") != 0) {
-                    snprintf(x->step, sizeof x->step, "%s", t->step);
-                    snprintf(x->wait, sizeof x->wait, "%s", t->wait);
-                }
-                snprintf(x->state, sizeof x->state, "running");
-            } else if (!strcmp(t->state, "failed") || !strcmp(t->state, "cancelled")) {
-                if (strcmp(x->state, "failed") != 0)
-                    snprintf(x->step, sizeof x->step, "%s", t->step);
-                snprintf(x->state, sizeof x->state, "%s", t->state);
-            } else if (!strcmp(t->state, "queued") && !strcmp(x->state, "pending")) {
-                snprintf(x->step, sizeof x->step, "%s", t->step);
-                snprintf(x->state, sizeof x->state, "queued");
-            } else if (strcmp(t->state, "done") != 0 && !strcmp(x->state, "pending") &&
-                       !x->step[0]) {
-                snprintf(x->step, sizeof x->step, "%s", t->step); /* the next one */
-            }
-        }
-    for (size_t k = 0; k < n; k++) {
-        bool all_done = true;
-        for (size_t i = 0; i < l->nt; i++)
-            if (!strcmp(l->t[i].subject, r[k].subject) && strcmp(l->t[i].state, "done") != 0)
-                all_done = false;
-        if (all_done) {
-            snprintf(r[k].state, sizeof r->state, "done");
-            r[k].step[0] = '\0';
-        }
-        r[k].eta = r[k].rate > 0 && r[k].total > r[k].done
-                       ? (long)((double)(r[k].total - r[k].done) / r[k].rate + 0.999)
-                       : -1;
-    }
-    return n;
-}
-
-static void
-format_row(const struct row *r, char *out, size_t cap, bool with_bytes)
-{
-    char done[32], total[32], rate[32], eta[32] = "";
-    human((double)r->done, done, sizeof done);
-    human((double)r->total, total, sizeof total);
-    human(r->rate, rate, sizeof rate);
-    if (r->eta >= 0)
-        snprintf(eta, sizeof eta, "ETA %ldm%02lds", r->eta / 60, r->eta % 60);
-    char bytes[128] = "";
-    if (with_bytes && (r->total || r->done))
-        snprintf(bytes, sizeof bytes, "%10s / %-10s %10s/s  %s", done, total, rate, eta);
-    else if (with_bytes && r->wait[0])
-        snprintf(bytes, sizeof bytes, "waiting: %s", r->wait);
-    snprintf(out, cap, "%-40s %-9s %-10s %s", r->subject[0] ? r->subject : "shared resources",
-             r->state, r->step[0] ? r->step : "-", bytes);
-}
-
 static void
 draw(struct live *l, bool force)
 {
     uint64_t now = fc_ctl_now_ms();
-    if (!force && now - l->last_draw < 250)
+    if (!force && now - l->last_draw < 250) {
+        l->dirty = true; /* drawn on the next turn of the loop */
         return;
+    }
     l->last_draw = now;
-    struct row r[128];
-    size_t n = rows(l, r, 128);
+    l->dirty = false;
+    static struct fc_live_row r[128];
+    size_t n = fc_live_rows(l->t, l->nt, now, r, 128);
     if (l->json) {
         for (size_t i = 0; i < n; i++) {
-            json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:f,s:I}",
-                                  "schema", "fluidctl.live/1", "relocation_id", l->rid,
-                                  "subject", r[i].subject, "state", r[i].state, "step",
-                                  r[i].step, "waiting", r[i].wait,
-                                  "bytes", (json_int_t)r[i].done, "total", (json_int_t)r[i].total,
-                                  "rate_bps", r[i].rate, "eta_s", (json_int_t)r[i].eta);
-            char *t = json_dumps(j, JSON_COMPACT);
+            json_t *j = fc_live_row_json(l->rid, &r[i]);
+            char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
             json_decref(j);
             /* only rows that changed since the last time */
             bool same = i < l->nprinted && t && l->printed[i] && !strcmp(l->printed[i], t);
@@ -202,7 +92,7 @@ draw(struct live *l, bool force)
             printf("\033[%dA", l->drawn);
         for (size_t i = 0; i < n; i++) {
             char line[512];
-            format_row(&r[i], line, sizeof line, true);
+            fc_live_format_row(&r[i], line, sizeof line, true);
             printf("\r\033[K%s\n", line);
         }
         printf("\r\033[Krelocation %s: %s%s%s\n", l->rid, fc_reloc_state_name(l->state),
@@ -211,14 +101,13 @@ draw(struct live *l, bool force)
     } else {
         /* one line per change of a row's state or step (bytes are too frequent) */
         for (size_t i = 0; i < n; i++) {
-            char line[512];
-            format_row(&r[i], line, sizeof line, false);
+            char line[512], shown[512];
+            fc_live_format_row(&r[i], line, sizeof line, false);
             bool same = i < l->nprinted && l->printed[i] && !strcmp(l->printed[i], line);
             if (same)
                 continue;
-            format_row(&r[i], line + 256, 256, true);
-            printf("%s\n", line + 256);
-            format_row(&r[i], line, 256, false);
+            fc_live_format_row(&r[i], shown, sizeof shown, true);
+            printf("%s\n", shown);
             while (l->nprinted <= i) {
                 char **np = realloc(l->printed, (l->nprinted + 1) * sizeof *np);
                 if (!np)
@@ -247,15 +136,16 @@ apply_info(struct live *l, const json_t *r)
     json_t *t;
     json_array_foreach(json_object_get(r, "tasks"), i, t) {
         const char *id = json_string_value(json_object_get(t, "task_id"));
-        struct ltask *x = id ? task_of(l, id, true) : NULL;
+        struct fc_live_task *x = id ? task_of(l, id, true) : NULL;
         if (!x)
             continue;
         snprintf(x->step, sizeof x->step, "%s", json_string_value(json_object_get(t, "step")));
         snprintf(x->subject, sizeof x->subject, "%s",
                  json_string_value(json_object_get(t, "subject")));
         const char *st = json_string_value(json_object_get(t, "state"));
-        if (st && (!x->state[0] || !strcmp(st, "done") || !strcmp(st, "failed") ||
-                   !strcmp(st, "cancelled")))
+        if (st && (!strcmp(st, "done") || !strcmp(st, "failed") || !strcmp(st, "cancelled")))
+            fc_live_task_event(x, st, NULL, fc_ctl_now_ms());
+        else if (st && !x->state[0])
             snprintf(x->state, sizeof x->state, "%s", st);
     }
     l->planned = json_is_object(json_object_get(r, "plan_report"));
@@ -290,42 +180,14 @@ on_event(struct live *l, const struct fc_amqp_delivery *d, bool *reask)
     FC_AUTO(task_event) struct fc_task_event *e = NULL;
     FC_AUTO(reloc_event) struct fc_reloc_event *r = NULL;
     if (fc_event_parse(d->body, d->len, &e) == FC_OK) {
-        struct ltask *t = task_of(l, e->task_id, false);
+        struct fc_live_task *t = task_of(l, e->task_id, false);
         if (!t) {
             *reask = true;
             t = task_of(l, e->task_id, true);
         }
         if (!t)
             return;
-        snprintf(t->state, sizeof t->state, "%s", fc_task_state_name(e->state));
-        const char *unit = json_string_value(json_object_get(e->progress, "unit"));
-        if (e->progress && unit && strcmp(unit, "seconds") == 0) {
-            const char *st = json_string_value(json_object_get(e->progress, "state"));
-            snprintf(t->wait, sizeof t->wait, "%.24s %llus", st ? st : "",
-                     (unsigned long long)json_integer_value(json_object_get(e->progress, "done")));
-        } else if (e->progress) {
-            /* bytes; the stages of a viaduct each report theirs: the furthest counts */
-            uint64_t done = (uint64_t)json_integer_value(json_object_get(e->progress, "done"));
-            uint64_t total = (uint64_t)json_integer_value(json_object_get(e->progress, "total"));
-            if (done < t->done)
-                done = t->done;
-            uint64_t now = fc_ctl_now_ms();
-            if (t->last_ms && now > t->last_ms && done >= t->last_done) {
-                double inst = (double)(done - t->last_done) * 1000.0 / (double)(now - t->last_ms);
-                t->rate = t->rate > 0 ? 0.7 * t->rate + 0.3 * inst : inst;
-            }
-            t->last_ms = now;
-            t->last_done = done;
-            t->done = done;
-            if (total > t->total)
-                t->total = total;
-        }
-        if (fc_task_state_final(e->state))
-            t->wait[0] = '\0';
-        if (e->state == FC_TS_DONE && t->total)
-            t->done = t->total;
-        if (fc_task_state_final(e->state))
-            t->rate = 0;
+        fc_live_task_event(t, fc_task_state_name(e->state), e->progress, fc_ctl_now_ms());
         return;
     }
     if (fc_reloc_event_parse(d->body, d->len, &r) == FC_OK) {
@@ -418,7 +280,7 @@ fc_ctl_live(const char *rid, bool json, double timeout)
             fc_amqp_ack(a, d);
             fc_amqp_delivery_free(d);
         }
-        if (l.known && (changed || l.tty))
+        if (l.known && (changed || l.tty || l.dirty))
             draw(&l, false);
     }
     fc_amqp_close(a);
