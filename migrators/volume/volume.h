@@ -197,10 +197,12 @@ void chunk_hash_buf(const uint8_t *buf, size_t len, uint8_t out[32]);
 /* SHA-256 of [off, off+len) of fd: a hole (SEEK_DATA) is not read; bytes past EOF are
  * zeros. buf holds len bytes. */
 fc_rc hash_chunk_fd(int fd, uint64_t off, size_t len, uint8_t *buf, uint8_t out[32]);
-/* tick (may be NULL) is called with the bytes done about every 64 MiB. */
+/* tick (may be NULL) is called from the calling thread, before each chunk it hashes, with the
+ * offset reached; it must keep its own pace. */
 typedef void (*vol_tick)(uint64_t done);
 /* Chunk hashes of the first size bytes of fd into hashes (32 per chunk), except the chunks
- * whose known[i] is set (known may be NULL). */
+ * whose known[i] is set (known may be NULL). With 32 chunks or more to hash, up to 4 threads
+ * (one per core) hash them together (pread and SEEK_DATA only: fd's offset is not used). */
 fc_rc hash_chunks_known(int fd, uint64_t size, uint8_t *hashes, const uint8_t *known,
                         const volatile sig_atomic_t *cancel, vol_tick tick);
 /* The same into a new array (*out, malloc'd). */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The helper protocol of `fluid-volume serve`, spoken directly over pipes (no SSH): a whole
 // copy (DATA, ZDATA, ZERO, FINISH with the right digest), a delta over an existing file
-// (HASHES of its chunks; the chunk-tree digest at FINISH reuses only chunks not written),
+// (HASHES of its chunks; the chunk-tree digest at FINISH reuses only chunks not written), the
+// hashes of a base large enough to be hashed by several threads,
 // and the refusals: wrong magic, message before OPEN, relative path, undecodable ZDATA,
 // wrong digest (nothing renamed).
 #include <criterion/criterion.h>
@@ -277,6 +278,59 @@ Test(serve, delta_reuses_only_untouched_chunks)
         cr_assert_eq((uint64_t)st.st_size, nsize);
         free(img);
     }
+}
+
+/* A base large enough to be hashed by several threads (32 chunks or more): holes, data
+ * chunks, a chunk of written zeros, a chunk with data after a hole and a short last chunk.
+ * HASHES must hold each chunk's SHA-256 in place, and FINISH (several streams: nothing is
+ * reused) must hash the whole file again to the right digest. */
+Test(serve, hashes_of_a_large_base_in_parallel)
+{
+    char path[800];
+    snprintf(path, sizeof path, "%s/large.img", dir);
+    uint64_t n = 75, size = (n - 1) * CHUNK + 1234;
+    uint8_t *img = calloc(1, size);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(ftruncate(fd, (off_t)size), 0);
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t off = i * CHUNK, len = size - off < CHUNK ? size - off : CHUNK;
+        if (i % 3 == 1 || i == n - 1) {          /* data */
+            for (uint64_t k = 0; k < len; k++)
+                img[off + k] = (uint8_t)(k * 31 + i * 7 + 1);
+        } else if (i % 10 == 5) {                /* data after a hole inside the chunk */
+            memset(img + off + 900000, (int)(i + 1), 5000);
+        } else if (i == 9) {                      /* zeros written, not a hole */
+            ;
+        } else {
+            continue;                             /* a hole */
+        }
+        cr_assert_eq(pwrite(fd, img + off, len, (off_t)off), (ssize_t)len);
+    }
+    close(fd);
+    struct srv s;
+    start(&s);
+    fc_write_all(s.in, "FCVOL002", 8);
+    char js[1200];
+    snprintf(js, sizeof js, "{\"path\":\"%s\",\"mode\":\"delta\",\"hashes\":true,"
+             "\"inorder\":false}", path);
+    msg(&s, 0x10, 0, 0, js, strlen(js), strlen(js));
+    static char buf[75 * 32 + 4096];
+    cr_assert_eq(reply(&s, NULL, buf, sizeof buf), 0x20, "OPEN: %s", buf);
+    cr_assert_eq(reply(&s, NULL, buf, sizeof buf), 0x21, "HASHES: %s", buf);
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t off = i * CHUNK, len = size - off < CHUNK ? size - off : CHUNK;
+        uint8_t h[32];
+        SHA256(img + off, len, h);
+        cr_assert_eq(memcmp(buf + 32 * i, h, 32), 0, "chunk %llu hash", (unsigned long long)i);
+    }
+    uint8_t d[32];
+    tree(img, size, d);
+    msg(&s, 0x14, 3, size, d, 32, 32);
+    cr_assert_eq(reply(&s, NULL, buf, sizeof buf), 0x22, "FINISH: %s", buf);
+    cr_assert_eq(memcmp(buf, d, 32), 0);
+    cr_assert_eq(finish(&s), 0);
+    free(img);
 }
 
 Test(serve, wrong_digest_is_refused_and_not_renamed)
