@@ -83,12 +83,13 @@ main(int argc, char **argv)
         {"fail-times", required_argument, NULL, 'F'},
         {"state", required_argument, NULL, 'S'},  {"stderr", required_argument, NULL, 'e'},
         {"progress", required_argument, NULL, 'p'}, {"pass", no_argument, NULL, 'P'},
+        {"progress-unit", required_argument, NULL, 'u'},
         {"no-event", no_argument, NULL, 'n'},     {"bad-event", no_argument, NULL, 'b'},
         {"pidfile", required_argument, NULL, 'i'}, {NULL, 0, NULL, 0}};
     long sleep = 0, exit_code = 0, progress = 0, fail_times = -1;
     bool hang = false, ignore_term = false, pass = false, no_event = false, bad_event = false;
     const char *fail = NULL, *message = "fluid-test failed as told", *state = NULL;
-    const char *pidfile = NULL;
+    const char *pidfile = NULL, *unit = NULL;
     const char *errs[32];
     int nerrs = 0;
     int c;
@@ -104,6 +105,7 @@ main(int argc, char **argv)
         case 'S': state = optarg; break;
         case 'e': if (nerrs < 32) errs[nerrs++] = optarg; break;
         case 'p': progress = num("--progress", optarg); break;
+        case 'u': unit = optarg; break;
         case 'P': pass = true; break;
         case 'n': no_event = true; break;
         case 'b': bad_event = true; break;
@@ -124,7 +126,11 @@ main(int argc, char **argv)
     for (int i = 0; i < nerrs; i++)
         fprintf(stderr, "%s\n", errs[i]);
     for (long i = 0; i < progress; i++)
-        fc_event_progress(&m, (uint64_t)i + 1, (uint64_t)progress, NULL, true);
+        fc_event_progress(&m, (uint64_t)i + 1, (uint64_t)progress,
+                          unit ? json_pack("{s:s,s:s,s:s}", "unit", unit, "state", "WAITING",
+                                           "waiting_for", "fluid-test")
+                               : NULL,
+                          true);
     if (hang) {
         for (;;) {
             if (fc_cancel_requested && !ignore_term)

@@ -389,6 +389,38 @@ Test(broker, transient_failure_retried_then_done)
     ctx_fini(&c);
 }
 
+/* A stage's progress is relayed with what names its units: a wait on a cloud reports
+ * seconds, with the state it waits for (fluidctl's live view shows it apart from bytes). */
+Test(broker, progress_relays_unit_and_state)
+{
+    struct ctx c;
+    ctx_init(&c, "unit");
+    char id[64], task[2048];
+    snprintf(id, sizeof id, "b%d-unit", (int)getpid());
+    const char *extra[] = {"--progress-ms", "0", NULL};
+    tb_broker(&env, c.site, id, extra, c.log, sizeof c.log);
+    tb_task_json(task, sizeof task, c.rid, "t-unit", c.site, "test",
+                 "[{\"kind\":\"test\",\"args\":[\"--progress\",\"3\",\"--progress-unit\","
+                 "\"seconds\"]}]", 60, 1);
+    tb_publish_task(c.a, c.site, "test", task);
+    cr_assert_not_null(tb_wait_state(c.a, &c.evs, "t-unit", FC_TS_DONE, 60000),
+                       "no done event (broker log %s)", c.log);
+    size_t seen = 0;
+    for (size_t i = 0; i < c.evs.n; i++) {
+        const struct fc_task_event *e = c.evs.ev[i];
+        if (e->state != FC_TS_PROGRESS || strcmp(e->task_id, "t-unit") != 0)
+            continue;
+        const json_t *p = e->progress;
+        cr_assert_str_eq(json_string_value(json_object_get(p, "unit")), "seconds");
+        cr_assert_str_eq(json_string_value(json_object_get(p, "state")), "WAITING");
+        cr_assert_str_eq(json_string_value(json_object_get(p, "waiting_for")), "fluid-test");
+        cr_assert_eq(json_integer_value(json_object_get(p, "total")), 3);
+        seen++;
+    }
+    cr_assert_gt(seen, 0, "no progress event relayed (broker log %s)", c.log);
+    ctx_fini(&c);
+}
+
 Test(broker, amqps_with_ca_file_and_missing_migrator_fails_at_once)
 {
     struct ctx c;
