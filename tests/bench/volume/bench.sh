@@ -10,7 +10,10 @@
 # measures the fixed cost of a run (connection, authentication, starting the helper through
 # the remote user's shell) next to `ssh host true`.
 # BENCH_SPARSE_MIB / BENCH_DENSE_MIB override the sizes (for a quick check of the script);
-# BENCH_TOOLS="fv-helper scp ..." runs only those tools.
+# BENCH_TOOLS="fv-helper scp ..." runs only those tools. BENCH_HASHCOST=path of
+# bench_volume_hashcost (the bench-volume target sets it): each round also measures, on one
+# thread, reading and SHA-256 of the sparse image's data chunks (what each side of a --delta
+# must do), so that the delta's CPU floor is known.
 set -euo pipefail
 bin=${1:?BIN_DIR}; src=${2:?SOURCE_DIR}; work=${3:?WORK_DIR}; rounds=${4:-3}
 vol=$bin/fluid-volume
@@ -128,5 +131,9 @@ for ((r = 0; r < rounds; r++)); do
     for t in fv-helper fv-sftp scp ssh-cat; do want "$t" && full_copy "$t" dense; done
     for t in fv-helper fv-sftp rsync; do want "$t" && resync "$t"; done
     want fv-helper && setup_cost
+    if [[ -n ${BENCH_HASHCOST:-} ]]; then
+        sync
+        nice "$BENCH_HASHCOST" "$work/sparse-v2.img" sparse
+    fi
     echo "# round $r done, load $(cut -d' ' -f1-3 /proc/loadavg)"
 done

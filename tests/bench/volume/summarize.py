@@ -30,3 +30,15 @@ for fv in ("fv-helper", "fv-sftp"):
     ratio(f"{fv}/resync", f"{fv}/sparse", f"{fv} --delta vs its own full copy")
     ratio(f"{fv}/resync", "scp/sparse", f"{fv} --delta vs a full copy with scp")
 ratio("fv-helper/tiny", "ssh-true/tiny", "fixed cost: fv-helper on 1 MiB vs ssh host true")
+# The CPU floor of --delta with the whole-volume digest checked on both sides: each side reads
+# and hashes every data chunk once (hashcost, one thread), plus the fixed cost of a session.
+rs, tiny, full = "hashcost-read+sha/sparse", "fv-helper/tiny", "fv-helper/sparse"
+if rs in med and tiny in med and full in med:
+    floor = 2 * med[rs][1] + med[tiny][1] + med[tiny][2]
+    fcpu = med[full][1] + med[full][2]
+    print(f"- --delta CPU floor: 2 x {med[rs][1]:.2f} (read + SHA-256 of the data, per side) + "
+          f"{med[tiny][1] + med[tiny][2]:.2f} (a session) = {floor:.2f} CPU-s; "
+          f"full helper copy {fcpu:.2f} CPU-s: at most {fcpu / floor:.2f}x in CPU")
+    if "fv-helper/resync" in med:
+        d = med["fv-helper/resync"]
+        print(f"- measured --delta: {d[1] + d[2]:.2f} CPU-s ({(d[1] + d[2]) / floor:.2f}x the floor)")
