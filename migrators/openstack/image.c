@@ -369,6 +369,9 @@ osa_export_image(struct osa *a, const json_t *img)
     }
     bool framed = want_framed(a);
     fc_stream_writer_init(&e.w, 1, framed);
+    /* 1 MiB blocks go out: a pipe that holds one wakes the reader once per block (the
+     * broker sets this on its pipes; a shell's pipe is 64 KiB). Refused unless a pipe. */
+    (void)fcntl(1, F_SETPIPE_SZ, (int)EX_BLOCK);
     struct fc_stream_info info = {.size = e.size};
     snprintf(info.format, sizeof info.format, "%s",
              osa_js(img, "disk_format") ? osa_js(img, "disk_format") : "");

@@ -15,6 +15,7 @@
 #include "devcloud_api.h"
 #include "fluid/error.h"
 #include "fluid/sha256.h"
+#include "fluid/stream.h"
 #include "os_run.h"
 
 static char rid[64], *pw_src, *pw_dst;
@@ -250,6 +251,92 @@ images_named(struct fc_os *os, const char *name)
     char p[300];
     snprintf(p, sizeof p, "/images?name=%s", name);
     return count(os, FC_SVC_IMAGE, p, "images");
+}
+
+/* n random bytes in buf; their SHA-256 in hex */
+static void
+random_bytes(uint8_t *buf, size_t n, char hex[65])
+{
+    int ur = open("/dev/urandom", O_RDONLY);
+    size_t got = 0;
+    while (got < n)
+        got += (size_t)read(ur, buf + got, n - got);
+    close(ur);
+    struct fc_sha256 h;
+    uint8_t d[32];
+    fc_sha256_init(&h);
+    fc_sha256_update(&h, buf, n);
+    fc_sha256_final(&h, d);
+    fc_sha256_free(&h);
+    fc_hex(d, 32, hex);
+}
+
+/* image-import hashes its input once: the framed input's END digest is checked against
+ * that one SHA-256. A stream whose END digest lies fails with FC_E_CHECKSUM and leaves no
+ * image (Glance had every byte, by Content-Length, before the END frame came). Plain bytes
+ * from a pipe (no size known: a chunked upload) arrive whole, hashed the same way. */
+Test(actions, image_import_checks_the_end_digest_and_takes_plain_bytes)
+{
+    struct fc_os *dst = dc_open(dc_target());
+    char bad[80], plain[80], hex[65];
+    snprintf(bad, sizeof bad, "img%d-fc1-badend", (int)getpid());
+    snprintf(plain, sizeof plain, "img%d-fc1-plain", (int)getpid());
+    size_t n = 3u << 20, pn = 600u << 10;
+    uint8_t *buf = malloc(n);
+    random_bytes(buf, n, hex);
+
+    /* a framed stream: BEGIN 3 MiB + 1 MiB of zeros, DATA, ZERO, END with a wrong digest */
+    char tmp[] = "/tmp/fluid-osbad-XXXXXX";
+    int fd = mkstemp(tmp);
+    unlink(tmp);
+    struct fc_stream_writer w;
+    fc_stream_writer_init(&w, fd, true);
+    struct fc_stream_info info = {.size = n + (1u << 20), .format = "raw"};
+    uint8_t lie[32] = {0};
+    cr_assert_eq(w.sink.begin(&w.sink, &info), FC_OK);
+    cr_assert_eq(w.sink.write(&w.sink, 0, buf, n), FC_OK);
+    cr_assert_eq(w.sink.zero(&w.sink, n, 1u << 20), FC_OK);
+    cr_assert_eq(w.sink.end(&w.sink, n + (1u << 20), lie), FC_OK);
+    fc_stream_writer_fini(&w);
+    lseek(fd, 0, SEEK_SET);
+    const char *im[] = {"image-import", "--cloud", dc_target(), "--relocation-id", rid,
+                        "--name", bad, "--disk-format", "raw", "--container-format", "bare",
+                        NULL};
+    struct osr r;
+    osr_run(&r, fd, -1, im);
+    no_secret(&r);
+    close(fd);
+    cr_assert_eq(r.exit, FC_E_CHECKSUM, "exit %d\n%s", r.exit, r.err);
+    cr_assert(strstr(r.err, "SHA-256 mismatch"), "%s", r.err);
+    cr_assert(strstr(r.err, "0000000000000000"), "the producer's digest is named: %s", r.err);
+    osr_free(&r);
+    cr_assert_eq(images_named(dst, bad), 0u, "the image of a lying stream was left behind");
+
+    /* plain bytes through a pipe (written whole first: the pipe holds them) */
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_geq(fcntl(p[1], F_SETPIPE_SZ, 1 << 20), (int)pn, "a pipe of 1 MiB");
+    random_bytes(buf, pn, hex);
+    cr_assert_eq(write(p[1], buf, pn), (ssize_t)pn);
+    close(p[1]);
+    const char *ip[] = {"image-import", "--cloud", dc_target(), "--relocation-id", rid,
+                        "--name", plain, "--disk-format", "raw", "--container-format", "bare",
+                        NULL};
+    osr_run(&r, p[0], -1, ip);
+    close(p[0]);
+    ok(&r, "image-import of plain bytes");
+    cr_assert_str_eq(json_string_value(json_object_get(r.result, "sha256")), hex);
+    cr_assert_eq(json_integer_value(json_object_get(r.result, "bytes")), (json_int_t)pn);
+    cr_assert(json_is_true(json_object_get(r.result, "glance_hash_checked")));
+    json_t *img = dc_call(dst, FC_SVC_IMAGE, "GET", NULL, "/images/%s",
+                          json_string_value(json_object_get(r.result, "image_id")));
+    cr_assert_eq(json_integer_value(json_object_get(img, "size")), (json_int_t)pn);
+    json_decref(img);
+    dc_try(dst, FC_SVC_IMAGE, "DELETE", NULL, "/images/%s",
+           json_string_value(json_object_get(r.result, "image_id")));
+    osr_free(&r);
+    free(buf);
+    fc_os_close(dst);
 }
 
 Test(actions, image_export_import_identical_and_idempotent)
