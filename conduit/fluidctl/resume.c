@@ -63,9 +63,10 @@ fc_ctl_resume(int argc, char **argv)
     } else if (refused || !res) {
         fprintf(stderr, "fluidctl resume: %s: %s\n", rid, refused ? refused : "no answer");
         code = FC_CTL_INVALID;
-    } else if (!json || !watch) {
+    } else {
+        /* stdout stays JSON lines only with --watch --json */
         json_int_t n = json_integer_value(json_object_get(res, "tasks_reset"));
-        FILE *f = watch ? stderr : stdout;
+        FILE *f = watch && json ? stderr : stdout;
         if (json_is_true(json_object_get(res, "replan")))
             fprintf(f, "relocation %s resumed: its planning runs again\n", rid);
         else
