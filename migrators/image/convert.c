@@ -608,12 +608,13 @@ result(struct conv *c, const char *src_fmt, const char *dst_fmt, int final_fd)
                            ? (json_int_t)st.st_size
                            : (json_int_t)c->out.bytes_written;
     const char *path = c->planned ? "planned" : c->spool_out ? "spooled" : "direct";
-    return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I}", "source_format", src_fmt,
+    return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:I}", "source_format", src_fmt,
                      "format", dst_fmt, "virtual_size", (json_int_t)c->vsize, "bytes_read",
                      (json_int_t)c->in.bytes_read, "bytes_written",
                      (json_int_t)c->out.bytes_written, "data_bytes", (json_int_t)c->data_bytes,
                      "zero_bytes", (json_int_t)c->zero_bytes, "output_size", osize, "output",
-                     path, "map_bytes_read", (json_int_t)c->map_bytes_read);
+                     path, "map_bytes_read", (json_int_t)c->map_bytes_read, "bytes_direct",
+                     (json_int_t)c->out.bytes_direct);
 }
 
 fc_rc

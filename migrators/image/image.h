@@ -112,6 +112,8 @@ struct img_out {
     uint8_t *buf;          /* append buffer: bytes [buf_off, buf_off + buf_len) */
     size_t buf_len, buf_cap;
     uint64_t buf_off;
+    uint64_t bytes_direct; /* of bytes_written, those written with O_DIRECT */
+    uint64_t hi;           /* end of the furthest positioned write (img_out_pwrite) */
     struct img_wb *wb;     /* the write-behind thread, NULL if it could not start */
     struct fc_sink *sink;  /* img_out_init_sink: bytes go to sink->write, not to fd */
 };

@@ -48,14 +48,22 @@ cases=(
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-# Before each run: sync, then remove the last output, so that the run starts with that
-# output's page-cache memory just freed. (This VM's balloon reports free memory to the host
-# about two seconds after it is freed, and the host then drops it: a run that writes into
-# such memory pays a host page fault per page, 2-8x the copy cost, measured. Removing the
-# output before a sync that may take seconds left each run's cost to chance.)
-run() { # tool args... -> "wall rss_kb cpu"
+# Before each run: sync, remove the last output, then write and remove a 2 GiB scratch file
+# (never flushed: removing it discards its dirty pages), so that every run starts with the
+# same 2 GiB of page-cache memory just freed, whichever tool ran before. (This VM's balloon
+# reports free memory to the host about two seconds after it is freed, and the host then
+# drops it: a run that writes into such memory pays a host page fault per page, 2-8x the
+# copy cost, measured. The last output alone is not enough: fluid-image writes much of its
+# output with O_DIRECT, which leaves little page cache to free, and the next run, the peer
+# tool's half the time, would find cold memory.)
+warm() {
     sync
     rm -f "$out"
+    dd if=/dev/zero of="$work/warm.tmp" bs=2M count=1024 status=none
+    rm -f "$work/warm.tmp"
+}
+run() { # tool args... -> "wall rss_kb cpu"
+    warm
     /usr/bin/time -f "%e %M %U %S" -o "$work/time.out" nice -n 10 "$@" >/dev/null 2>"$work/err.out" ||
         { echo "failed: $*" >&2; cat "$work/err.out" >&2; exit 1; }
     awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}' "$work/time.out"
@@ -64,8 +72,7 @@ run() { # tool args... -> "wall rss_kb cpu"
 # tool args... writing to stdout, into cat > $out -> "wall rss_kb cpu" (wall to cat's end,
 # RSS and CPU of the tool)
 run_pipe() {
-    sync
-    rm -f "$out"
+    warm
     local t0 t1
     t0=$(date +%s.%N)
     /usr/bin/time -f "%e %M %U %S" -o "$work/time.out" nice -n 10 "$@" 2>"$work/err.out" |
@@ -141,4 +148,4 @@ for c in "${cases[@]}"; do
 done
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-rm -f "$out" "$work/time.out" "$work/err.out" "$work/f.t" "$work/q.t" "$work/p.t"
+rm -f "$out" "$work/time.out" "$work/err.out" "$work/f.t" "$work/q.t" "$work/p.t" "$work/warm.tmp"

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -84,6 +85,91 @@ Test(image_pool, results_in_order_and_inflatable_with_a_4k_window)
     img_pool_free(p);
     free(src);
     free(back);
+}
+
+/* The expected byte at offset i of the direct-write test's output (never zero). */
+static uint8_t
+pat(uint64_t i)
+{
+    return (uint8_t)(1 + (i * 7 + (i >> 12)) % 255);
+}
+
+/* Writes the pattern's bytes [off, off + len) through img_out_append_direct from a buffer
+ * at a misalignment of skew, then scribbles over that buffer (the caller's memory is
+ * reused once the call returns). */
+static void
+put_direct(struct img_out *o, uint8_t *mem, uint64_t off, size_t len, size_t skew)
+{
+    for (size_t i = 0; i < len; i++)
+        mem[skew + i] = pat(off + i);
+    cr_assert_eq(img_out_append_direct(o, off, mem + skew, len), FC_OK, "%s", fc_error_msg());
+    memset(mem, 0xee, skew + len);
+}
+
+static void
+direct_round(const char *path, bool direct_allowed)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    cr_assert_geq(fd, 0);
+    struct img_out o;
+    cr_assert_eq(img_out_init(&o, fd), FC_OK);
+    cr_assert(o.seekable);
+    const size_t total = 27u << 20, size = total - 1234;
+    uint8_t *mem = malloc(8u << 20);
+    uint8_t *want = calloc(1, size);
+    cr_assert(mem && want);
+    /* aligned runs of 2 MiB and more, a run with an unaligned tail, a run at an unaligned
+     * offset, small appends between, gaps (holes), then a positioned write (metadata) */
+    struct { uint64_t off; size_t len, skew; } runs[] = {
+        {0, 4096, 0},               {1u << 20, 2u << 20, 0},   {3u << 20, 5u << 20, 4096},
+        {9u << 20, (1u << 20) + 100, 0}, {(10u << 20) + 512, 700u << 10, 0},
+        {11u << 20, 300u << 10, 3}, {12u << 20, 6u << 20, 0},  {20u << 20, 10, 0},
+        {(20u << 20) + 4096, (7u << 20) - 4096 - 1234, 0},
+    };
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        put_direct(&o, mem, runs[r].off, runs[r].len, runs[r].skew);
+        for (size_t i = 0; i < runs[r].len; i++)
+            want[runs[r].off + i] = pat(runs[r].off + i);
+    }
+    uint8_t meta[512];
+    memset(meta, 0x5c, sizeof meta);
+    cr_assert_eq(img_out_pwrite(&o, (2u << 20) + 4096, meta, sizeof meta), FC_OK);
+    memcpy(want + (2u << 20) + 4096, meta, sizeof meta);
+    cr_assert_eq(img_out_finish(&o, size), FC_OK, "%s", fc_error_msg());
+    uint64_t direct = o.bytes_direct;
+    img_out_fini(&o);
+    struct stat st;
+    cr_assert_eq(fstat(fd, &st), 0);
+    cr_assert_eq((uint64_t)st.st_size, size, "the size set ahead for direct writes is cut back");
+    uint8_t *got = malloc(size);
+    cr_assert(got);
+    cr_assert_eq(pread(fd, got, size, 0), (ssize_t)size);
+    for (size_t i = 0; i < size; i++)
+        if (got[i] != want[i])
+            cr_assert_fail("byte %zu: %#x, expected %#x (direct %s)", i, got[i], want[i],
+                           direct_allowed ? "allowed" : "off");
+    int probe = open(path, O_WRONLY | O_DIRECT);
+    if (!direct_allowed)
+        cr_assert_eq(direct, 0, "FLUID_IMAGE_DIRECT=never keeps every write in the page cache");
+    else if (probe >= 0)
+        cr_assert_gt(direct, 0, "this filesystem takes O_DIRECT: some runs went direct");
+    if (probe >= 0)
+        close(probe);
+    close(fd);
+    unlink(path);
+    free(got);
+    free(want);
+    free(mem);
+}
+
+Test(image_out, direct_writes_beside_the_page_cache)
+{
+    /* the build tree's filesystem (O_DIRECT on ext4/xfs; a fallback elsewhere) */
+    setenv("FLUID_IMAGE_DIRECT", "always", 1); /* auto would wait for a slow page cache */
+    direct_round("test-image-out-direct.bin", true);
+    setenv("FLUID_IMAGE_DIRECT", "never", 1);
+    direct_round("test-image-out-direct.bin", false);
+    unsetenv("FLUID_IMAGE_DIRECT");
 }
 
 Test(image_out, gaps_are_holes_on_files_and_zeros_on_pipes)
