@@ -62,6 +62,18 @@ done
 admin() { OS_CLIENT_CONFIG_FILE=$DEVCLOUD_CFG openstack --os-cloud devcloud-admin "$@" 2>>"$LOG"; }
 AUTH_URL=$(sed -n 's/^ *auth_url: *//p' "$DEVCLOUD_CFG" | head -1)
 now() { date +%s.%N; }
+ticks=$(getconf CLK_TCK)
+# CPU seconds (utime+stime) used so far by the devcloud's Glance (its uwsgi master and
+# workers): read from /proc, so that the bench can say how much of the two cores Glance's
+# own hashing and writing takes (other engineers' Glance calls at the same time count too)
+glance_cpu() {
+    local p sum=0
+    for p in $(pgrep -f '^devcloud-glance-' || true); do
+        sum=$(awk -v t="$ticks" -v s="$sum" '{sub(/^.*\) /, ""); printf "%.2f\n", s + ($12+$13)/t}' \
+              "/proc/$p/stat" 2>/dev/null || echo "$sum")
+    done
+    echo "$sum"
+}
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
 # ---- two projects of our own, a user in each, a clouds.yaml with clouds bsrc and bdst --------
@@ -175,7 +187,8 @@ token() {
 # with disk format $3 ($4: a conversion to that format in between, or empty). Prints
 # "bytes_down bytes_up".
 sequential() {
-    local name=$1 dst=$2 fmt=$3 conv=$4 id nid down up file=$WORK/seq.img t0 t1 t2
+    local name=$1 dst=$2 fmt=$3 conv=$4 id nid down up file=$WORK/seq.img t0 t1 t2 g0 g1 g2
+    g0=$(glance_cpu)
     t0=$(now)
     token src
     id=$(curl -sS -H "X-Auth-Token: $TOKEN" "$GLANCE/v2/images?name=$name" | jq -r '.images[0].id')
@@ -185,6 +198,7 @@ sequential() {
         mv "$file.$fmt" "$file"
     fi
     t1=$(now)
+    g1=$(glance_cpu)
     token dst
     nid=$(curl -sS -f -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
           --data "{\"name\":\"$dst\",\"disk_format\":\"$fmt\",\"container_format\":\"bare\"}" \
@@ -194,7 +208,9 @@ sequential() {
     [ "$(curl -sS -H "X-Auth-Token: $TOKEN" "$GLANCE/v2/images/$nid" | jq -r .status)" = active ] ||
         { echo "bench-relocate: sequential upload of $dst did not end active" >&2; return 1; }
     t2=$(now)
-    echo "$down $up $(printf %.2f "$(echo "$t1 - $t0" | bc)") $(printf %.2f "$(echo "$t2 - $t1" | bc)")"
+    g2=$(glance_cpu)
+    echo "$down $up $(printf %.2f "$(echo "$t1 - $t0" | bc)") $(printf %.2f "$(echo "$t2 - $t1" | bc)")" \
+         "$(echo "$g1 - $g0" | bc) $(echo "$g2 - $g1" | bc)"
 }
 
 # Ours: the plan's image task, stages joined by pipes. Prints "bytes_received bytes_sent".
@@ -241,14 +257,16 @@ scenario() {
     [ "$sfmt" = raw ] && alloc=$(( $(stat -c %b "$file") * $(stat -c %B "$file") ))
     virt=$(qemu-img info --output=json "$file" | jq -r '."virtual-size"')
     local ours=() seq=() obd=() obu=() sbd=() sbu=() ocpu=() scpu=() sha_local='' TIMEFORMAT='%R %U %S' w u k
-    local cex=() cconv=() cim=() c1 c2 c3 sdl=() sul=()
+    local cex=() cconv=() cim=() c1 c2 c3 sdl=() sul=() gours=() gsdl=() gsul=() g0 gd gu
     [ -z "$conv" ] && sha_local=$(sha256sum "$file" | cut -c1-64)
     for i in $(seq 1 "$REPS"); do
         for who in $( ((i % 2)) && echo "ours seq" || echo "seq ours"); do
             local r
             # bash's time: wall, and the user and system CPU of every process it waited for
             if [ $who = ours ]; then
+                g0=$(glance_cpu)
                 { time r=$(viaduct "$snap" "$P-$label-ours-$i" "$tfmt" "$conv" "$P-a-$label-$i"); } 2>"$WORK/time.txt"
+                gours+=("$(echo "$(glance_cpu) - $g0" | bc)")
                 cat "$WORK/time.txt" >>"$LOG"; read -r w u k < <(tail -1 "$WORK/time.txt")
                 ours+=("$w"); ocpu+=("$(echo "$u + $k" | bc)")
                 read -r b1 b2 sha_tgt c1 c2 c3 <<<"$r"; obd+=("$b1"); obu+=("$b2")
@@ -256,15 +274,16 @@ scenario() {
                 [ -z "$sha_local" ] || [ "$sha_tgt" = "$sha_local" ] ||
                     { echo "bench-relocate: $label rep $i: SHA-256 $sha_tgt arrived, $sha_local sent" >&2; exit 1; }
                 drop_dst "$P-$label-ours-$i"
-                note "$label rep $i ours ${ours[-1]} s (CPU ${ocpu[-1]} s), $b1 B in, $b2 B out"
+                note "$label rep $i ours ${ours[-1]} s (CPU ${ocpu[-1]} s: $c1 $c2 $c3; Glance ${gours[-1]} s), $b1 B in, $b2 B out"
             else
                 { time r=$(sequential "$snap" "$P-$label-seq-$i" "$tfmt" "$conv"); } 2>"$WORK/time.txt"
                 cat "$WORK/time.txt" >>"$LOG"; read -r w u k < <(tail -1 "$WORK/time.txt")
                 seq+=("$w"); scpu+=("$(echo "$u + $k" | bc)")
-                read -r b1 b2 c1 c2 <<<"$r"; sbd+=("$b1"); sbu+=("$b2"); sdl+=("$c1"); sul+=("$c2")
+                read -r b1 b2 c1 c2 gd gu <<<"$r"; sbd+=("$b1"); sbu+=("$b2"); sdl+=("$c1"); sul+=("$c2")
+                gsdl+=("$gd"); gsul+=("$gu")
                 rm -f "$WORK/seq.img"
                 drop_dst "$P-$label-seq-$i"
-                note "$label rep $i seq ${seq[-1]} s (CPU ${scpu[-1]} s), $b1 B in, $b2 B out"
+                note "$label rep $i seq ${seq[-1]} s (steps $c1 $c2 s; CPU ${scpu[-1]} s; Glance $gd $gu s), $b1 B in, $b2 B out"
             fi
         done
     done
@@ -283,6 +302,9 @@ scenario() {
         "upload $(printf '%s\n' "${sul[@]}" | median)"
     say "  CPU s of our processes (median): ours $(printf '%s\n' "${ocpu[@]}" | median)," \
         "sequential $(printf '%s\n' "${scpu[@]}" | median) (Glance's own CPU not counted)"
+    say "  Glance's CPU s (median, its uwsgi processes): during ours $(printf '%s\n' "${gours[@]}" | median)," \
+        "during the sequential download${conv:+ and convert} $(printf '%s\n' "${gsdl[@]}" | median)," \
+        "upload $(printf '%s\n' "${gsul[@]}" | median)"
     say "  CPU s per stage of ours (median): image-export $(printf '%s\n' "${cex[@]}" | median)," \
         "${conv:+convert $(printf '%s\n' "${cconv[@]}" | median), }image-import $(printf '%s\n' "${cim[@]}" | median)"
     say "  ratio per repetition: ${pair[*]} (median $(printf '%s\n' "${pair[@]}" | median))"
@@ -315,7 +337,6 @@ if [[ $PARTS == *a* ]]; then
 fi
 
 # ---- part B -------------------------------------------------------------------------------
-ticks=$(getconf CLK_TCK)
 # utime+stime and cutime+cstime of PID in seconds: "self children"
 cpu_of() { awk -v t="$ticks" '{sub(/^.*\) /, ""); printf "%.2f %.2f\n", ($12+$13)/t, ($14+$15)/t}' "/proc/$1/stat"; }
 
