@@ -384,6 +384,10 @@ stream_run(struct fc_os *os, enum fc_os_service svc, const char *method, const c
     /* image data: larger pieces than curl's defaults (16 KiB received, 64 KiB sent per
      * call) mean fewer callbacks and system calls per byte */
     curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L << 10);
+    if (os->max_rate) {
+        curl_easy_setopt(c, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)os->max_rate);
+        curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)os->max_rate);
+    }
     if (upload) {
         curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 1L << 20);
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);

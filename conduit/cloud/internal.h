@@ -20,6 +20,7 @@ struct fc_os {
     char *project_id, *user_id;
     char *microversion[FC_SVC__COUNT];
     unsigned attempts, base_delay_ms, margin_s, connect_s, total_s;
+    uint64_t max_rate;        /* data streams: bytes per second each way, 0 = no limit */
     bool in_auth;
     const volatile sig_atomic_t *cancel;
     struct fc_os_stats stats;

@@ -114,6 +114,7 @@ fc_os_fork(struct fc_os *os, struct fc_os **out)
     c->margin_s = os->margin_s;
     c->connect_s = os->connect_s;
     c->total_s = os->total_s;
+    c->max_rate = os->max_rate;
     c->cancel = os->cancel;
     c->expires_at = os->expires_at;
     c->cfg = fc_cloud_config_dup(os->cfg);
@@ -165,6 +166,12 @@ fc_os_set_timeouts(struct fc_os *os, unsigned connect_s, unsigned total_s)
 {
     os->connect_s = connect_s;
     os->total_s = total_s;
+}
+
+void
+fc_os_set_max_rate(struct fc_os *os, uint64_t bytes_per_s)
+{
+    os->max_rate = bytes_per_s;
 }
 
 void

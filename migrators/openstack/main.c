@@ -3,6 +3,8 @@
  * (snapshot, image-*, keypair-import, secgroup-*, server-create, floating-ip, network-,
  * subnet-, router-create), run by hand or by the broker. Every action is idempotent: what
  * it creates carries the relocation id and is found and reused by a re-run. */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,13 +97,14 @@ const struct osa_action osa_actions[] = {
     {NULL, NULL, NULL, NULL, false}};
 
 static const struct osa_opt common_opts[] = {
-    {"cloud", OSA_VAL}, {"relocation-id", OSA_VAL}, {"timeout", OSA_VAL}, {NULL, 0}};
+    {"cloud", OSA_VAL}, {"relocation-id", OSA_VAL}, {"timeout", OSA_VAL},
+    {"max-rate", OSA_VAL}, {NULL, 0}};
 
 static void
 usage(FILE *f)
 {
     fprintf(f, "usage: fluid-openstack ACTION --cloud NAME [--relocation-id ID] "
-               "[--timeout S] [options]\nactions:\n");
+               "[--timeout S] [--max-rate BYTES] [options]\nactions:\n");
     for (const struct osa_action *x = osa_actions; x->name; x++)
         fprintf(f, "  %-16s %s\n", x->name, x->summary);
     fprintf(f, "see fluid-openstack(1)\n");
@@ -187,12 +190,35 @@ parse_args(const struct osa_action *act, int argc, char **argv, json_t *out)
     return FC_OK;
 }
 
+/* "--max-rate 50M": bytes per second, with an optional k, M or G (powers of 1024). */
 static fc_rc
-open_cloud(struct osa *a)
+parse_rate(const char *action, const char *t, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(t, &end, 10);
+    unsigned shift = 0;
+    if (end != t && (*end == 'k' || *end == 'K'))
+        shift = 10, end++;
+    else if (end != t && *end == 'M')
+        shift = 20, end++;
+    else if (end != t && *end == 'G')
+        shift = 30, end++;
+    if (errno || end == t || *end || t[0] == '-' || v == 0 || v > (UINT64_MAX >> 30))
+        return FC_ERR(FC_E_INVALID, "%s: --max-rate: \"%.32s\" is not a rate in bytes per "
+                      "second (a positive number, optionally followed by k, M or G)", action, t);
+    *out = (uint64_t)v << shift;
+    return FC_OK;
+}
+
+static fc_rc
+open_cloud(struct osa *a, uint64_t max_rate)
 {
     fc_rc rc = fc_cloud_config_load(a->cloud, NULL, NULL, NULL, NULL, &a->cfg);
     if (rc == FC_OK)
         rc = fc_os_open(a->cfg, &a->os);
+    if (rc == FC_OK)
+        fc_os_set_max_rate(a->os, max_rate);
     if (rc == FC_OK)
         fc_os_set_cancel(a->os, &fc_cancel_requested);
     if (rc == FC_OK)
@@ -246,9 +272,13 @@ run(struct fc_migrator *m, int argc, char **argv, bool *data_out)
                           act->name, t);
         a.timeout_s = (unsigned)v;
     }
+    uint64_t max_rate = 0;
+    const char *mr = osa_str(&a, "max-rate");
+    if (mr && (rc = parse_rate(act->name, mr, &max_rate)) != FC_OK)
+        return rc;
     a.result = json_pack("{s:s,s:s,s:s,s:[]}", "action", act->name, "cloud", a.cloud,
                          "relocation_id", a.rid, "resources");
-    if ((rc = open_cloud(&a)) == FC_OK)
+    if ((rc = open_cloud(&a, max_rate)) == FC_OK)
         rc = act->run(&a);
     fc_os_close(a.os);
     fc_cloud_config_free(a.cfg);

@@ -367,12 +367,24 @@ Test(actions, image_export_import_identical_and_idempotent)
         osr_free(&i);
         cr_assert_eq(images_named(dst, dname), 1u, "round %d: one image %s", round, dname);
     }
-    /* read back from the target, with a dropped connection on the way: same bytes */
+    /* a rate that is not one is refused, naming the option */
+    const char *badrate[] = {"image-export", "--cloud", dc_target(), "--relocation-id", rid,
+                             "--image-name", dname, "--plain", "--max-rate", "-5M", NULL};
+    struct osr br;
+    osr_run(&br, -1, -1, badrate);
+    cr_assert_eq(br.exit, FC_E_INVALID, "exit %d\n%s", br.exit, br.err);
+    cr_assert(strstr(br.err, "--max-rate: ") && strstr(br.err, "-5M") &&
+                  strstr(br.err, "is not a rate in bytes per second"),
+              "%s", br.err);
+    osr_free(&br);
+    /* read back from the target, with a dropped connection on the way and the data held to
+     * 4 MiB/s (--max-rate): same bytes */
     char tmp[] = "/tmp/fluid-osexp-XXXXXX";
     int fd = mkstemp(tmp);
     unlink(tmp);
     const char *back[] = {"image-export", "--cloud", dc_target(), "--relocation-id", rid,
-                          "--image-name", dname, "--plain", "--test-drop-at", "2000000", NULL};
+                          "--image-name", dname, "--plain", "--test-drop-at", "2000000",
+                          "--max-rate", "4M", NULL};
     struct osr b;
     osr_run(&b, -1, fd, back);
     ok(&b, "image-export from the target");

@@ -58,6 +58,10 @@ fc_rc fc_os_revoke_token(struct fc_os *os);
 void fc_os_set_retry(struct fc_os *os, unsigned attempts, unsigned base_delay_ms);
 void fc_os_set_refresh_margin(struct fc_os *os, unsigned seconds);
 void fc_os_set_timeouts(struct fc_os *os, unsigned connect_s, unsigned total_s);
+/* Data streams (fc_os_stream, fc_os_stream_from: image and volume data) move at most
+ * bytes_per_s each way (curl's MAX_RECV/SEND_SPEED), so a relocation can be kept from
+ * filling a shared link; 0 (the default): no limit. API calls are not limited. */
+void fc_os_set_max_rate(struct fc_os *os, uint64_t bytes_per_s);
 /* Once *flag is non-zero (a migrator's SIGTERM), requests that may create or change a
  * resource (POST, PUT, PATCH; Keystone's token POST excepted) are refused with
  * FC_E_CANCELLED before they are sent: a cancelled run that was about to create something
