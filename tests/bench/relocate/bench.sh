@@ -28,6 +28,10 @@
 # admin cloud); everything it made is deleted at exit, projects and users included
 # (FLUID_BENCH_KEEP=1 keeps them). FLUID_BENCH_PARTS=a|b|ab (default ab);
 # FLUID_BENCH_IMAGE_MIB sets the disk size (default 2048; smaller for a quick try).
+# FLUID_BENCH_RATE=R (e.g. 40M: bytes per second, k/M/G in powers of 1024) models a link
+# between the clouds: every image byte moves at most R per second each way, for both methods
+# alike (ours: fluid-openstack --max-rate R; sequential: curl --limit-rate R). Unset: no
+# limit (loopback: then the CPU and one Glance's upload bound both methods).
 # Needs the devcloud running (deploy/devcloud/devcloud up), root, python3, curl, jq,
 # qemu-img and the openstack CLI (setup and cleanup only).
 set -euo pipefail
@@ -36,6 +40,12 @@ WORK=${2:?work dir}
 REPS=${3:-5}
 NSRV=${4:-20}
 PARTS=${FLUID_BENCH_PARTS:-ab}
+RATE=${FLUID_BENCH_RATE:-}
+OURS_RATE=() CURL_RATE=()
+if [ -n "$RATE" ]; then
+    OURS_RATE=(--max-rate "$RATE")
+    CURL_RATE=(--limit-rate "$RATE")
+fi
 P=fluid-bench-reloc
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 HERE=$SRC/tests/bench/relocate
@@ -169,6 +179,7 @@ trap finish EXIT
 
 say "bench-relocate $(date -u +%FT%TZ) on $(hostname), $(nproc) cores"
 say "load at start: $(uptime)"
+say "rate limit per direction: ${RATE:-none (loopback)}"
 
 # ---- part A -------------------------------------------------------------------------------
 # A Keystone token for cloud $1 ($2: project) in variable TOKEN (the body with the password
@@ -192,7 +203,7 @@ sequential() {
     t0=$(now)
     token src
     id=$(curl -sS -H "X-Auth-Token: $TOKEN" "$GLANCE/v2/images?name=$name" | jq -r '.images[0].id')
-    down=$(curl -sS -f -H "X-Auth-Token: $TOKEN" -o "$file" -w '%{size_download}' "$GLANCE/v2/images/$id/file")
+    down=$(curl -sS -f "${CURL_RATE[@]}" -H "X-Auth-Token: $TOKEN" -o "$file" -w '%{size_download}' "$GLANCE/v2/images/$id/file")
     if [ -n "$conv" ]; then
         qemu-img convert -O "$fmt" "$file" "$file.$fmt"
         mv "$file.$fmt" "$file"
@@ -203,7 +214,7 @@ sequential() {
     nid=$(curl -sS -f -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
           --data "{\"name\":\"$dst\",\"disk_format\":\"$fmt\",\"container_format\":\"bare\"}" \
           "$GLANCE/v2/images" | jq -r .id)
-    up=$(curl -sS -f -X PUT -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/octet-stream' \
+    up=$(curl -sS -f "${CURL_RATE[@]}" -X PUT -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/octet-stream' \
          -T "$file" -w '%{size_upload}' "$GLANCE/v2/images/$nid/file")
     [ "$(curl -sS -H "X-Auth-Token: $TOKEN" "$GLANCE/v2/images/$nid" | jq -r .status)" = active ] ||
         { echo "bench-relocate: sequential upload of $dst did not end active" >&2; return 1; }
@@ -220,15 +231,15 @@ viaduct() {
     rm -f "$WORK"/cpu-*.txt
     if [ -n "$conv" ]; then
         $T "$WORK/cpu-ex.txt" "$BIN/fluid-openstack" image-export --cloud bsrc --relocation-id "$rid" --image-name "$name" \
-            --framed 2>"$WORK/ex.err" |
+            "${OURS_RATE[@]}" --framed 2>"$WORK/ex.err" |
             $T "$WORK/cpu-conv.txt" "$BIN/fluid-image" convert --framed -O "$fmt" - - 2>"$WORK/conv.err" |
             $T "$WORK/cpu-im.txt" "$BIN/fluid-openstack" image-import --cloud bdst --relocation-id "$rid" --name "$dst" \
-                --disk-format "$fmt" --container-format bare >"$WORK/im.out" 2>"$WORK/im.err"
+                "${OURS_RATE[@]}" --disk-format "$fmt" --container-format bare >"$WORK/im.out" 2>"$WORK/im.err"
     else
         $T "$WORK/cpu-ex.txt" "$BIN/fluid-openstack" image-export --cloud bsrc --relocation-id "$rid" --image-name "$name" \
-            --framed 2>"$WORK/ex.err" |
+            "${OURS_RATE[@]}" --framed 2>"$WORK/ex.err" |
             $T "$WORK/cpu-im.txt" "$BIN/fluid-openstack" image-import --cloud bdst --relocation-id "$rid" --name "$dst" \
-                --disk-format "$fmt" --container-format bare >"$WORK/im.out" 2>"$WORK/im.err"
+                "${OURS_RATE[@]}" --disk-format "$fmt" --container-format bare >"$WORK/im.out" 2>"$WORK/im.err"
     fi
     ex=$(grep '"bytes_received"' "$WORK/ex.err" | tail -1)
     im=$(grep '"glance_hash_checked"' "$WORK/im.out" | tail -1)
