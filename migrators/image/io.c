@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* fluid-image input and output files: checked positional reads of untrusted images,
  * sequential reads of pipes (with spooling to a sparse temporary file when a format needs
- * random access), and a large append buffer for output written mostly in order. */
+ * random access), and a large append buffer for output written mostly in order (long runs
+ * on a file partly written with O_DIRECT: direct.c). */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <linux/aio_abi.h>
 #include <linux/fs.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,22 +12,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "direct.h"
 #include "fluid/error.h"
-#include "image.h"
 
 #define OUT_BUF (4u << 20)
 #define DIRECT_MIN (256u << 10)
-/* O_DIRECT writes beside the page cache (see out_data) */
-#define DIO_SLOTS 4
-#define DIO_ALIGN 4096u
-#define DIO_AHEAD (64u << 20) /* a file is extended this far ahead of direct writes */
-/* direct writes only while writes through the page cache are slower than this per MiB
- * (1.5 GB/s: about what the disk takes direct here) */
-#define DIO_SLOW_NS_PER_MIB 700000u
 
 fc_rc
 img_in_open(struct img_in *in, const char *path)
@@ -239,8 +229,9 @@ img_in_spool(struct img_in *in, const char *tmpdir)
 
 /* ---------- output ---------- */
 
-static fc_rc
-out_raw(int fd, bool seekable, struct fc_sink *sink, uint64_t off, const void *buf, size_t len)
+fc_rc
+img_out_raw(int fd, bool seekable, struct fc_sink *sink, uint64_t off, const void *buf,
+            size_t len)
 {
     if (sink)
         return sink->write(sink, off, buf, len);
@@ -271,176 +262,64 @@ struct wb_slot {
     uint8_t *buf;
     size_t len;
     uint64_t off, seq;
-    int state; /* 0 free, 1 queued, 2 being written */
+    int state; /* as in struct img_wsync */
 };
 
 struct img_wb {
+    struct img_wsync w;
     pthread_t th[WB_THREADS];
     int nth;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool stop;
     int fd;
     bool seekable;
     struct fc_sink *sink;
     struct wb_slot slot[WB_SLOTS];
     uint64_t seq;
-    fc_rc rc;               /* first failure, reported by the next call */
-    char err[512];
-    /* direct writes: the output opened again with O_DIRECT, one thread per slot */
-    int dfd;                /* -1: none */
-    int dio_off;            /* O_DIRECT was refused by a write: the rest is buffered */
-    int ndth;
-    pthread_t dth[DIO_SLOTS];
-    struct wb_slot dslot[DIO_SLOTS]; /* state 3: being filled by the caller */
-    uint64_t fsize;         /* the file is at least this long (presized or extended) */
-    uint64_t buf_ns_mib;    /* recent page-cache writes: ns per MiB (moving average) */
-    bool dio_always;        /* direct whenever a slot is free, however fast the page cache */
+    struct img_dio *dio;    /* direct writes (direct.c), NULL if none */
 };
 
 static void *
 wb_main(void *arg)
 {
     struct img_wb *wb = arg;
-    pthread_mutex_lock(&wb->mu);
+    pthread_mutex_lock(&wb->w.mu);
     for (;;) {
         struct wb_slot *s = NULL;
         for (int i = 0; i < WB_SLOTS; i++)
             if (wb->slot[i].state == 1 && (!s || wb->slot[i].seq < s->seq))
                 s = &wb->slot[i];
         if (!s) {
-            if (wb->stop)
+            if (wb->w.stop)
                 break;
-            pthread_cond_wait(&wb->cv, &wb->mu);
+            pthread_cond_wait(&wb->w.cv, &wb->w.mu);
             continue;
         }
         s->state = 2;
-        pthread_mutex_unlock(&wb->mu);
+        pthread_mutex_unlock(&wb->w.mu);
         fc_rc rc = FC_OK;
-        if (wb->rc == FC_OK)
-            rc = out_raw(wb->fd, wb->seekable, wb->sink, s->off, s->buf, s->len);
-        pthread_mutex_lock(&wb->mu);
-        if (rc != FC_OK && wb->rc == FC_OK) {
-            wb->rc = rc;
-            snprintf(wb->err, sizeof wb->err, "%s", fc_error_msg());
-        }
-        s->state = 0;
-        pthread_cond_broadcast(&wb->cv);
+        if (wb->w.rc == FC_OK)
+            rc = img_out_raw(wb->fd, wb->seekable, wb->sink, s->off, s->buf, s->len);
+        img_wsync_done(&wb->w, &s->state, rc);
     }
-    pthread_mutex_unlock(&wb->mu);
+    pthread_mutex_unlock(&wb->w.mu);
     return NULL;
 }
 
-/* One direct write: O_DIRECT from the slot's aligned buffer; a filesystem that refuses it
- * (EINVAL: alignment, or no O_DIRECT at all) gets this write and every later one through
- * the page cache instead, as does an unaligned rest after a short write. */
-static ssize_t
-dio_pwrite(aio_context_t ctx, int fd, const uint8_t *buf, size_t len, uint64_t off)
-{
-    if (ctx == 0)
-        return pwrite(fd, buf, len, (off_t)off);
-    /* submitted through Linux AIO: ext4 holds the file's inode lock while a synchronous
-     * O_DIRECT write waits for the disk, which would stop the page-cache writes beside it;
-     * an asynchronous one holds it only to submit */
-    struct iocb cb = {.aio_lio_opcode = IOCB_CMD_PWRITE, .aio_fildes = (uint32_t)fd,
-                      .aio_buf = (uint64_t)(uintptr_t)buf, .aio_nbytes = len,
-                      .aio_offset = (int64_t)off};
-    struct iocb *list[1] = {&cb};
-    long r;
-    while ((r = syscall(SYS_io_submit, ctx, 1L, list)) < 0 && errno == EINTR)
-        ;
-    if (r != 1)
-        return r < 0 ? -1 : (errno = EIO, -1);
-    struct io_event ev;
-    while ((r = syscall(SYS_io_getevents, ctx, 1L, 1L, &ev, NULL)) < 0 && errno == EINTR)
-        ;
-    if (r != 1)
-        return -1;
-    if (ev.res < 0) {
-        errno = (int)-ev.res;
-        return -1;
-    }
-    return (ssize_t)ev.res;
-}
-
-static fc_rc
-dio_write(struct img_wb *wb, aio_context_t ctx, const struct wb_slot *s)
-{
-    size_t n = 0;
-    while (n < s->len) {
-        if (__atomic_load_n(&wb->dio_off, __ATOMIC_RELAXED) || n % DIO_ALIGN != 0)
-            break;
-        ssize_t w = dio_pwrite(ctx, wb->dfd, s->buf + n, s->len - n, s->off + n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno == EINVAL) {
-            __atomic_store_n(&wb->dio_off, 1, __ATOMIC_RELAXED);
-            break;
-        }
-        if (w < 0)
-            return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO,
-                            "write output at offset %llu", (unsigned long long)(s->off + n));
-        if (w == 0)
-            break;
-        n += (size_t)w;
-    }
-    return n < s->len ? out_raw(wb->fd, true, NULL, s->off + n, s->buf + n, s->len - n) : FC_OK;
-}
-
-static void *
-dio_main(void *arg)
-{
-    struct img_wb *wb = arg;
-    aio_context_t ctx = 0;
-    if (syscall(SYS_io_setup, 1, &ctx) != 0)
-        ctx = 0; /* no AIO: synchronous writes */
-    pthread_mutex_lock(&wb->mu);
-    for (;;) {
-        struct wb_slot *s = NULL;
-        for (int i = 0; i < DIO_SLOTS && !s; i++)
-            if (wb->dslot[i].state == 1)
-                s = &wb->dslot[i];
-        if (!s) {
-            if (wb->stop)
-                break;
-            pthread_cond_wait(&wb->cv, &wb->mu);
-            continue;
-        }
-        s->state = 2;
-        pthread_mutex_unlock(&wb->mu);
-        fc_rc rc = FC_OK;
-        if (wb->rc == FC_OK)
-            rc = dio_write(wb, ctx, s);
-        pthread_mutex_lock(&wb->mu);
-        if (rc != FC_OK && wb->rc == FC_OK) {
-            wb->rc = rc;
-            snprintf(wb->err, sizeof wb->err, "%s", fc_error_msg());
-        }
-        s->state = 0;
-        pthread_cond_broadcast(&wb->cv);
-    }
-    pthread_mutex_unlock(&wb->mu);
-    if (ctx != 0)
-        syscall(SYS_io_destroy, ctx);
-    return NULL;
-}
-
-/* Waits until every queued buffer is written; reports a failure. */
+/* Waits until every queued buffer and direct write is written; reports a failure. */
 static fc_rc
 wb_wait(struct img_out *o)
 {
     struct img_wb *wb = o->wb;
     if (!wb)
         return FC_OK;
-    pthread_mutex_lock(&wb->mu);
+    pthread_mutex_lock(&wb->w.mu);
     for (int i = 0; i < WB_SLOTS; i++)
         while (wb->slot[i].state != 0)
-            pthread_cond_wait(&wb->cv, &wb->mu);
-    for (int i = 0; i < DIO_SLOTS; i++)
-        while (wb->dslot[i].state != 0)
-            pthread_cond_wait(&wb->cv, &wb->mu);
-    pthread_mutex_unlock(&wb->mu);
-    return wb->rc == FC_OK ? FC_OK : FC_ERR(wb->rc, "%s", wb->err);
+            pthread_cond_wait(&wb->w.cv, &wb->w.mu);
+    pthread_mutex_unlock(&wb->w.mu);
+    fc_rc rc = img_dio_wait(wb->dio);
+    if (wb->w.rc != FC_OK)
+        return img_wsync_error(&wb->w);
+    return rc;
 }
 
 static void
@@ -448,53 +327,20 @@ wb_free(struct img_wb *wb)
 {
     if (!wb)
         return;
-    if (wb->nth || wb->ndth) {
-        pthread_mutex_lock(&wb->mu);
-        wb->stop = true;
-        pthread_cond_broadcast(&wb->cv);
-        pthread_mutex_unlock(&wb->mu);
+    img_dio_free(wb->dio);
+    if (wb->nth) {
+        pthread_mutex_lock(&wb->w.mu);
+        wb->w.stop = true;
+        pthread_cond_broadcast(&wb->w.cv);
+        pthread_mutex_unlock(&wb->w.mu);
         for (int i = 0; i < wb->nth; i++)
             pthread_join(wb->th[i], NULL);
-        for (int i = 0; i < wb->ndth; i++)
-            pthread_join(wb->dth[i], NULL);
     }
-    pthread_mutex_destroy(&wb->mu);
-    pthread_cond_destroy(&wb->cv);
+    pthread_mutex_destroy(&wb->w.mu);
+    pthread_cond_destroy(&wb->w.cv);
     for (int i = 0; i < WB_SLOTS; i++)
         free(wb->slot[i].buf);
-    for (int i = 0; i < DIO_SLOTS; i++)
-        free(wb->dslot[i].buf);
-    if (wb->dfd >= 0)
-        close(wb->dfd);
     free(wb);
-}
-
-/* Direct writes for a regular file: the output opened again with O_DIRECT (through
- * /proc/self/fd, so the same file whatever its name), aligned slot buffers and a thread
- * each. Nothing happens where that fails (no /proc, a filesystem without O_DIRECT): every
- * write then goes through the page cache as before. */
-static void
-dio_start(struct img_out *o, const struct stat *st)
-{
-    struct img_wb *wb = o->wb;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", o->fd);
-    int dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
-    if (dfd < 0)
-        return;
-    struct stat dst;
-    if (fstat(dfd, &dst) != 0 || dst.st_dev != st->st_dev || dst.st_ino != st->st_ino) {
-        close(dfd);
-        return;
-    }
-    wb->dfd = dfd;
-    wb->fsize = (uint64_t)st->st_size;
-    for (int i = 0; i < DIO_SLOTS; i++) {
-        if (!(wb->dslot[i].buf = img_alloc_io(IMG_IO_BUF)) ||
-            pthread_create(&wb->dth[i], NULL, dio_main, wb) != 0)
-            break;
-        wb->ndth++;
-    }
 }
 
 static fc_rc
@@ -515,9 +361,8 @@ out_init(struct img_out *o, int fd, struct fc_sink *sink)
     struct img_wb *wb = calloc(1, sizeof *wb);
     if (!wb)
         return FC_OK; /* no write-behind: write synchronously */
-    pthread_mutex_init(&wb->mu, NULL);
-    pthread_cond_init(&wb->cv, NULL);
-    wb->dfd = -1;
+    pthread_mutex_init(&wb->w.mu, NULL);
+    pthread_cond_init(&wb->w.cv, NULL);
     wb->fd = fd;
     wb->seekable = o->seekable;
     wb->sink = sink;
@@ -536,10 +381,8 @@ out_init(struct img_out *o, int fd, struct fc_sink *sink)
     o->wb = wb;
     /* FLUID_IMAGE_DIRECT: "never", "always" (whenever a slot is free: tests), else auto */
     const char *dm = getenv("FLUID_IMAGE_DIRECT");
-    if (o->seekable && !(dm && strcmp(dm, "never") == 0)) {
-        wb->dio_always = dm && strcmp(dm, "always") == 0;
-        dio_start(o, &st);
-    }
+    if (o->seekable && !(dm && strcmp(dm, "never") == 0))
+        wb->dio = img_dio_start(o, &st, dm && strcmp(dm, "always") == 0);
     return FC_OK;
 }
 
@@ -572,17 +415,17 @@ img_out_flush(struct img_out *o)
     fc_rc rc = FC_OK;
     struct img_wb *wb = o->wb;
     if (!wb) {
-        rc = out_raw(o->fd, o->seekable, o->sink, o->buf_off, o->buf, o->buf_len);
+        rc = img_out_raw(o->fd, o->seekable, o->sink, o->buf_off, o->buf, o->buf_len);
     } else {
         /* hand the full buffer to a free slot and fill that slot's buffer next */
-        pthread_mutex_lock(&wb->mu);
+        pthread_mutex_lock(&wb->w.mu);
         struct wb_slot *s = NULL;
-        while (!s && wb->rc == FC_OK) {
+        while (!s && wb->w.rc == FC_OK) {
             for (int i = 0; i < WB_SLOTS && !s; i++)
                 if (wb->slot[i].state == 0)
                     s = &wb->slot[i];
             if (!s)
-                pthread_cond_wait(&wb->cv, &wb->mu);
+                pthread_cond_wait(&wb->w.cv, &wb->w.mu);
         }
         if (s) {
             uint8_t *t = s->buf;
@@ -592,11 +435,11 @@ img_out_flush(struct img_out *o)
             s->seq = wb->seq++;
             s->state = 1;
             o->buf = t;
-            pthread_cond_broadcast(&wb->cv);
+            pthread_cond_broadcast(&wb->w.cv);
         } else {
-            rc = FC_ERR(wb->rc, "%s", wb->err);
+            rc = img_wsync_error(&wb->w);
         }
-        pthread_mutex_unlock(&wb->mu);
+        pthread_mutex_unlock(&wb->w.mu);
     }
     o->bytes_written += o->buf_len;
     o->buf_off += o->buf_len;
@@ -651,88 +494,6 @@ img_out_append(struct img_out *o, uint64_t off, const void *buf, size_t len)
     return FC_OK;
 }
 
-/* A long run of data at off on a file. Writes through the page cache cost this VM most of
- * a conversion's time (the copy into freshly allocated page-cache memory, one writer at a
- * time under the inode lock), while the disk takes O_DIRECT writes at 1-1.5 GB/s with
- * almost no CPU. So aligned pieces (IMG_IO_BUF at most) go to a free direct slot (copied
- * into its buffer: the caller's memory is reused once this returns) and are written with
- * O_DIRECT by that slot's thread, while the pieces that find no free slot are written
- * through the page cache here: the split follows whichever path is faster at the moment.
- * Only while the page cache is slow, though (a moving average of its 1 MiB+ writes over
- * DIO_SLOW_NS_PER_MIB): into memory just freed on a quiet machine it is faster than the
- * disk, and a direct piece would then only add a copy and the wait for the disk.
- * The ranges never overlap; every direct write is waited for before a positioned write
- * (metadata) or the end. A file that would be extended by a direct write is extended
- * ahead first (ftruncate, DIO_AHEAD at a time; img_out_finish sets the final size). */
-static fc_rc
-out_data(struct img_out *o, uint64_t off, const uint8_t *buf, size_t len)
-{
-    struct img_wb *wb = o->wb;
-    fc_rc rc = FC_OK;
-    while (wb && wb->ndth > 0 && len >= DIO_ALIGN && off % DIO_ALIGN == 0 && rc == FC_OK) {
-        size_t k = len < IMG_IO_BUF ? len : IMG_IO_BUF;
-        k &= ~(size_t)(DIO_ALIGN - 1);
-        struct wb_slot *s = NULL;
-        pthread_mutex_lock(&wb->mu);
-        if (wb->rc != FC_OK) {
-            pthread_mutex_unlock(&wb->mu);
-            return FC_ERR(wb->rc, "%s", wb->err);
-        }
-        if (!__atomic_load_n(&wb->dio_off, __ATOMIC_RELAXED) &&
-            (wb->dio_always || wb->buf_ns_mib > DIO_SLOW_NS_PER_MIB))
-            for (int i = 0; i < wb->ndth && !s; i++)
-                if (wb->dslot[i].state == 0)
-                    s = &wb->dslot[i];
-        if (s)
-            s->state = 3;
-        pthread_mutex_unlock(&wb->mu);
-        if (!s) {
-            struct timespec t0, t1;
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-            rc = out_raw(o->fd, true, NULL, off, buf, k);
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            if (k >= (1u << 20)) {
-                uint64_t ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
-                              (uint64_t)(t1.tv_nsec - t0.tv_nsec);
-                uint64_t per = ns / (k >> 20);
-                wb->buf_ns_mib = wb->buf_ns_mib == 0 ? per : (3 * wb->buf_ns_mib + per) / 4;
-            }
-        } else {
-            uint64_t end = off + k;
-            if (end > wb->fsize) {
-                /* past everything written so far (appends are in order, o->hi covers
-                 * positioned writes): extending never cuts data off */
-                uint64_t z = (end + DIO_AHEAD - 1) / DIO_AHEAD * DIO_AHEAD;
-                if (z < o->hi)
-                    z = o->hi;
-                if (z > (uint64_t)LLONG_MAX)
-                    errno = EFBIG;
-                if (z > (uint64_t)LLONG_MAX || ftruncate(o->fd, (off_t)z) != 0)
-                    rc = FC_ERRNO(errno == EFBIG ? FC_E_INVALID : FC_E_IO,
-                                  "extend the output to %llu bytes", (unsigned long long)z);
-                else
-                    wb->fsize = z;
-            }
-            if (rc == FC_OK) {
-                memcpy(s->buf, buf, k);
-                s->off = off;
-                s->len = k;
-                o->bytes_direct += k;
-            }
-            pthread_mutex_lock(&wb->mu);
-            s->state = rc == FC_OK ? 1 : 0;
-            pthread_cond_broadcast(&wb->cv);
-            pthread_mutex_unlock(&wb->mu);
-        }
-        off += k;
-        buf += k;
-        len -= k;
-    }
-    if (rc == FC_OK && len > 0)
-        rc = out_raw(o->fd, true, NULL, off, buf, len);
-    return rc;
-}
-
 fc_rc
 img_out_append_direct(struct img_out *o, uint64_t off, const void *buf, size_t len)
 {
@@ -748,7 +509,7 @@ img_out_append_direct(struct img_out *o, uint64_t off, const void *buf, size_t l
         if (rc == FC_OK)
             rc = wb_wait(o);
         if (rc == FC_OK)
-            rc = out_raw(o->fd, false, o->sink, off, buf, len);
+            rc = img_out_raw(o->fd, false, o->sink, off, buf, len);
         o->pos = o->buf_off = off + len;
         o->bytes_written += len;
         return rc;
@@ -758,7 +519,7 @@ img_out_append_direct(struct img_out *o, uint64_t off, const void *buf, size_t l
      * while the writer thread works on the queued buffers (disjoint ranges) */
     fc_rc rc;
     if (o->buf_len > 0 && o->buf_len < DIRECT_MIN) {
-        rc = out_raw(o->fd, true, NULL, o->buf_off, o->buf, o->buf_len);
+        rc = img_out_raw(o->fd, true, NULL, o->buf_off, o->buf, o->buf_len);
         o->bytes_written += o->buf_len;
         o->buf_off += o->buf_len;
         o->buf_len = 0;
@@ -766,7 +527,7 @@ img_out_append_direct(struct img_out *o, uint64_t off, const void *buf, size_t l
         rc = img_out_flush(o);
     }
     if (rc == FC_OK)
-        rc = out_data(o, off, buf, len);
+        rc = img_dio_write(o->wb->dio, o, off, buf, len);
     o->pos = o->buf_off = off + len;
     o->bytes_written += len;
     return rc;
@@ -781,7 +542,7 @@ img_out_pwrite(struct img_out *o, uint64_t off, const void *buf, size_t len)
     if (rc == FC_OK)
         rc = wb_wait(o);
     if (rc == FC_OK)
-        rc = out_raw(o->fd, o->seekable, NULL, off, buf, len);
+        rc = img_out_raw(o->fd, o->seekable, NULL, off, buf, len);
     if (rc == FC_OK) {
         o->bytes_written += len;
         if (off + len > o->hi)
@@ -796,8 +557,8 @@ img_out_presize(struct img_out *o, uint64_t size)
     if (o->seekable && ftruncate(o->fd, (off_t)size) != 0)
         return FC_ERRNO(errno == EFBIG ? FC_E_INVALID : FC_E_IO,
                         "set the output's size to %llu", (unsigned long long)size);
-    if (o->seekable && o->wb && size > o->wb->fsize)
-        o->wb->fsize = size;
+    if (o->seekable && o->wb)
+        img_dio_sized(o->wb->dio, size);
     return FC_OK;
 }
 
