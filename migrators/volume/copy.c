@@ -587,9 +587,12 @@ vol_copy(struct job *j)
 
     if ((rc = j->ops->open(j)) != FC_OK)
         goto fail_open;
-    fc_event_info(j->m, json_pack("{s:s,s:b,s:b,s:i,s:I}", "mode", j->ops->mode, "resume",
-                                  j->resume, "delta", j->delta, "streams", (int)j->streams,
-                                  "base_chunks", (json_int_t)j->base_chunks));
+    json_t *started = json_pack("{s:s,s:b,s:b,s:i,s:I}", "mode", j->ops->mode, "resume",
+                                j->resume, "delta", j->delta, "streams", (int)j->streams,
+                                "base_chunks", (json_int_t)j->base_chunks);
+    if (started && j->hash_record[0]) /* "used": the base was not read (docs/volume.md) */
+        json_object_set_new(started, "hash_record", json_string(j->hash_record));
+    fc_event_info(j->m, started);
     fc_log(FC_INFO, FC_MSG("copy started"), FC_STR("mode", j->ops->mode),
            FC_STR("source", j->src.kind == VK_SSH ? j->src.url.path : j->src.arg),
            FC_STR("destination", j->dst.kind == VK_SSH ? j->dst.url.path : j->dst.arg));

@@ -170,8 +170,9 @@ dest_helper_probe(struct job *j, bool *usable)
 static fc_rc
 send_open(struct job *j, struct hstream *s, const char *mode, bool hashes, json_t **reply)
 {
-    json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:b}", "path", j->dst.url.path, "mode", mode,
-                          "hashes", hashes, "sparse", j->sparse, "inorder", j->streams == 1);
+    json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:b,s:b}", "path", j->dst.url.path, "mode", mode,
+                          "hashes", hashes, "sparse", j->sparse, "inorder", j->streams == 1,
+                          "rehash", j->rehash);
     char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!txt)
@@ -215,6 +216,9 @@ h_open(struct job *j)
         return rc;
     bool base = json_is_true(json_object_get(r, "base"));
     bool device = json_is_true(json_object_get(r, "device"));
+    const char *rec = json_string_value(json_object_get(r, "record"));
+    if (rec) /* from the far side: only ever shown as a JSON string */
+        snprintf(j->hash_record, sizeof j->hash_record, "%s", rec);
     json_decref(r);
     j->fresh = !base && !device;
     j->base_pending = hashes && base; /* the helper hashes its base now: h_base_wait */

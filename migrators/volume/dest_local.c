@@ -75,20 +75,31 @@ l_open(struct job *j)
     if (!l->part)
         return FC_ERR(FC_E_NOMEM, "out of memory");
     bool base = false;
+    const char *why = NULL;
     if ((j->delta || j->resume) && access(l->part, F_OK) == 0) {
         base = true;
+        l->fd = open(l->part, O_RDWR | O_CLOEXEC);
     } else if (j->delta && access(path, F_OK) == 0) {
+        /* the hash record is checked before the rename, which changes the ctime */
+        if ((l->fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+            return FC_ERRNO(FC_E_IO, "destination %s", path);
+        if (!j->rehash)
+            record_load(path, l->fd, &j->base_hash, &j->base_chunks, &why);
         if (rename(path, l->part) != 0)
             return FC_ERRNO(FC_E_IO, "rename %s to %s", path, l->part);
+        record_drop(path);
         base = true;
     }
     if (base) {
-        l->fd = open(l->part, O_RDWR | O_CLOEXEC);
         if (l->fd < 0)
             return FC_ERRNO(FC_E_IO, "destination %s", l->part);
+        j->fresh = false;
+        if (why)
+            snprintf(j->hash_record, sizeof j->hash_record, "%s", why);
+        if (j->base_hash)
+            return FC_OK;
         struct stat ps;
         fstat(l->fd, &ps);
-        j->fresh = false;
         return hash_chunks_fd(l->fd, (uint64_t)ps.st_size, &j->base_hash, &j->base_chunks,
                               &fc_cancel_requested, NULL);
     }
@@ -162,14 +173,13 @@ l_finish(struct job *j, uint64_t size, const uint8_t *sha, uint8_t dsha[32])
         return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO, "set size of %s", name);
     if (fsync(l->fd) != 0)
         return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO, "fsync %s", name);
+    FC_AUTOFREE uint8_t *h = NULL;
+    uint64_t n = 0;
     if (j->verify) {
-        uint8_t *h = NULL;
-        uint64_t n = 0;
         fc_rc rc = hash_chunks_fd(l->fd, size, &h, &n, &fc_cancel_requested, NULL);
         if (rc != FC_OK)
             return rc;
         tree_digest(h, n, dsha);
-        free(h);
         if (memcmp(dsha, sha, 32) != 0)
             return FC_ERR(FC_E_CHECKSUM, "destination %s: SHA-256 differs from the source's",
                           name);
@@ -177,6 +187,11 @@ l_finish(struct job *j, uint64_t size, const uint8_t *sha, uint8_t dsha[32])
     if (l->part) {
         if (rename(l->part, j->dst.arg) != 0)
             return FC_ERRNO(FC_E_IO, "rename %s to %s", l->part, j->dst.arg);
+        /* the verified chunk hashes, for the next --delta (serve.c does the same) */
+        if (!h || record_save(j->dst.arg, l->fd, h, n) != FC_OK) {
+            fc_error_clear();
+            record_drop(j->dst.arg);
+        }
         FC_AUTOFREE char *dcopy = strdup(j->dst.arg);
         int dfd = dcopy ? open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
         if (dfd >= 0) {

@@ -3,8 +3,8 @@
  * the helper protocol (volume.h, docs/volume.md) on stdin/stdout: OPEN a destination (the
  * path travels in the JSON, never on a command line), chunk hashes of what is already there,
  * DATA / ZDATA (zstd) / ZERO writes, FINISH = size, fsync, the chunk-tree digest of the file
- * (tree_digest in volume.h), compare, rename <path>.fluid-part over <path>. Any failure is
- * answered with ERR. */
+ * (tree_digest in volume.h), compare, rename <path>.fluid-part over <path>, and the hash
+ * record of what was verified (record.c). Any failure is answered with ERR. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -71,7 +71,7 @@ rd(struct srv *s, void *out, size_t len)
 {
     uint8_t *o = out;
     while (len) {
-        size_t n;
+        size_t n = 0;
         fc_rc rc;
         if (s->rpos == s->rlen && len >= VOL_BLOCK) { /* big payload: no copy through rbuf */
             if ((rc = rd_some(o, len, &n)) != FC_OK)
@@ -249,10 +249,10 @@ do_open(struct srv *s, uint64_t len)
     json_error_t je;
     json_auto_t *o = json_loadb(txt, len, JSON_REJECT_DUPLICATES, &je);
     const char *path = NULL, *mode = NULL;
-    int hashes = 0, sparse = 1, inorder = 0;
-    if (!o || json_unpack_ex(o, &je, JSON_STRICT, "{s:s,s:s,s?b,s?b,s?b}", "path", &path,
+    int hashes = 0, sparse = 1, inorder = 0, rehash = 0;
+    if (!o || json_unpack_ex(o, &je, JSON_STRICT, "{s:s,s:s,s?b,s?b,s?b,s?b}", "path", &path,
                              "mode", &mode, "hashes", &hashes, "sparse", &sparse, "inorder",
-                             &inorder) != 0)
+                             &inorder, "rehash", &rehash) != 0)
         return FC_ERR(FC_E_INVALID, "serve: bad OPEN: %s", je.text);
     json_t *pv = json_object_get(o, "path");
     if (path[0] != '/' || strlen(path) != json_string_length(pv) || strlen(path) > 4000)
@@ -261,6 +261,9 @@ do_open(struct srv *s, uint64_t len)
     s->sparse = sparse;
     struct stat st;
     bool base = false;
+    FC_AUTOFREE uint8_t *rec = NULL; /* chunk hashes from the hash record */
+    uint64_t nrec = 0;
+    const char *why = NULL;
     if (stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
         s->device = true;
         s->fd = open(path, O_RDWR | O_CLOEXEC);
@@ -288,13 +291,21 @@ do_open(struct srv *s, uint64_t len)
             return FC_ERR(FC_E_INVALID, "serve: OPEN mode \"%.20s\" unknown", mode);
         if ((delta || resume) && access(s->part, F_OK) == 0) {
             base = true;
+            s->fd = open(s->part, O_RDWR | O_CLOEXEC);
         } else if (delta && access(path, F_OK) == 0) {
+            /* the file's hash record is checked against the open file before the rename
+             * (which changes its ctime); the descriptor follows the file to its new name */
+            if ((s->fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+                return FC_ERRNO(FC_E_IO, "destination %s", path);
+            if (hashes && !rehash)
+                record_load(path, s->fd, &rec, &nrec, &why);
             if (rename(path, s->part) != 0)
                 return FC_ERRNO(FC_E_IO, "rename %s to %s", path, s->part);
+            record_drop(path);
             base = true;
+        } else {
+            s->fd = open(s->part, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         }
-        s->fd = base ? open(s->part, O_RDWR | O_CLOEXEC)
-                     : open(s->part, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (s->fd < 0)
             return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO, "destination %s",
                             s->part);
@@ -302,13 +313,21 @@ do_open(struct srv *s, uint64_t len)
     s->fresh = !base;
     s->single = inorder;
     uint64_t size = (uint64_t)lseek(s->fd, 0, SEEK_END);
-    rc = reply_json(json_pack("{s:b,s:b,s:I}", "base", base, "device", s->device, "size",
-                              (json_int_t)(base ? size : 0)));
+    json_t *ok = json_pack("{s:b,s:b,s:I}", "base", base, "device", s->device, "size",
+                           (json_int_t)(base ? size : 0));
+    if (ok && why) /* "used", or why a record there was not */
+        json_object_set_new(ok, "record", json_string(why));
+    rc = reply_json(ok);
     if (rc != FC_OK || !hashes || !base)
         return rc;
     uint64_t n = 0;
-    if ((rc = hash_chunks_fd(s->fd, size, &s->hash, &n, NULL, tick)) != FC_OK)
+    if (rec) {
+        s->hash = rec;
+        rec = NULL;
+        n = nrec;
+    } else if ((rc = hash_chunks_fd(s->fd, size, &s->hash, &n, NULL, tick)) != FC_OK) {
         return rc;
+    }
     if (!(s->known = calloc(n ? n : 1, 1)))
         return FC_ERR(FC_E_NOMEM, "out of memory");
     s->nhash = n;
@@ -333,9 +352,11 @@ do_finish(struct srv *s, uint32_t flags, uint64_t size, uint64_t len)
     if (fsync(s->fd) != 0)
         return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO, "fsync %s", name);
     memset(got, 0, sizeof got);
+    uint64_t n = (size + VOL_CHUNK - 1) / VOL_CHUNK;
+    FC_AUTOFREE uint8_t *h = NULL;
     if (flags & VF_VERIFY) {
-        uint64_t n = (size + VOL_CHUNK - 1) / VOL_CHUNK;
-        FC_AUTOFREE uint8_t *h = malloc(n ? n * 32 : 1), *k = calloc(n ? n : 1, 1);
+        h = malloc(n ? n * 32 : 1);
+        FC_AUTOFREE uint8_t *k = calloc(n ? n : 1, 1);
         if (!h || !k)
             return FC_ERR(FC_E_NOMEM, "out of memory");
         /* known hashes of whole chunks that are still whole at this size */
@@ -354,6 +375,14 @@ do_finish(struct srv *s, uint32_t flags, uint64_t size, uint64_t len)
     if ((flags & VF_COMMIT) && s->part) {
         if (rename(s->part, s->path) != 0)
             return FC_ERRNO(FC_E_IO, "rename %s to %s", s->part, s->path);
+        /* What was just verified is recorded for the next --delta (after the rename, which
+         * sets the ctime the record holds). Without a verification there is nothing to
+         * record, and an older record would describe another file: it goes. A record that
+         * cannot be written only costs the next --delta a read of the file. */
+        if (!h || record_save(s->path, s->fd, h, n) != FC_OK) {
+            fc_error_clear();
+            record_drop(s->path);
+        }
         FC_AUTOFREE char *dcopy = strdup(s->path);
         int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {

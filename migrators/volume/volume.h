@@ -21,10 +21,12 @@
 #define VOL_BLOCKS (VOL_CHUNK / VOL_BLOCK)
 #define VOL_MAX_STREAMS 16
 #define VOL_PART_SUFFIX ".fluid-part"
+#define VOL_RECORD_SUFFIX ".fluid-hashes"
 #define VOL_HELPER_DEFAULT "/usr/libexec/fluidcloud/fluid-volume"
 
 /* ---- helper protocol: 24-byte headers as in fluid/stream.h {u32 type, aux; u64 off, len} */
-#define VOL_PROTO_MAGIC "FCVOL002" /* 002: FINISH/DONE carry the chunk-tree digest */
+#define VOL_PROTO_MAGIC "FCVOL003" /* 002: FINISH/DONE carry the chunk-tree digest;
+                                      003: OPEN "rehash", OK "record" (the hash record) */
 enum vol_msg {
     VM_OPEN = 0x10,   /* len = JSON bytes that follow */
     VM_DATA = 0x11,   /* off, len raw bytes follow */
@@ -126,6 +128,8 @@ struct job {
     const char *identity, *known_hosts, *remote_helper;
     int zlevel;          /* 0 = no compression */
     bool sparse, verify, resume, delta, progress, framed;
+    bool rehash;         /* --rehash: read the destination even when its hash record holds */
+    char hash_record[160]; /* the base's hash record: "used", why it was not, or "" */
     unsigned streams;
     unsigned timeout_s;  /* SSH: connect and any blocking call (0 = library default) */
     enum vol_mode mode;
@@ -216,5 +220,17 @@ const uint8_t *zero_chunk_hash(void);
 void sha256_buf(const void *buf, size_t len, uint8_t out[32]);
 void put_hdr(uint8_t h[24], uint32_t type, uint32_t aux, uint64_t off, uint64_t len);
 char *part_name(const char *path);  /* malloc'd path + VOL_PART_SUFFIX */
+
+/* The hash record, <path>.fluid-hashes (record.c; docs/volume.md "The hash record"). */
+/* After a verified copy committed under path (fd open on it): records its n chunk hashes
+ * with the file's device, inode, size, mtime and ctime (mode 0600, temporary name, rename). */
+fc_rc record_save(const char *path, int fd, const uint8_t *hashes, uint64_t n);
+/* Removes path's record (after the file it describes was moved or replaced). */
+void record_drop(const char *path);
+/* The chunk hashes recorded for the open regular file fd (known as path), when the record
+ * is ours (owner, mode), well-formed and describes fd as it is now: *hashes (malloc'd,
+ * 32 * *n) and *why = "used". Otherwise *hashes = NULL and *why says why the record was
+ * not used, or is NULL when there is none. */
+void record_load(const char *path, int fd, uint8_t **hashes, uint64_t *n, const char **why);
 
 #endif

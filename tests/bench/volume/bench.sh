@@ -6,7 +6,9 @@
 # sshd's session processes, read from the listener's reaped-children times), and ratios.
 #   bench.sh BIN_DIR SOURCE_DIR WORK_DIR [ROUNDS]
 # Images: sparse.img 4 GiB (40% random data in scattered 1 MiB runs, 60% zeros),
-# dense.img 2 GiB random; then a 1% change (41 chunks) for the re-sync runs; tiny.img (1 MiB)
+# dense.img 2 GiB random; then a 1% change (41 chunks) for the re-sync runs (fv-helper-pre:
+# --delta onto what fluid-volume's own verified pre-copy left, hash record and all; the
+# others onto a plain copy, which every tool must read); tiny.img (1 MiB)
 # measures the fixed cost of a run (connection, authentication, starting the helper through
 # the remote user's shell) next to `ssh host true`.
 # BENCH_SPARSE_MIB / BENCH_DENSE_MIB override the sizes (for a quick check of the script);
@@ -95,15 +97,25 @@ full_copy() {   # tool image
 
 resync() {      # tool: destination holds sparse.img, source is sparse-v2.img
     local t=$1 d=$work/dst/resync-$1.img
-    rm -f "$d" "$d.fluid-part"
-    cp --sparse=always "$work/sparse.img" "$d"
+    rm -f "$d" "$d.fluid-part" "$d.fluid-hashes"
+    if [[ $t == fv-helper-pre ]]; then
+        # the pre-copy / final-sync pattern: the destination is what fluid-volume's verified
+        # pre-copy left (with its hash record), untimed; the re-sync is timed
+        "${fv[@]}" --remote-helper "$vol" "$work/sparse.img" "$url$d" >/dev/null 2>"$work/pre.err" ||
+            { echo "FAILED: pre-copy for $t" >&2; cat "$work/pre.err" >&2; exit 1; }
+        [[ -f $d.fluid-hashes ]] || { echo "no hash record after the pre-copy" >&2; exit 1; }
+    else
+        # a destination fluid-volume did not write (no record): it is read and hashed
+        cp --sparse=always "$work/sparse.img" "$d"
+    fi
     case $t in
+    fv-helper-pre) run "$t/resync" "${fv[@]}" --delta --remote-helper "$vol" "$work/sparse-v2.img" "$url$d" ;;
     fv-sftp) run "$t/resync" "${fv[@]}" --delta --remote-helper none "$work/sparse-v2.img" "$url$d" ;;
     fv-helper) run "$t/resync" "${fv[@]}" --delta --remote-helper "$vol" "$work/sparse-v2.img" "$url$d" ;;
     rsync) run "$t/resync" nice rsync --sparse --inplace -e "ssh -F $cfg" "$work/sparse-v2.img" "fluid-test:$d" ;;
     esac
     cmp "$work/sparse-v2.img" "$d" || { echo "RESYNC RESULT DIFFERS: $t" >&2; exit 1; }
-    rm -f "$d"
+    rm -f "$d" "$d.fluid-hashes"
 }
 
 setup_cost() {  # the fixed cost of one run
@@ -129,7 +141,11 @@ for ((r = 0; r < rounds; r++)); do
         full_copy "$t" sparse
     done
     for t in fv-helper fv-sftp scp ssh-cat; do want "$t" && full_copy "$t" dense; done
-    for t in fv-helper fv-sftp rsync; do want "$t" && resync "$t"; done
+    for t in fv-helper-pre fv-helper fv-sftp rsync; do
+        [[ $t == fv-helper-pre ]] && ! want fv-helper && continue
+        [[ $t != fv-helper-pre ]] && ! want "$t" && continue
+        resync "$t"
+    done
     want fv-helper && setup_cost
     if [[ -n ${BENCH_HASHCOST:-} ]]; then
         sync

@@ -25,10 +25,12 @@ for img in ("sparse", "dense"):
     for fv in ("fv-helper", "fv-sftp", "fv-helper-zstd"):
         for peer in ("scp", "ssh-cat", "rsync"):
             ratio(f"{fv}/{img}", f"{peer}/{img}", f"{fv} vs {peer} ({img})")
-for fv in ("fv-helper", "fv-sftp"):
-    ratio(f"{fv}/resync", "rsync/resync", f"{fv} --delta vs rsync --inplace (1% change)")
-    ratio(f"{fv}/resync", f"{fv}/sparse", f"{fv} --delta vs its own full copy")
-    ratio(f"{fv}/resync", "scp/sparse", f"{fv} --delta vs a full copy with scp")
+for fv, full in (("fv-helper-pre", "fv-helper"), ("fv-helper", "fv-helper"),
+                 ("fv-sftp", "fv-sftp")):
+    what = f"{fv} --delta" + (" after its own pre-copy (hash record)" if fv != full else "")
+    ratio(f"{fv}/resync", "rsync/resync", f"{what} vs rsync --inplace (1% change)")
+    ratio(f"{fv}/resync", f"{full}/sparse", f"{what} vs its own full copy")
+    ratio(f"{fv}/resync", "scp/sparse", f"{what} vs a full copy with scp")
 ratio("fv-helper/tiny", "ssh-true/tiny", "fixed cost: fv-helper on 1 MiB vs ssh host true")
 # The CPU floor of --delta with the whole-volume digest checked on both sides: each side reads
 # and hashes every data chunk once (hashcost, one thread), plus the fixed cost of a session.
@@ -42,3 +44,9 @@ if rs in med and tiny in med and full in med:
     if "fv-helper/resync" in med:
         d = med["fv-helper/resync"]
         print(f"- measured --delta: {d[1] + d[2]:.2f} CPU-s ({(d[1] + d[2]) / floor:.2f}x the floor)")
+    if "fv-helper-pre/resync" in med:
+        floor1 = med[rs][1] + med[tiny][1] + med[tiny][2]
+        d = med["fv-helper-pre/resync"]
+        print(f"- --delta after its own pre-copy (the destination's hashes from the record: only "
+              f"the source is read and hashed): floor {floor1:.2f} CPU-s, at most "
+              f"{fcpu / floor1:.2f}x in CPU; measured {d[1] + d[2]:.2f} CPU-s")

@@ -42,6 +42,7 @@ struct run {
     pid_t pid;              /* the child, while run_go runs */
     int info_helper;        /* number of info events with mode helper / sftp */
     int info_sftp;
+    char hash_record[160];  /* the start event's hash_record ("used", why not, or "") */
 };
 
 static inline void
@@ -84,6 +85,9 @@ run_line(struct run *r, char *line)
             r->info_helper++;
         if (m && !strcmp(m, "sftp"))
             r->info_sftp++;
+        const char *hr = json_string_value(json_object_get(ev, "hash_record"));
+        if (hr)
+            snprintf(r->hash_record, sizeof r->hash_record, "%s", hr);
     }
     if (r->on_event)
         r->on_event(r, ev);

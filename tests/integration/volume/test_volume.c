@@ -180,6 +180,84 @@ Test(volume, delta_sends_about_one_percent)
     }
 }
 
+/* The hash record: a verified copy leaves <dest>.fluid-hashes; the next --delta takes the
+ * destination's chunk hashes from it (helper over SSH, and a local destination) and still
+ * ends byte-identical; after the destination was written behind our back, the record is
+ * refused and the changed chunk is found and sent again; --rehash reads the file. */
+Test(volume, delta_hash_record)
+{
+    const uint64_t size = 200ull << 20;
+    make_image(p("src.img"), size, size, size, 13);
+    for (int local = 0; local < 2; local++) {
+        const char *dst = local ? p("rec-local.img") : p("rec-helper.img");
+        const char *to = local ? dst : url(dst);
+        char rec[1300];
+        snprintf(rec, sizeof rec, "%s.fluid-hashes", dst);
+        struct run r;
+        if (local) {
+            run_init(&r, bin);
+            run_arg(&r, "copy");
+            run_arg(&r, "--events-fd=3");
+            run_arg(&r, p("src.img"));
+            run_arg(&r, dst);
+            cr_assert_eq(run_go(&r), 0, "%s", r.err);
+        } else {
+            cr_assert_eq(ssh_copy(&r, true, p("src.img"), to, NULL, NULL), 0, "%s", r.err);
+        }
+        run_free(&r);
+        cr_assert(exists(rec), "no hash record after a verified copy to %s", dst);
+
+        int fd = open(p("src.img"), O_WRONLY);
+        cr_assert_eq(pwrite(fd, "changed!", 8, (off_t)(20ull << 20) + 77), 8);
+        cr_assert_eq(pwrite(fd, "changed!", 8, (off_t)(120ull << 20) + 5), 8);
+        close(fd);
+        char a[65], b[65];
+        for (int round = 0; round < 3; round++) {
+            /* round 1: someone else changes chunk 100 of the destination first */
+            if (round == 1) {
+                fd = open(dst, O_WRONLY);
+                cr_assert_eq(pwrite(fd, "X", 1, (off_t)(100ull << 20) + 4242), 1);
+                close(fd);
+            }
+            const char *rehash = round == 2 ? "--rehash" : NULL;
+            if (local) {
+                run_init(&r, bin);
+                run_arg(&r, "copy");
+                run_arg(&r, "--events-fd=3");
+                run_arg(&r, "--delta");
+                if (rehash)
+                    run_arg(&r, rehash);
+                run_arg(&r, p("src.img"));
+                run_arg(&r, dst);
+                cr_assert_eq(run_go(&r), 0, "%s", r.err);
+            } else {
+                cr_assert_eq(ssh_copy(&r, true, p("src.img"), to, "--delta", rehash), 0, "%s",
+                             r.err);
+            }
+            cr_log_info("%s round %d: hash_record \"%s\", unchanged %llu", dst, round,
+                        r.hash_record, (unsigned long long)result_u64(&r, "unchanged_bytes"));
+            if (round == 0) {
+                cr_assert_str_eq(r.hash_record, "used");
+                cr_assert_eq(result_u64(&r, "unchanged_bytes"), size - (2u << 20));
+            } else if (round == 1) {
+                cr_assert(strstr(r.hash_record, "changed since the record"), "%s",
+                          r.hash_record);
+                cr_assert_eq(result_u64(&r, "unchanged_bytes"), size - (1u << 20));
+            } else {
+                cr_assert_str_eq(r.hash_record, "", "--rehash looked at the record");
+                cr_assert_eq(result_u64(&r, "unchanged_bytes"), size);
+            }
+            file_sha(p("src.img"), a);
+            file_sha(dst, b);
+            cr_assert_str_eq(a, b, "%s differs after round %d", dst, round);
+            run_free(&r);
+        }
+        unlink(dst);
+        unlink(rec);
+        make_image(p("src.img"), size, size, size, 13);
+    }
+}
+
 Test(volume, local_and_framed_stream_copies)
 {
     make_image(p("src.img"), 48 << 20, 1 << 20, 8 << 20, 3);

@@ -3,6 +3,7 @@
 // copy (DATA, ZDATA, ZERO, FINISH with the right digest), a delta over an existing file
 // (HASHES of its chunks; the chunk-tree digest at FINISH reuses only chunks not written), the
 // hashes of a base large enough to be hashed by several threads,
+// the hash record a verified commit leaves and the next delta trusts only while it holds,
 // and the refusals: wrong magic, message before OPEN, relative path, undecodable ZDATA,
 // wrong digest (nothing renamed).
 #include <criterion/criterion.h>
@@ -63,7 +64,7 @@ start(struct srv *s)
     size_t got;
     cr_assert_eq(fc_read_full(s->out, magic, 8, &got), FC_OK);
     cr_assert_eq(got, 8);
-    cr_assert_eq(memcmp(magic, "FCVOL002", 8), 0);
+    cr_assert_eq(memcmp(magic, "FCVOL003", 8), 0);
     uint8_t h[24];
     cr_assert_eq(fc_read_full(s->out, h, 24, &got), FC_OK);
     cr_assert_eq(got, 24);
@@ -127,7 +128,7 @@ finish(struct srv *s)
 static void
 open_dest_ex(struct srv *s, const char *path, bool inorder)
 {
-    fc_write_all(s->in, "FCVOL002", 8);
+    fc_write_all(s->in, "FCVOL003", 8);
     char js[1200];
     snprintf(js, sizeof js, "{\"path\":\"%s\",\"mode\":\"copy\",\"hashes\":false,"
              "\"inorder\":%s}", path, inorder ? "true" : "false");
@@ -243,7 +244,7 @@ Test(serve, delta_reuses_only_untouched_chunks)
         close(fd);
         struct srv s;
         start(&s);
-        fc_write_all(s.in, "FCVOL002", 8);
+        fc_write_all(s.in, "FCVOL003", 8);
         char js[1200];
         snprintf(js, sizeof js, "{\"path\":\"%s\",\"mode\":\"delta\",\"hashes\":true,"
                  "\"inorder\":%s}", path, single ? "true" : "false");
@@ -310,7 +311,7 @@ Test(serve, hashes_of_a_large_base_in_parallel)
     close(fd);
     struct srv s;
     start(&s);
-    fc_write_all(s.in, "FCVOL002", 8);
+    fc_write_all(s.in, "FCVOL003", 8);
     char js[1200];
     snprintf(js, sizeof js, "{\"path\":\"%s\",\"mode\":\"delta\",\"hashes\":true,"
              "\"inorder\":false}", path);
@@ -331,6 +332,120 @@ Test(serve, hashes_of_a_large_base_in_parallel)
     cr_assert_eq(memcmp(buf, d, 32), 0);
     cr_assert_eq(finish(&s), 0);
     free(img);
+}
+
+/* One --delta over path through serve: OPEN's answer names the hash record's fate
+ * (want_record; NULL: no record field at all), HASHES must be the chunk hashes of base (what
+ * the file holds), the chunks listed are sent from img, and FINISH (flags) must agree with
+ * img's digest. */
+static void
+delta_round(const char *path, const uint8_t *base, const uint8_t *img, uint64_t size,
+            bool rehash, const char *want_record, const int *changed, int nchanged,
+            uint32_t flags)
+{
+    struct srv s;
+    start(&s);
+    fc_write_all(s.in, "FCVOL003", 8);
+    char js[1200];
+    snprintf(js, sizeof js, "{\"path\":\"%s\",\"mode\":\"delta\",\"hashes\":true,"
+             "\"inorder\":true,\"rehash\":%s}", path, rehash ? "true" : "false");
+    msg(&s, 0x10, 0, 0, js, strlen(js), strlen(js));
+    char buf[4096];
+    cr_assert_eq(reply(&s, NULL, buf, sizeof buf), 0x20, "OPEN: %s", buf);
+    if (want_record)
+        cr_assert(strstr(buf, want_record), "OPEN answer %s lacks %s", buf, want_record);
+    else
+        cr_assert_null(strstr(buf, "\"record\""), "OPEN answer %s names a record", buf);
+    cr_assert_eq(reply(&s, NULL, buf, sizeof buf), 0x21, "HASHES: %s", buf);
+    for (uint64_t i = 0; i * CHUNK < size; i++) {
+        uint8_t h[32];
+        SHA256(base + i * CHUNK, CHUNK, h);
+        cr_assert_eq(memcmp(buf + 32 * i, h, 32), 0, "chunk %llu hash (record %s)",
+                     (unsigned long long)i, want_record ? want_record : "none");
+    }
+    for (int k = 0; k < nchanged; k++)
+        msg(&s, 0x11, 0, (uint64_t)changed[k] * CHUNK, img + (uint64_t)changed[k] * CHUNK,
+            CHUNK, CHUNK);
+    uint8_t d[32];
+    tree(img, size, d);
+    msg(&s, 0x14, flags, size, d, 32, 32);
+    cr_assert_eq(reply(&s, NULL, buf, sizeof buf), 0x22, "FINISH: %s", buf);
+    cr_assert_eq(finish(&s), 0);
+}
+
+/* The hash record (<path>.fluid-hashes): written after a verified commit, mode 0600; used by
+ * the next --delta only while the file, the record and its owner are as recorded; never
+ * after the file was written by anyone else, a damaged record, a record others may write,
+ * or with "rehash"; removed by a commit without verification. A stale record used by
+ * mistake would give wrong HASHES (asserted each round) and a destination that differs. */
+Test(serve, hash_record)
+{
+    char path[800], rec[900];
+    snprintf(path, sizeof path, "%s/record.img", dir);
+    snprintf(rec, sizeof rec, "%s.fluid-hashes", path);
+    uint64_t size = 8 * CHUNK;
+    uint8_t *a = malloc(size), *b = malloc(size), *c = malloc(size);
+    for (uint64_t i = 0; i < size; i++)
+        a[i] = (uint8_t)(i * 29 + i / CHUNK + 3);
+    struct srv s;
+    start(&s);
+    open_dest_ex(&s, path, true);
+    for (int i = 0; i < 8; i++)
+        msg(&s, 0x11, 0, (uint64_t)i * CHUNK, a + (uint64_t)i * CHUNK, CHUNK, CHUNK);
+    uint8_t d[32];
+    tree(a, size, d);
+    msg(&s, 0x14, 3, size, d, 32, 32);
+    char buf[4096];
+    cr_assert_eq(reply(&s, NULL, buf, sizeof buf), 0x22, "FINISH: %s", buf);
+    cr_assert_eq(finish(&s), 0);
+    struct stat st;
+    cr_assert_eq(stat(rec, &st), 0, "no hash record after a verified copy");
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    cr_assert_eq((uint64_t)st.st_size, 80 + 8 * 32 + 32);
+
+    /* rehash: the file is read, the record not even looked at */
+    delta_round(path, a, a, size, true, NULL, NULL, 0, 3);
+    /* the record: chunk 3 changes on the source */
+    memcpy(b, a, size);
+    for (uint64_t i = 3 * CHUNK; i < 4 * CHUNK; i++)
+        b[i] ^= 0x77;
+    int three = 3, five = 5;
+    delta_round(path, a, b, size, false, "\"record\":\"used\"", &three, 1, 3);
+    /* the delta wrote a new record: B's hashes */
+    delta_round(path, b, b, size, false, "\"record\":\"used\"", NULL, 0, 3);
+
+    /* someone else writes one byte of chunk 5 (same size): the record no longer holds */
+    int fd = open(path, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    memcpy(c, b, size);
+    c[5 * CHUNK + 12345] ^= 1;
+    cr_assert_eq(pwrite(fd, c + 5 * CHUNK + 12345, 1, 5 * CHUNK + 12345), 1);
+    close(fd);
+    delta_round(path, c, b, size, false, "changed since the record was written", &five, 1, 3);
+
+    /* a damaged record */
+    fd = open(rec, O_RDWR);
+    cr_assert_geq(fd, 0);
+    uint8_t x;
+    cr_assert_eq(pread(fd, &x, 1, 80 + 2 * 32 + 7), 1);
+    x ^= 0x10;
+    cr_assert_eq(pwrite(fd, &x, 1, 80 + 2 * 32 + 7), 1);
+    close(fd);
+    delta_round(path, b, b, size, false, "damaged", NULL, 0, 3);
+
+    /* a record that others may write is not trusted */
+    cr_assert_eq(chmod(rec, 0666), 0);
+    delta_round(path, b, b, size, false, "writable by others", NULL, 0, 3);
+    cr_assert_eq(stat(rec, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600, "the verified delta did not write a new record");
+
+    /* a commit without verification leaves no record */
+    delta_round(path, b, b, size, false, "\"record\":\"used\"", NULL, 0, 2);
+    cr_assert_neq(stat(rec, &st), 0, "a record survived a commit without verification");
+    delta_round(path, b, b, size, false, NULL, NULL, 0, 3);
+    free(a);
+    free(b);
+    free(c);
 }
 
 Test(serve, wrong_digest_is_refused_and_not_renamed)
@@ -379,14 +494,14 @@ bad_magic(struct srv *s)
 static void
 data_first(struct srv *s)
 {
-    fc_write_all(s->in, "FCVOL002", 8);
+    fc_write_all(s->in, "FCVOL003", 8);
     msg(s, 0x11, 0, 0, "x", 1, 1);
 }
 
 static void
 relative_path(struct srv *s)
 {
-    fc_write_all(s->in, "FCVOL002", 8);
+    fc_write_all(s->in, "FCVOL003", 8);
     const char *js = "{\"path\":\"relative/x.img\",\"mode\":\"copy\"}";
     msg(s, 0x10, 0, 0, js, strlen(js), strlen(js));
 }
@@ -394,7 +509,7 @@ relative_path(struct srv *s)
 static void
 unknown_field(struct srv *s)
 {
-    fc_write_all(s->in, "FCVOL002", 8);
+    fc_write_all(s->in, "FCVOL003", 8);
     const char *js = "{\"path\":\"/tmp/x\",\"mode\":\"copy\",\"shell\":\"rm -rf /\"}";
     msg(s, 0x10, 0, 0, js, strlen(js), strlen(js));
 }
