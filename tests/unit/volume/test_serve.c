@@ -225,6 +225,20 @@ Test(serve, in_order_hashing)
     }
 }
 
+/* Starts serve and opens path for --delta (hashes asked for); buf gets OK's JSON. */
+static void
+open_delta(struct srv *s, const char *path, bool inorder, bool rehash, char *buf, size_t cap)
+{
+    start(s);
+    fc_write_all(s->in, "FCVOL003", 8);
+    char js[1200];
+    snprintf(js, sizeof js, "{\"path\":\"%s\",\"mode\":\"delta\",\"hashes\":true,"
+             "\"inorder\":%s,\"rehash\":%s}", path, inorder ? "true" : "false",
+             rehash ? "true" : "false");
+    msg(s, 0x10, 0, 0, js, strlen(js), strlen(js));
+    cr_assert_eq(reply(s, NULL, buf, cap), 0x20, "OPEN: %s", buf);
+}
+
 /* --delta over an existing file: HASHES are its chunk hashes; FINISH's digest reuses them
  * only for the whole chunks nothing touched. Writes that cover part of a chunk (data and
  * zeros), a whole chunk, and a size that cuts the last chunk: a reused stale hash would
@@ -243,14 +257,8 @@ Test(serve, delta_reuses_only_untouched_chunks)
         cr_assert_eq(write(fd, img, size), (ssize_t)size);
         close(fd);
         struct srv s;
-        start(&s);
-        fc_write_all(s.in, "FCVOL003", 8);
-        char js[1200];
-        snprintf(js, sizeof js, "{\"path\":\"%s\",\"mode\":\"delta\",\"hashes\":true,"
-                 "\"inorder\":%s}", path, single ? "true" : "false");
-        msg(&s, 0x10, 0, 0, js, strlen(js), strlen(js));
         char buf[4096];
-        cr_assert_eq(reply(&s, NULL, buf, sizeof buf), 0x20, "OPEN: %s", buf);
+        open_delta(&s, path, single, false, buf, sizeof buf);
         cr_assert(strstr(buf, "\"base\":true"), "%s", buf);
         cr_assert_eq(reply(&s, NULL, buf, sizeof buf), 0x21, "HASHES: %s", buf);
         for (int i = 0; i < 8; i++) {
@@ -310,14 +318,8 @@ Test(serve, hashes_of_a_large_base_in_parallel)
     }
     close(fd);
     struct srv s;
-    start(&s);
-    fc_write_all(s.in, "FCVOL003", 8);
-    char js[1200];
-    snprintf(js, sizeof js, "{\"path\":\"%s\",\"mode\":\"delta\",\"hashes\":true,"
-             "\"inorder\":false}", path);
-    msg(&s, 0x10, 0, 0, js, strlen(js), strlen(js));
     static char buf[75 * 32 + 4096];
-    cr_assert_eq(reply(&s, NULL, buf, sizeof buf), 0x20, "OPEN: %s", buf);
+    open_delta(&s, path, false, false, buf, sizeof buf);
     cr_assert_eq(reply(&s, NULL, buf, sizeof buf), 0x21, "HASHES: %s", buf);
     for (uint64_t i = 0; i < n; i++) {
         uint64_t off = i * CHUNK, len = size - off < CHUNK ? size - off : CHUNK;
@@ -344,14 +346,8 @@ delta_round(const char *path, const uint8_t *base, const uint8_t *img, uint64_t 
             uint32_t flags)
 {
     struct srv s;
-    start(&s);
-    fc_write_all(s.in, "FCVOL003", 8);
-    char js[1200];
-    snprintf(js, sizeof js, "{\"path\":\"%s\",\"mode\":\"delta\",\"hashes\":true,"
-             "\"inorder\":true,\"rehash\":%s}", path, rehash ? "true" : "false");
-    msg(&s, 0x10, 0, 0, js, strlen(js), strlen(js));
     char buf[4096];
-    cr_assert_eq(reply(&s, NULL, buf, sizeof buf), 0x20, "OPEN: %s", buf);
+    open_delta(&s, path, true, rehash, buf, sizeof buf);
     if (want_record)
         cr_assert(strstr(buf, want_record), "OPEN answer %s lacks %s", buf, want_record);
     else
