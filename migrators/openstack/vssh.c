@@ -217,6 +217,7 @@ osa_volume_ssh_write(struct osa *a)
     const char *argv[16];
     size_t n = volume_args(a, argv);
     argv[n++] = "--delta";
+    argv[n++] = "--no-hash-record"; /* Cinder's directory: nothing of ours beside its file */
     argv[n++] = "-";
     argv[n++] = url;
     argv[n] = NULL;

@@ -170,9 +170,9 @@ dest_helper_probe(struct job *j, bool *usable)
 static fc_rc
 send_open(struct job *j, struct hstream *s, const char *mode, bool hashes, json_t **reply)
 {
-    json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:b,s:b}", "path", j->dst.url.path, "mode", mode,
-                          "hashes", hashes, "sparse", j->sparse, "inorder", j->streams == 1,
-                          "rehash", j->rehash);
+    json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:b,s:b,s:b}", "path", j->dst.url.path, "mode",
+                          mode, "hashes", hashes, "sparse", j->sparse, "inorder",
+                          j->streams == 1, "rehash", j->rehash, "write_record", !j->no_record);
     char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!txt)

@@ -188,7 +188,7 @@ l_finish(struct job *j, uint64_t size, const uint8_t *sha, uint8_t dsha[32])
         if (rename(l->part, j->dst.arg) != 0)
             return FC_ERRNO(FC_E_IO, "rename %s to %s", l->part, j->dst.arg);
         /* the verified chunk hashes, for the next --delta (serve.c does the same) */
-        if (!h || record_save(j->dst.arg, l->fd, h, n) != FC_OK) {
+        if (!h || j->no_record || record_save(j->dst.arg, l->fd, h, n) != FC_OK) {
             fc_error_clear();
             record_drop(j->dst.arg);
         }

@@ -26,6 +26,7 @@ static const char usage[] =
     "  --delta               send only the chunks that differ on the destination\n"
     "  --rehash              with --delta: read the destination's chunks even when the\n"
     "                        hash record of its last verified copy still holds\n"
+    "  --no-hash-record      leave no DEST.fluid-hashes beside a verified file copy\n"
     "  --streams N           parallel SSH connections (1-16, default 1)\n"
     "  --remote-helper PATH  absolute path of fluid-volume on the destination, or none\n"
     "  --framed              write the framed stream when DEST is -\n"
@@ -85,7 +86,8 @@ run_copy(struct fc_migrator *m, int argc, char **argv)
         {"streams", required_argument, 0, 'n'},   {"remote-helper", required_argument, 0, 'H'},
         {"framed", no_argument, 0, 'f'},          {"progress", no_argument, 0, 'p'},
         {"timeout", required_argument, 0, 't'},   {"help", no_argument, 0, 'h'},
-        {"rehash", no_argument, 0, 'R'},          {0, 0, 0, 0}};
+        {"rehash", no_argument, 0, 'R'},          {"no-hash-record", no_argument, 0, 'N'},
+        {0, 0, 0, 0}};
     int c;
     fc_rc rc;
     optind = 1;
@@ -103,6 +105,7 @@ run_copy(struct fc_migrator *m, int argc, char **argv)
         case 'r': j.resume = true; break;
         case 'd': j.delta = true; break;
         case 'R': j.rehash = true; break;
+        case 'N': j.no_record = true; break;
         case 'n': {
             char *end;
             long n = strtol(optarg, &end, 10);

@@ -35,6 +35,7 @@ struct srv {
     int fd;
     char *path, *part;
     bool device, fresh, sparse, attach;
+    bool write_record;   /* a verified commit leaves the hash record (record.c) */
     /* Chunk hashes of the file as it stands, so that FINISH reads only what it must:
      * known[i] says hash[i] is the SHA-256 of the whole 1 MiB chunk i as it is now in the
      * file: from the base hashes sent at OPEN (when this is the only stream: another
@@ -249,16 +250,18 @@ do_open(struct srv *s, uint64_t len)
     json_error_t je;
     json_auto_t *o = json_loadb(txt, len, JSON_REJECT_DUPLICATES, &je);
     const char *path = NULL, *mode = NULL;
-    int hashes = 0, sparse = 1, inorder = 0, rehash = 0;
-    if (!o || json_unpack_ex(o, &je, JSON_STRICT, "{s:s,s:s,s?b,s?b,s?b,s?b}", "path", &path,
-                             "mode", &mode, "hashes", &hashes, "sparse", &sparse, "inorder",
-                             &inorder, "rehash", &rehash) != 0)
+    int hashes = 0, sparse = 1, inorder = 0, rehash = 0, write_record = 1;
+    if (!o || json_unpack_ex(o, &je, JSON_STRICT, "{s:s,s:s,s?b,s?b,s?b,s?b,s?b}", "path",
+                             &path, "mode", &mode, "hashes", &hashes, "sparse", &sparse,
+                             "inorder", &inorder, "rehash", &rehash, "write_record",
+                             &write_record) != 0)
         return FC_ERR(FC_E_INVALID, "serve: bad OPEN: %s", je.text);
     json_t *pv = json_object_get(o, "path");
     if (path[0] != '/' || strlen(path) != json_string_length(pv) || strlen(path) > 4000)
         return FC_ERR(FC_E_INVALID, "serve: OPEN path must be absolute, without NUL bytes");
     s->path = strdup(path);
     s->sparse = sparse;
+    s->write_record = write_record;
     struct stat st;
     bool base = false;
     FC_AUTOFREE uint8_t *rec = NULL; /* chunk hashes from the hash record */
@@ -379,7 +382,7 @@ do_finish(struct srv *s, uint32_t flags, uint64_t size, uint64_t len)
          * sets the ctime the record holds). Without a verification there is nothing to
          * record, and an older record would describe another file: it goes. A record that
          * cannot be written only costs the next --delta a read of the file. */
-        if (!h || record_save(s->path, s->fd, h, n) != FC_OK) {
+        if (!h || !s->write_record || record_save(s->path, s->fd, h, n) != FC_OK) {
             fc_error_clear();
             record_drop(s->path);
         }

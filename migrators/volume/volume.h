@@ -129,6 +129,7 @@ struct job {
     int zlevel;          /* 0 = no compression */
     bool sparse, verify, resume, delta, progress, framed;
     bool rehash;         /* --rehash: read the destination even when its hash record holds */
+    bool no_record;      /* --no-hash-record: write no hash record (and remove an old one) */
     char hash_record[160]; /* the base's hash record: "used", why it was not, or "" */
     unsigned streams;
     unsigned timeout_s;  /* SSH: connect and any blocking call (0 = library default) */

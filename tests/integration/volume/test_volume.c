@@ -183,16 +183,19 @@ Test(volume, delta_sends_about_one_percent)
 /* The hash record: a verified copy leaves <dest>.fluid-hashes; the next --delta takes the
  * destination's chunk hashes from it (helper over SSH, and a local destination) and still
  * ends byte-identical; after the destination was written behind our back, the record is
- * refused and the changed chunk is found and sent again; --rehash reads the file. */
+ * refused and the changed chunk is found and sent again; --rehash reads the file;
+ * --no-hash-record leaves none. */
 Test(volume, delta_hash_record)
 {
     const uint64_t size = 200ull << 20;
     make_image(p("src.img"), size, size, size, 13);
     for (int local = 0; local < 2; local++) {
-        const char *dst = local ? p("rec-local.img") : p("rec-helper.img");
-        const char *to = local ? dst : url(dst);
-        char rec[1300];
-        snprintf(rec, sizeof rec, "%s.fluid-hashes", dst);
+        /* p() and url() reuse 8 buffers: these are copies */
+        const char *name = local ? "rec-local.img" : "rec-helper.img";
+        char dst[1200], to[1200], rec[1200];
+        snprintf(dst, sizeof dst, "%.1000s", p(name));
+        snprintf(to, sizeof to, "%.1100s", local ? p(name) : url(p(name)));
+        snprintf(rec, sizeof rec, "%.1000s.fluid-hashes", p(name));
         struct run r;
         if (local) {
             run_init(&r, bin);
@@ -252,6 +255,26 @@ Test(volume, delta_hash_record)
             cr_assert_str_eq(a, b, "%s differs after round %d", dst, round);
             run_free(&r);
         }
+        /* --no-hash-record: a verified copy that leaves none (and removes the old one) */
+        cr_assert(exists(rec));
+        if (local) {
+            run_init(&r, bin);
+            run_arg(&r, "copy");
+            run_arg(&r, "--events-fd=3");
+            run_arg(&r, "--delta");
+            run_arg(&r, "--no-hash-record");
+            run_arg(&r, p("src.img"));
+            run_arg(&r, dst);
+            cr_assert_eq(run_go(&r), 0, "%s", r.err);
+        } else {
+            cr_assert_eq(ssh_copy(&r, true, p("src.img"), to, "--delta", "--no-hash-record"),
+                         0, "%s", r.err);
+        }
+        cr_assert_str_eq(r.hash_record, "used");
+        run_free(&r);
+        cr_assert(!exists(rec), "--no-hash-record left %s", rec);
+        file_sha(dst, b);
+        cr_assert_str_eq(a, b);
         unlink(dst);
         unlink(rec);
         make_image(p("src.img"), size, size, size, 13);
