@@ -219,10 +219,25 @@ img_dio_wait(struct img_dio *d)
  * The ranges never overlap; every direct write is waited for before a positioned write
  * (metadata) or the end. A file that would be extended by a direct write is extended
  * ahead first (ftruncate, DIO_AHEAD at a time; img_out_finish sets the final size). */
+/* Blocks for a piece about to be written through the page cache, allocated at once: the
+ * write then finds them mapped, where ext4 would otherwise reserve delayed allocation block
+ * by block (ext4_da_reserve_space, the extent status tree, quota: about a third of the
+ * kernel's work beside the two copies). Not while direct writes are in flight: ext4's
+ * fallocate waits for them all. Best effort: a filesystem that refuses it (EOPNOTSUPP) is
+ * not asked again, and a full disk is left to the write to report. */
+static void
+prealloc(struct img_out *o, uint64_t off, size_t len)
+{
+    if (!o->no_prealloc && fallocate(o->fd, 0, (off_t)off, (off_t)len) != 0 && errno != ENOSPC &&
+        errno != EINTR)
+        o->no_prealloc = true;
+}
+
 fc_rc
 img_dio_write(struct img_dio *d, struct img_out *o, uint64_t off, const uint8_t *buf, size_t len)
 {
     fc_rc rc = FC_OK;
+    bool busy = false; /* direct writes in flight */
     while (d && len >= DIO_ALIGN && off % DIO_ALIGN == 0 && rc == FC_OK) {
         size_t k = len < IMG_IO_BUF ? len : IMG_IO_BUF;
         k &= ~(size_t)(DIO_ALIGN - 1);
@@ -237,12 +252,17 @@ img_dio_write(struct img_dio *d, struct img_out *o, uint64_t off, const uint8_t 
             for (int i = 0; i < d->nth && !s; i++)
                 if (d->slot[i].state == 0)
                     s = &d->slot[i];
+        busy = false;
+        for (int i = 0; i < d->nth; i++)
+            busy = busy || d->slot[i].state != 0;
         if (s)
             s->state = 3;
         pthread_mutex_unlock(&d->w.mu);
         if (!s) {
             struct timespec t0, t1;
             clock_gettime(CLOCK_MONOTONIC, &t0);
+            if (!busy)
+                prealloc(o, off, k);
             rc = img_out_raw(o->fd, true, NULL, off, buf, k);
             clock_gettime(CLOCK_MONOTONIC, &t1);
             if (k >= (1u << 20)) {
@@ -282,7 +302,10 @@ img_dio_write(struct img_dio *d, struct img_out *o, uint64_t off, const uint8_t 
         buf += k;
         len -= k;
     }
-    if (rc == FC_OK && len > 0)
+    if (rc == FC_OK && len > 0) {
+        if (!busy)
+            prealloc(o, off, len);
         rc = img_out_raw(o->fd, true, NULL, off, buf, len);
+    }
     return rc;
 }

@@ -114,6 +114,7 @@ struct img_out {
     uint64_t buf_off;
     uint64_t bytes_direct; /* of bytes_written, those written with O_DIRECT */
     uint64_t hi;           /* end of the furthest positioned write (img_out_pwrite) */
+    bool no_prealloc;      /* fallocate refused: long runs are not allocated ahead */
     struct img_wb *wb;     /* the write-behind thread, NULL if it could not start */
     struct fc_sink *sink;  /* img_out_init_sink: bytes go to sink->write, not to fd */
 };
