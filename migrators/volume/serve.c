@@ -261,6 +261,14 @@ put_data(struct srv *s, const uint8_t *buf, size_t len, uint64_t off)
     return FC_OK;
 }
 
+/* O_DIRECT writes are used unless FLUID_VOLUME_DIRECT=0 (the helper's environment). */
+static bool
+direct_ok(void)
+{
+    const char *v = getenv("FLUID_VOLUME_DIRECT");
+    return !(v && !strcmp(v, "0"));
+}
+
 static fc_rc
 do_open(struct srv *s, uint64_t len)
 {
@@ -312,6 +320,8 @@ do_open(struct srv *s, uint64_t len)
             s->fd = open(s->part, O_WRONLY | O_CLOEXEC);
             if (s->fd < 0)
                 return FC_ERRNO(FC_E_IO, "destination %s", s->part);
+            if (direct_ok())
+                s->dfd = open(s->part, O_WRONLY | O_DIRECT | O_CLOEXEC);
             return reply_json(json_pack("{s:b}", "base", 0));
         }
         bool delta = !strcmp(mode, "delta"), resume = !strcmp(mode, "resume");
@@ -339,8 +349,7 @@ do_open(struct srv *s, uint64_t len)
                             s->part);
     }
     s->fresh = !base;
-    const char *dio = getenv("FLUID_VOLUME_DIRECT");
-    if (s->fresh && !s->device && !(dio && !strcmp(dio, "0")))
+    if (s->fresh && !s->device && direct_ok())
         s->dfd = open(s->part, O_WRONLY | O_DIRECT | O_CLOEXEC); /* -1: not offered */
     s->single = inorder;
     uint64_t size = (uint64_t)lseek(s->fd, 0, SEEK_END);
