@@ -206,19 +206,6 @@ img_dio_wait(struct img_dio *d)
     return d->w.rc == FC_OK ? FC_OK : img_wsync_error(&d->w);
 }
 
-/* A long run of data at off on a file. Writes through the page cache cost this VM most of
- * a conversion's time (the copy into freshly allocated page-cache memory, one writer at a
- * time under the inode lock), while the disk takes O_DIRECT writes at 1-1.5 GB/s with
- * almost no CPU. So aligned pieces (IMG_IO_BUF at most) go to a free direct slot (copied
- * into its buffer: the caller's memory is reused once this returns) and are written with
- * O_DIRECT by that slot's thread, while the pieces that find no free slot are written
- * through the page cache here: the split follows whichever path is faster at the moment.
- * Only while the page cache is slow, though (a moving average of its 1 MiB+ writes over
- * DIO_SLOW_NS_PER_MIB): into memory just freed on a quiet machine it is faster than the
- * disk, and a direct piece would then only add a copy and the wait for the disk.
- * The ranges never overlap; every direct write is waited for before a positioned write
- * (metadata) or the end. A file that would be extended by a direct write is extended
- * ahead first (ftruncate, DIO_AHEAD at a time; img_out_finish sets the final size). */
 /* Blocks for a piece about to be written through the page cache, allocated at once: the
  * write then finds them mapped, where ext4 would otherwise reserve delayed allocation block
  * by block (ext4_da_reserve_space, the extent status tree, quota: about a third of the
@@ -233,6 +220,19 @@ prealloc(struct img_out *o, uint64_t off, size_t len)
         o->no_prealloc = true;
 }
 
+/* A long run of data at off on a file. Writes through the page cache cost this VM most of
+ * a conversion's time (the copy into freshly allocated page-cache memory, one writer at a
+ * time under the inode lock), while the disk takes O_DIRECT writes at 1-1.5 GB/s with
+ * almost no CPU. So aligned pieces (IMG_IO_BUF at most) go to a free direct slot (copied
+ * into its buffer: the caller's memory is reused once this returns) and are written with
+ * O_DIRECT by that slot's thread, while the pieces that find no free slot are written
+ * through the page cache here: the split follows whichever path is faster at the moment.
+ * Only while the page cache is slow, though (a moving average of its 1 MiB+ writes over
+ * DIO_SLOW_NS_PER_MIB): into memory just freed on a quiet machine it is faster than the
+ * disk, and a direct piece would then only add a copy and the wait for the disk.
+ * The ranges never overlap; every direct write is waited for before a positioned write
+ * (metadata) or the end. A file that would be extended by a direct write is extended
+ * ahead first (ftruncate, DIO_AHEAD at a time; img_out_finish sets the final size). */
 fc_rc
 img_dio_write(struct img_dio *d, struct img_out *o, uint64_t off, const uint8_t *buf, size_t len)
 {
