@@ -180,6 +180,24 @@ Test(volume, delta_sends_about_one_percent)
     }
 }
 
+/* src.img to `to`: a local copy (to is a path) or one over SSH with the helper. */
+static int
+either_copy(struct run *r, bool local, const char *to, const char *extra1, const char *extra2)
+{
+    if (!local)
+        return ssh_copy(r, true, p("src.img"), to, extra1, extra2);
+    run_init(r, bin);
+    run_arg(r, "copy");
+    run_arg(r, "--events-fd=3");
+    if (extra1)
+        run_arg(r, extra1);
+    if (extra2)
+        run_arg(r, extra2);
+    run_arg(r, p("src.img"));
+    run_arg(r, to);
+    return run_go(r);
+}
+
 /* The hash record: a verified copy leaves <dest>.fluid-hashes; the next --delta takes the
  * destination's chunk hashes from it (helper over SSH, and a local destination) and still
  * ends byte-identical; after the destination was written behind our back, the record is
@@ -197,16 +215,7 @@ Test(volume, delta_hash_record)
         snprintf(to, sizeof to, "%.1100s", local ? p(name) : url(p(name)));
         snprintf(rec, sizeof rec, "%.1000s.fluid-hashes", p(name));
         struct run r;
-        if (local) {
-            run_init(&r, bin);
-            run_arg(&r, "copy");
-            run_arg(&r, "--events-fd=3");
-            run_arg(&r, p("src.img"));
-            run_arg(&r, dst);
-            cr_assert_eq(run_go(&r), 0, "%s", r.err);
-        } else {
-            cr_assert_eq(ssh_copy(&r, true, p("src.img"), to, NULL, NULL), 0, "%s", r.err);
-        }
+        cr_assert_eq(either_copy(&r, local, to, NULL, NULL), 0, "%s", r.err);
         run_free(&r);
         cr_assert(exists(rec), "no hash record after a verified copy to %s", dst);
 
@@ -223,20 +232,7 @@ Test(volume, delta_hash_record)
                 close(fd);
             }
             const char *rehash = round == 2 ? "--rehash" : NULL;
-            if (local) {
-                run_init(&r, bin);
-                run_arg(&r, "copy");
-                run_arg(&r, "--events-fd=3");
-                run_arg(&r, "--delta");
-                if (rehash)
-                    run_arg(&r, rehash);
-                run_arg(&r, p("src.img"));
-                run_arg(&r, dst);
-                cr_assert_eq(run_go(&r), 0, "%s", r.err);
-            } else {
-                cr_assert_eq(ssh_copy(&r, true, p("src.img"), to, "--delta", rehash), 0, "%s",
-                             r.err);
-            }
+            cr_assert_eq(either_copy(&r, local, to, "--delta", rehash), 0, "%s", r.err);
             cr_log_info("%s round %d: hash_record \"%s\", unchanged %llu", dst, round,
                         r.hash_record, (unsigned long long)result_u64(&r, "unchanged_bytes"));
             if (round == 0) {
@@ -257,19 +253,7 @@ Test(volume, delta_hash_record)
         }
         /* --no-hash-record: a verified copy that leaves none (and removes the old one) */
         cr_assert(exists(rec));
-        if (local) {
-            run_init(&r, bin);
-            run_arg(&r, "copy");
-            run_arg(&r, "--events-fd=3");
-            run_arg(&r, "--delta");
-            run_arg(&r, "--no-hash-record");
-            run_arg(&r, p("src.img"));
-            run_arg(&r, dst);
-            cr_assert_eq(run_go(&r), 0, "%s", r.err);
-        } else {
-            cr_assert_eq(ssh_copy(&r, true, p("src.img"), to, "--delta", "--no-hash-record"),
-                         0, "%s", r.err);
-        }
+        cr_assert_eq(either_copy(&r, local, to, "--delta", "--no-hash-record"), 0, "%s", r.err);
         cr_assert_str_eq(r.hash_record, "used");
         run_free(&r);
         cr_assert(!exists(rec), "--no-hash-record left %s", rec);
