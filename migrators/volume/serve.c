@@ -133,46 +133,44 @@ tick(uint64_t done)
     reply(VM_PROGRESS, 0, done, NULL, 0);
 }
 
-static fc_rc
-wr(struct srv *s, const void *buf, size_t len, uint64_t off)
+/* All of buf at off through fd (EINTR retried); *done says how far it got. 0, or -1 with
+ * errno. */
+static int
+pwrite_whole(int fd, const uint8_t *buf, size_t len, uint64_t off, size_t *done)
 {
-    /* Aligned runs into a fresh file go around the page cache: the copy into it is the
-     * helper's largest cost on a dense volume, and nothing here reads them back soon. */
-    if (s->dfd >= 0 && off % 4096 == 0 && len % 4096 == 0 && (uintptr_t)buf % 4096 == 0) {
-        const char *p = buf;
-        while (len) {
-            ssize_t n = pwrite(s->dfd, p, len, (off_t)off);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && errno == EINVAL && p == buf) { /* refused: buffered from now on */
-                close(s->dfd);
-                s->dfd = -1;
-                break;
-            }
-            if (n < 0)
-                return FC_ERRNO(errno == ENOSPC || errno == EDQUOT ? FC_E_NOSPACE : FC_E_IO,
-                                "write %s at offset %" PRIu64, s->part, off);
-            p += n;
-            len -= (size_t)n;
-            off += (uint64_t)n;
-        }
-        if (!len)
-            return FC_OK;
-        buf = p;
-    }
-    const char *p = buf;
-    while (len) {
-        ssize_t n = pwrite(s->fd, p, len, (off_t)off);
+    *done = 0;
+    while (*done < len) {
+        ssize_t n = pwrite(fd, buf + *done, len - *done, (off_t)(off + *done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return FC_ERRNO(errno == ENOSPC || errno == EDQUOT ? FC_E_NOSPACE : FC_E_IO,
-                            "write %s at offset %" PRIu64, s->part ? s->part : s->path, off);
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-        s->unsynced += (uint64_t)n;
+            return -1;
+        *done += (size_t)n;
     }
+    return 0;
+}
+
+static fc_rc
+wr(struct srv *s, const void *buf, size_t len, uint64_t off)
+{
+    size_t done;
+    /* Aligned runs into a fresh file go around the page cache: the copy into it is the
+     * helper's largest cost on a dense volume, and nothing here reads them back soon. A
+     * filesystem that refuses the first direct write gets the rest buffered. */
+    if (s->dfd >= 0 && off % 4096 == 0 && len % 4096 == 0 && (uintptr_t)buf % 4096 == 0) {
+        if (pwrite_whole(s->dfd, buf, len, off, &done) == 0)
+            return FC_OK;
+        if (errno != EINVAL || done)
+            return FC_ERRNO(errno == ENOSPC || errno == EDQUOT ? FC_E_NOSPACE : FC_E_IO,
+                            "write %s at offset %" PRIu64, s->part, off + done);
+        close(s->dfd);
+        s->dfd = -1;
+    }
+    if (pwrite_whole(s->fd, buf, len, off, &done) != 0)
+        return FC_ERRNO(errno == ENOSPC || errno == EDQUOT ? FC_E_NOSPACE : FC_E_IO,
+                        "write %s at offset %" PRIu64, s->part ? s->part : s->path,
+                        off + done);
+    s->unsynced += len;
     /* Start writeback as we go (without waiting for it), so that the fsync before FINISH
      * answers has little left to write instead of the whole volume. */
     if (s->unsynced >= WRITEBACK_EVERY) {
