@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // fluid_ssh against the real sshd fixture: host key verification (unknown, changed), key
-// auth (right and wrong key), exec channels, SFTP file round trips and errors.
+// auth (right and wrong key), exec channels, SFTP file round trips and errors, and a
+// session whose AES-CTR goes through fc_ssh_bulk_ctr().
 #include <criterion/criterion.h>
+#include <openssl/sha.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -49,6 +51,38 @@ Test(ssh, connect_exec_and_fingerprint)
     fc_ssh_chan_close(c, &st);
     cr_assert_eq(st, 0);
     fc_ssh_free(s);
+}
+
+/* A session after fc_ssh_bulk_ctr(): libssh2's AES-CTR both ways comes from it (its
+ * keystream count grows with the bytes moved) and 4 MiB go through `cat` and back intact. */
+Test(ssh, bulk_ctr_session_round_trip)
+{
+    cr_assert_eq(fc_ssh_bulk_ctr(), FC_OK, "%s", fc_error_msg());
+    uint64_t before = fc_ssh_bulk_ctr_bytes();
+    struct fc_ssh *s = NULL;
+    struct fc_ssh_opts o = opts();
+    cr_assert_eq(fc_ssh_connect(&o, &s), FC_OK, "%s", fc_error_msg());
+    struct fc_ssh_chan *c = NULL;
+    cr_assert_eq(fc_ssh_exec(s, "/usr/bin/sha256sum", &c), FC_OK, "%s", fc_error_msg());
+    static unsigned char buf[4 << 20];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i * 2654435761u >> 13);
+    cr_assert_eq(fc_ssh_chan_write(c, buf, sizeof buf), FC_OK, "%s", fc_error_msg());
+    cr_assert_eq(fc_ssh_chan_send_eof(c), FC_OK, "%s", fc_error_msg());
+    char out[65] = {0};
+    cr_assert_eq(fc_ssh_chan_read_full(c, out, 64, "sha256sum output"), FC_OK, "%s",
+                 fc_error_msg());
+    unsigned char d[32];
+    char hex[65];
+    SHA256(buf, sizeof buf, d);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    cr_assert_str_eq(out, hex, "the bytes arrived changed");
+    int st;
+    fc_ssh_chan_close(c, &st);
+    cr_assert_eq(st, 0);
+    fc_ssh_free(s);
+    cr_assert_geq(fc_ssh_bulk_ctr_bytes() - before, sizeof buf, "the session did not use it");
 }
 
 Test(ssh, unknown_host_key_is_refused_with_fingerprint)
