@@ -46,7 +46,8 @@ struct srv {
     bool single;
     uint8_t *hash, *known;
     uint64_t nhash;      /* capacity of hash / known, in chunks */
-    uint8_t *data, *zbuf;
+    struct wq *wq;       /* the writes, on their own thread (wq.c), in order */
+    uint8_t *zbuf;
     ZSTD_DCtx *dx;
     uint64_t unsynced;   /* bytes written since writeback was last started */
 };
@@ -234,9 +235,6 @@ track(struct srv *s, uint64_t off, uint64_t len, const uint8_t *buf)
 static fc_rc
 put_data(struct srv *s, const uint8_t *buf, size_t len, uint64_t off)
 {
-    fc_rc trc = track(s, off, len, buf);
-    if (trc != FC_OK)
-        return trc;
     if (!(s->fresh && s->sparse))
         return wr(s, buf, len, off);
     for (size_t b = 0; b < len;) {
@@ -257,6 +255,28 @@ put_data(struct srv *s, const uint8_t *buf, size_t len, uint64_t off)
         b = e;
     }
     return FC_OK;
+}
+
+enum { W_DATA, W_ZERO };
+
+/* The write-behind thread's work (wq.c): the file's descriptors are its own until the
+ * main thread has drained the queue. */
+static fc_rc
+apply(void *arg, int kind, const uint8_t *buf, uint64_t off, uint64_t len)
+{
+    struct srv *s = arg;
+    return kind == W_DATA ? put_data(s, buf, (size_t)len, off) : zero_range(s, off, len);
+}
+
+/* Queues a write of [off, off+len): its chunk hashes are tracked here, on the main thread,
+ * from buf (NULL: zeros) before the writer has it. */
+static fc_rc
+queue_write(struct srv *s, int kind, uint64_t off, uint64_t len, const uint8_t *buf)
+{
+    fc_rc rc = track(s, off, len, buf);
+    if (rc == FC_OK)
+        wq_push(s->wq, kind, off, len);
+    return rc;
 }
 
 /* O_DIRECT writes are used unless FLUID_VOLUME_DIRECT=0 (the helper's environment). */
@@ -444,7 +464,7 @@ loop(struct srv *s)
         return FC_ERR(FC_E_UNSUPPORTED, "serve: the client speaks another protocol version");
     bool opened = false;
     for (;;) {
-        uint8_t h[24];
+        uint8_t h[24], *buf;
         struct fc_frame f;
         if ((rc = rd(s, h, sizeof h)) != FC_OK)
             return rc;
@@ -458,39 +478,42 @@ loop(struct srv *s)
         case VM_OPEN:
             if (opened)
                 return FC_ERR(FC_E_INVALID, "serve: second OPEN");
-            if ((rc = do_open(s, f.length)) != FC_OK)
+            if ((rc = do_open(s, f.length)) != FC_OK ||
+                (rc = wq_start(&s->wq, 4, apply, s)) != FC_OK)
                 return rc;
             opened = true;
             break;
         case VM_DATA:
             if (f.length == 0 || f.length > VOL_CHUNK)
                 return FC_ERR(FC_E_INVALID, "serve: DATA of %" PRIu64 " bytes", f.length);
-            if ((rc = rd(s, s->data, f.length)) != FC_OK ||
-                (rc = put_data(s, s->data, f.length, f.offset)) != FC_OK)
+            if ((rc = wq_next(s->wq, &buf)) != FC_OK || (rc = rd(s, buf, f.length)) != FC_OK ||
+                (rc = queue_write(s, W_DATA, f.offset, f.length, buf)) != FC_OK)
                 return rc;
             break;
         case VM_ZDATA: {
             if (f.aux == 0 || f.aux > VOL_CHUNK || f.length == 0 ||
                 f.length > ZSTD_compressBound(VOL_CHUNK))
                 return FC_ERR(FC_E_INVALID, "serve: ZDATA sizes %u/%" PRIu64, f.aux, f.length);
-            if ((rc = rd(s, s->zbuf, f.length)) != FC_OK)
+            if ((rc = rd(s, s->zbuf, f.length)) != FC_OK || (rc = wq_next(s->wq, &buf)) != FC_OK)
                 return rc;
-            size_t n = ZSTD_decompressDCtx(s->dx, s->data, VOL_CHUNK, s->zbuf, f.length);
+            size_t n = ZSTD_decompressDCtx(s->dx, buf, VOL_CHUNK, s->zbuf, f.length);
             if (ZSTD_isError(n) || n != f.aux)
                 return FC_ERR(FC_E_INVALID, "serve: ZDATA at %" PRIu64 " does not decompress",
                               f.offset);
-            if ((rc = put_data(s, s->data, n, f.offset)) != FC_OK)
+            if ((rc = queue_write(s, W_DATA, f.offset, n, buf)) != FC_OK)
                 return rc;
             break;
         }
         case VM_ZERO:
             if (f.length == 0 || f.length > VOL_CHUNK)
                 return FC_ERR(FC_E_INVALID, "serve: ZERO of %" PRIu64 " bytes", f.length);
-            if ((rc = track(s, f.offset, f.length, NULL)) != FC_OK ||
-                (rc = zero_range(s, f.offset, f.length)) != FC_OK)
+            if ((rc = wq_next(s->wq, &buf)) != FC_OK || /* a slot; its buffer is not used */
+                (rc = queue_write(s, W_ZERO, f.offset, f.length, NULL)) != FC_OK)
                 return rc;
             break;
         case VM_SYNC:
+            if ((rc = wq_drain(s->wq)) != FC_OK)
+                return rc;
             if (fsync(s->fd) != 0)
                 return FC_ERRNO(errno == ENOSPC ? FC_E_NOSPACE : FC_E_IO, "fsync %s", s->part);
             if ((rc = reply(VM_OK, 0, 0, NULL, 0)) != FC_OK)
@@ -499,6 +522,8 @@ loop(struct srv *s)
         case VM_FINISH:
             if (f.offset > MAX_OFF)
                 return FC_ERR(FC_E_INVALID, "serve: FINISH size out of range");
+            if ((rc = wq_drain(s->wq)) != FC_OK)
+                return rc;
             return do_finish(s, f.aux, f.offset, f.length);
         default:
             return FC_ERR(FC_E_INVALID, "serve: unknown message type %u", f.type);
@@ -511,11 +536,10 @@ vol_serve(void)
 {
     struct srv s = {.fd = -1, .dfd = -1};
     s.rbuf = malloc(RBUF);
-    s.data = aligned_alloc(4096, VOL_CHUNK); /* O_DIRECT writes straight from it */
     s.zbuf = malloc(ZSTD_compressBound(VOL_CHUNK));
     s.dx = ZSTD_createDCtx();
     fc_rc rc;
-    if (!s.rbuf || !s.data || !s.zbuf || !s.dx) {
+    if (!s.rbuf || !s.zbuf || !s.dx) {
         rc = FC_ERR(FC_E_NOMEM, "out of memory");
     } else {
         /* sshd feeds stdin through a pipe: a larger one means fewer wake-ups on both
@@ -537,6 +561,7 @@ vol_serve(void)
             while (read(0, s.rbuf, RBUF) > 0)
                 ;
     }
+    wq_free(s.wq); /* the queued writes end before their descriptors close */
     if (s.fd >= 0)
         close(s.fd);
     if (s.dfd >= 0)
@@ -546,7 +571,6 @@ vol_serve(void)
     free(s.path);
     free(s.part);
     free(s.rbuf);
-    free(s.data);
     free(s.zbuf);
     ZSTD_freeDCtx(s.dx);
     return rc;

@@ -178,6 +178,17 @@ void prehash_end(struct job *j);
 fc_rc vol_copy(struct job *j);
 /* `fluid-volume serve` on stdin/stdout (serve.c). */
 fc_rc vol_serve(void);
+/* The helper's write-behind queue (wq.c): fn(arg, kind, buf, off, len) runs on its own
+ * thread, in queue order. wq_next waits for a free slot and gives its 4 KiB-aligned
+ * VOL_CHUNK buffer to fill; wq_push queues that slot. wq_next and wq_drain (which waits
+ * for all queued writes) return the first error of fn, with its message. */
+struct wq;
+typedef fc_rc (*wq_fn)(void *arg, int kind, const uint8_t *buf, uint64_t off, uint64_t len);
+fc_rc wq_start(struct wq **out, unsigned nbuf, wq_fn fn, void *arg);
+fc_rc wq_next(struct wq *q, uint8_t **buf);
+void wq_push(struct wq *q, int kind, uint64_t off, uint64_t len);
+fc_rc wq_drain(struct wq *q);
+void wq_free(struct wq *q); /* waits for what is queued; accepts NULL */
 
 /* Destinations. */
 extern const struct dest_ops dest_local_ops, dest_stream_ops, dest_sftp_ops, dest_helper_ops;
