@@ -360,8 +360,18 @@ f_finish(struct job *j, uint64_t size, const uint8_t *sha, uint8_t dsha[32])
                           "destination %s:%s: SHA-256 read back differs from the source's",
                           fc_ssh_peer(s->ssh), target);
     }
-    if (p->part)
-        return fc_sftp_rename(s->ssh, p->part, j->dst.url.path);
+    if (!p->part)
+        return FC_OK;
+    rc = fc_sftp_rename(s->ssh, p->part, j->dst.url.path);
+    if (rc != FC_OK)
+        return rc;
+    /* SFTP mode writes no hash record, and one left beside the file by an earlier helper
+     * copy describes a file that is gone (it could never match again: the rename changed
+     * the ctime), so it goes; there usually is none */
+    char rec[sizeof j->dst.url.path + sizeof VOL_RECORD_SUFFIX];
+    snprintf(rec, sizeof rec, "%s%s", j->dst.url.path, VOL_RECORD_SUFFIX);
+    if (fc_sftp_unlink(s->ssh, rec) != FC_OK)
+        fc_error_clear();
     return FC_OK;
 }
 

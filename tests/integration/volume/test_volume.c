@@ -156,8 +156,18 @@ Test(volume, delta_sends_about_one_percent)
         cr_assert_eq(pwrite(fd, "changed!", 8, (off_t)(50ull << 20) + 12345), 8);
         cr_assert_eq(pwrite(fd, "changed!", 8, (off_t)(150ull << 20) + 999), 8);
         close(fd);
+        /* SFTP mode writes no hash record: one an earlier helper copy left is removed */
+        char rec[1100];
+        snprintf(rec, sizeof rec, "%.1000s.fluid-hashes", p(dst));
+        if (!helper) {
+            int rfd = open(rec, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            cr_assert(rfd >= 0 && write(rfd, "FCVHREC1", 8) == 8);
+            close(rfd);
+        }
         cr_assert_eq(ssh_copy(&r, helper, p("src.img"), url(p(dst)), "--delta", NULL), 0,
                      "%s", r.err);
+        cr_assert_eq(access(rec, F_OK) == 0, helper, "%s: hash record %s", dst,
+                     helper ? "missing" : "left behind");
         uint64_t sent = result_u64(&r, "bytes_sent");
         cr_log_info("%s: full copy sent %llu bytes, delta sent %llu (%.2f%%)",
                     helper ? "helper" : "sftp", (unsigned long long)full,
@@ -175,6 +185,7 @@ Test(volume, delta_sends_about_one_percent)
         cr_assert_str_eq(json_string_value(json_object_get(r.done_result, "sha256_tree")), t);
         run_free(&r);
         unlink(p(dst));
+        unlink(rec);
         /* put the source back for the next mode */
         make_image(p("src.img"), size, size, size, 11);
     }
