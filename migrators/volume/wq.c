@@ -85,10 +85,15 @@ wq_start(struct wq **out, unsigned nbuf, wq_fn fn, void *arg)
     return FC_OK;
 }
 
-/* The writer's error, raised again on the calling thread. Called with mu held. */
+/* With mu held: waits until at most `most` slots are queued or the writer has failed. On
+ * failure, unlocks mu and raises the writer's error (with its message) on this thread. */
 static fc_rc
-failed(struct wq *q)
+wait_queued(struct wq *q, unsigned most)
 {
+    while (q->count > most && q->err == FC_OK)
+        pthread_cond_wait(&q->room, &q->mu);
+    if (q->err == FC_OK)
+        return FC_OK;
     fc_rc rc = q->err;
     pthread_mutex_unlock(&q->mu);
     return FC_ERR(rc, "%s", q->msg);
@@ -98,10 +103,9 @@ fc_rc
 wq_next(struct wq *q, uint8_t **buf)
 {
     pthread_mutex_lock(&q->mu);
-    while (q->count == q->n && q->err == FC_OK)
-        pthread_cond_wait(&q->room, &q->mu);
-    if (q->err != FC_OK)
-        return failed(q);
+    fc_rc rc = wait_queued(q, q->n - 1);
+    if (rc != FC_OK)
+        return rc;
     *buf = q->buf[q->head % q->n];
     pthread_mutex_unlock(&q->mu);
     return FC_OK;
@@ -122,12 +126,10 @@ fc_rc
 wq_drain(struct wq *q)
 {
     pthread_mutex_lock(&q->mu);
-    while (q->count)
-        pthread_cond_wait(&q->room, &q->mu);
-    if (q->err != FC_OK)
-        return failed(q);
-    pthread_mutex_unlock(&q->mu);
-    return FC_OK;
+    fc_rc rc = wait_queued(q, 0);
+    if (rc == FC_OK)
+        pthread_mutex_unlock(&q->mu);
+    return rc;
 }
 
 void
