@@ -3,8 +3,8 @@
  *
  * libssh2 1.10 (Debian 12) encrypts and decrypts a packet one 16-byte cipher block per
  * EVP_Cipher() call. OpenSSL then runs AES on one block at a time, which cannot use the
- * pipelined AES-NI path: on a dense volume copy this costs a third of the sender's CPU
- * (docs/volume.md, "The cipher"). CTR's keystream does not depend on the data, so this
+ * pipelined AES-NI path: on a dense volume copy this cost a third of the sender's CPU
+ * (docs/ssh.md, "Cipher facts"; docs/volume.md, "Where the limits are"). CTR's keystream does not depend on the data, so this
  * small OpenSSL provider ("fluidctr") makes it ahead, 8 KiB at a time with the default
  * provider's AES-CTR, and each call only XORs. The bytes on the wire are the same: it is
  * AES-CTR with the same key and counter, only computed in larger pieces.
@@ -98,13 +98,16 @@ ctx_dup(void *vc)
 }
 
 /* Both directions: CTR encryption and decryption are the same XOR. A NULL key or iv keeps
- * the one given before, as EVP_CipherInit_ex allows. */
+ * the one given before, as EVP_CipherInit_ex allows; with neither, the stream goes on
+ * where it was (a new key or IV starts a new keystream). */
 static int
 ctx_init(void *vc, const unsigned char *key, size_t keylen, const unsigned char *iv,
          size_t ivlen, const OSSL_PARAM params[])
 {
     struct ctr_ctx *c = vc;
     (void)params;
+    if (!key && !iv)
+        return 1;
     if (key) {
         if (keylen != c->keylen)
             return 0;

@@ -3,8 +3,9 @@
 // EVP_aes_*_ctr() (what libssh2 uses) picks it, and its output is AES-CTR: the NIST
 // SP 800-38A known answer, and the default provider's output for the same key and counter
 // whatever the sizes of the calls (16-byte blocks as libssh2 makes them, odd pieces,
-// pieces across a keystream refill), for encryption and decryption, after a new IV, and
-// from a copied context. A key of the wrong length is refused.
+// pieces across a keystream refill), for encryption and decryption, after a new IV, after
+// an init with neither key nor IV (the stream goes on), and from a copied context. A key of
+// the wrong length is refused.
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
 #include <openssl/provider.h>
@@ -134,6 +135,8 @@ Test(ssh_ctr, new_iv_and_copied_context)
     reference(128, key, iv2, in, want, LEN);
     in_pieces(c, in, got, 5000);
     cr_assert(memcmp(got, want, 5000) == 0, "after a new IV the keystream must restart");
+    /* an init with neither key nor IV goes on with the same stream */
+    cr_assert(EVP_CipherInit_ex(c, NULL, NULL, NULL, NULL, 1));
     EVP_CIPHER_CTX *d = EVP_CIPHER_CTX_new();
     cr_assert(EVP_CIPHER_CTX_copy(d, c));
     in_pieces(c, in + 5000, got + 5000, LEN - 5000);
