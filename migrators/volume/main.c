@@ -156,8 +156,10 @@ run_copy(struct fc_migrator *m, int argc, char **argv)
      * CPU on a dense copy. FLUID_SSH_BULK_CTR=0 keeps OpenSSL's own (for comparison). */
     const char *bulk = getenv("FLUID_SSH_BULK_CTR");
     if ((j.src.kind == VK_SSH || j.dst.kind == VK_SSH) && !(bulk && !strcmp(bulk, "0")) &&
-        (rc = fc_ssh_bulk_ctr()) != FC_OK)
+        (rc = fc_ssh_bulk_ctr()) != FC_OK) {
         fc_logf(FC_WARN, "%s; using OpenSSL's AES-CTR as it is", fc_error_msg());
+        fc_error_clear();
+    }
     prehash_start(&j); /* --delta/--resume: hash the source while connecting */
     if (j.dst.kind == VK_LOCAL) {
         j.mode = MODE_LOCAL;
