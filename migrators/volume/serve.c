@@ -199,9 +199,8 @@ zero_range(struct srv *s, uint64_t off, uint64_t len)
     return FC_OK;
 }
 
-/* Writes a chunk's bytes; on a fresh sparse file, zero blocks stay holes. */
 /* Before a write of [off, off+len): the chunks it touches are no longer known, except one
- * it covers whole, whose hash is then hash (NULL: zeros). */
+ * it covers whole, whose hash is then that of buf (NULL: zeros). On the main thread. */
 static fc_rc
 track(struct srv *s, uint64_t off, uint64_t len, const uint8_t *buf)
 {
@@ -232,6 +231,8 @@ track(struct srv *s, uint64_t off, uint64_t len, const uint8_t *buf)
     return FC_OK;
 }
 
+/* Writes a chunk's bytes; on a fresh sparse file, zero blocks stay holes. On the writer
+ * thread. */
 static fc_rc
 put_data(struct srv *s, const uint8_t *buf, size_t len, uint64_t off)
 {
