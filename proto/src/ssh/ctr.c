@@ -250,11 +250,7 @@ get_ctx_params(void *vc, OSSL_PARAM params[])
 {
     struct ctr_ctx *c = vc;
     OSSL_PARAM *p;
-    if ((p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_KEYLEN)) &&
-        !OSSL_PARAM_set_size_t(p, c->keylen))
-        return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_IVLEN)) &&
-        !OSSL_PARAM_set_size_t(p, 16))
+    if (!get_params(params, c->keylen)) /* the lengths, as for the algorithm */
         return 0;
     if ((p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_NUM)) &&
         !OSSL_PARAM_set_uint(p, (unsigned)(c->pos % 16)))
